@@ -1,0 +1,20 @@
+"""MirroredStrategy on 2 logical CPUs matches one device (same seed)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+
+def test_mirrored_distillation_matches_single_device(tiny_dataset_dir):
+    script = os.path.join(os.path.dirname(__file__), "mirrored_check.py")
+    out = subprocess.run([sys.executable, script, tiny_dataset_dir],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["max_weight_diff"] < 1e-5, result["max_weight_diff"]
+    for key in ("loss", "ctr_loss", "kd_loss", "reg_loss"):
+        np.testing.assert_allclose(result["mirrored"][key],
+                                   result["single"][key], atol=1e-5)

@@ -1,0 +1,87 @@
+"""Stage 1 of DS-MLP: distil a frozen teacher into the main MLP."""
+
+from __future__ import annotations
+
+import tfdsmlp  # noqa: F401
+import tensorflow as tf
+
+from tfdsmlp.distill.kd_loss import KDLoss
+from tfdsmlp.distill.student_trainer import (StudentTrainer, bce_per_example,
+                                             fuse_streams, student_streams)
+
+
+class Distiller(StudentTrainer):
+    """Knowledge distillation with a custom `train_step` (keras-io style).
+
+    loss = BCE(y, z_ctr) + kd_weight * KD(z_T, z_M) + embedding L2, where
+    z_T is the frozen teacher's logit (computed with `training=False`,
+    outside the gradient tape), z_M the main MLP's logit, and z_ctr the fused
+    DS-MLP logit 0.5 * (z_M + z_P) when `train_parallel` (public code) or
+    z_M alone otherwise (paper). Gradients flow only to the student's
+    variables (only the main stream's unless `train_parallel`).
+
+    Args:
+      teacher: tf.keras.Model returning logits. Frozen here
+        (`trainable=False`).
+      student: `DualStreamMLP` (or any logit model, e.g. a cross-network
+        student for the "w/o dual MLP" ablation).
+      kd_weight: float. lambda >= 0. Defaults to 1.0.
+      kd_loss: `KDLoss` or kind string ("bce", "kl", "mse_prob",
+        "mse_logit"). Defaults to "bce".
+      temperature: float. Used when `kd_loss` is a string. Defaults to 1.0.
+      train_parallel: bool. Also train the parallel MLP (fused CTR loss) in
+        stage 1. Defaults to False.
+
+    Example:
+
+    >>> distiller = Distiller(teacher, DualStreamMLP(vocab_sizes))
+    >>> distiller.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
+    >>> distiller.fit(make_dataset(data_dir, "train", 4096), epochs=2)
+    """
+
+    loss_terms = ("loss", "ctr_loss", "kd_loss", "reg_loss")
+
+    def __init__(self, teacher: tf.keras.Model, student: tf.keras.Model,
+                 kd_weight: float = 1.0, kd_loss: str | KDLoss = "bce",
+                 temperature: float = 1.0, train_parallel: bool = False,
+                 **kwargs) -> None:
+        super().__init__(student, **kwargs)
+        if kd_weight < 0:
+            raise ValueError("`kd_weight` should be >= 0. Received: "
+                             f"`kd_weight={kd_weight}`")
+        self.teacher = teacher
+        self.teacher.trainable = False
+        self.kd_weight = float(kd_weight)
+        self.kd = (kd_loss if isinstance(kd_loss, KDLoss)
+                   else KDLoss(kd_loss, temperature=temperature))
+        self.train_parallel = bool(train_parallel)
+
+    def _variables(self):
+        if self.train_parallel or not hasattr(self.student,
+                                              "stream_variables"):
+            return self.student.trainable_variables
+        return self.student.stream_variables("main")
+
+    def compute_terms(self, x, y, teacher_logits, training=True):
+        """The stage-1 loss terms (each averaged over the global batch)."""
+        streams = ("main", "parallel") if self.train_parallel else ("main",)
+        logits = student_streams(self.student, x, training, streams)
+        if "main" not in logits:
+            raise ValueError("Distillation needs a main stream; the student "
+                             "has `use_main=False`.")
+        ctr_logit = fuse_streams(logits)
+        ctr = self.average(bce_per_example(y, ctr_logit))
+        kd = self.average(self.kd(y_true=teacher_logits,
+                                  y_pred=logits["main"]))
+        reg = self.regularization()
+        total = ctr + self.kd_weight * kd + reg
+        return {"loss": total, "ctr_loss": ctr, "kd_loss": kd,
+                "reg_loss": reg}, ctr_logit
+
+    def train_step(self, data):
+        x, y = data[:2]
+        teacher_logits = tf.stop_gradient(self.teacher(x, training=False))
+        with tf.GradientTape() as tape:
+            terms, logits = self.compute_terms(x, y, teacher_logits)
+        self.apply(tape, terms["loss"], self._variables())
+        return self.record(terms, y, logits)

@@ -1,0 +1,33 @@
+"""GDCN: DCNv2 with gated cross layers (GDCN-P parallel, GDCN-S stacked)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tfdsmlp  # noqa: F401
+import tensorflow as tf
+
+from tfdsmlp.models.dcnv2 import DCNv2, DCNv2Config
+
+
+@dataclasses.dataclass(frozen=True)
+class GDCNConfig(DCNv2Config):
+    """GDCN settings. BARS has no Frappe preset; the reference run used
+    DCNv2's settings with gated cross layers."""
+
+    cross_type: str = "gated"
+
+
+@tf.keras.utils.register_keras_serializable(package="tfdsmlp")
+class GDCN(DCNv2):
+    """Gated Deep Cross Network.
+
+    Gated cross layer: x_{l+1} = x0 * (W_l x_l + b_l) * sigmoid(Wg_l x_l)
+    + x_l. Parallel: logit = Dense([GatedCross(x0) || MLP(x0)]); stacked:
+    logit = Dense(MLP(GatedCross(x0))). Everything else is `DCNv2`.
+    """
+
+    config_class = GDCNConfig
+
+    def __init__(self, vocab_sizes, cross_type="gated", **kwargs):
+        super().__init__(vocab_sizes, cross_type=cross_type, **kwargs)

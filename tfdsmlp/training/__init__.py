@@ -1,0 +1,1 @@
+"""Training utilities: typed train config, callbacks, fit/evaluate helpers."""

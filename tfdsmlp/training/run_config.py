@@ -1,0 +1,73 @@
+"""Typed config of a full DS-MLP run (teacher -> distill -> align)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from tfdsmlp.distill.kd_loss import KD_KINDS
+from tfdsmlp.models.registry import model_config
+from tfdsmlp.training.teacher import TeacherConfig
+from tfdsmlp.training.train_config import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class StudentConfig:
+    """The student: "dsmlp" (DualStreamMLP) or, for the "w/o dual MLP"
+    ablation, any registry model (e.g. "dcnv2")."""
+
+    model: str = "dsmlp"
+    params: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        model_config(self.model, self.params)
+
+    def resolved(self) -> "StudentConfig":
+        full = dataclasses.asdict(model_config(self.model, self.params))
+        return dataclasses.replace(self, params=full)
+
+
+@dataclasses.dataclass(frozen=True)
+class DistillConfig:
+    """Stage 1. kd_weight = lambda (0 is the "w/o KD" ablation);
+    train_parallel trains the parallel MLP too (public code) instead of the
+    main MLP only (paper); init_main_from_teacher starts the main MLP's
+    embedding table from the teacher's (the public code shares the table)."""
+
+    kd_weight: float = 1.0
+    kd_loss: str = "bce"
+    temperature: float = 1.0
+    train_parallel: bool = False
+    init_main_from_teacher: bool = False
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.kd_loss not in KD_KINDS:
+            raise ValueError(f"`kd_loss` should be one of {KD_KINDS}. "
+                             f"Received: `kd_loss={self.kd_loss!r}`")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlignConfig:
+    """Stage 2: loss = BCE(p) + alpha BCE(main) + beta BCE(parallel).
+    enabled=False skips stage 2."""
+
+    enabled: bool = True
+    alpha: float = 1.0
+    beta: float = 1.0
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a `python -m tfdsmlp run` does."""
+
+    teacher: TeacherConfig = dataclasses.field(default_factory=TeacherConfig)
+    student: StudentConfig = dataclasses.field(default_factory=StudentConfig)
+    distill: DistillConfig = dataclasses.field(default_factory=DistillConfig)
+    align: AlignConfig = dataclasses.field(default_factory=AlignConfig)
+    export_name: str = ""
+
+    def resolved(self) -> "RunConfig":
+        return dataclasses.replace(self, teacher=self.teacher.resolved(),
+                                   student=self.student.resolved())

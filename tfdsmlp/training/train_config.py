@@ -1,0 +1,50 @@
+"""Typed training settings shared by every phase."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How one phase trains (defaults: BARS / FuxiCTR common settings).
+
+    Attributes:
+      batch_size: global batch size (over all replicas).
+      learning_rate: Adam learning rate.
+      epochs: maximum epochs.
+      patience: stop after this many epochs without validation-AUC gain.
+      lr_decay: multiply the learning rate by this on every epoch without
+        gain (FuxiCTR `reduce_lr_on_plateau`); 1.0 disables it.
+      min_lr: floor of the learning rate.
+      clipnorm: global gradient-norm clip (FuxiCTR: 10); 0 disables it.
+      seed: seed of weights, shuffling and dropout.
+      shuffle_buffer: records in the training shuffle buffer.
+      steps_per_epoch: limit steps per epoch (0 = whole split), for smoke
+        runs.
+    """
+
+    batch_size: int = 4096
+    learning_rate: float = 1e-3
+    epochs: int = 100
+    patience: int = 2
+    lr_decay: float = 0.1
+    min_lr: float = 1e-6
+    clipnorm: float = 10.0
+    seed: int = 2021
+    shuffle_buffer: int = 300_000
+    steps_per_epoch: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "learning_rate", "epochs", "patience",
+                     "shuffle_buffer"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` should be positive. Received: "
+                                 f"`{name}={getattr(self, name)}`")
+        if not 0.0 < self.lr_decay <= 1.0:
+            raise ValueError("`lr_decay` should be in (0, 1]. Received: "
+                             f"`lr_decay={self.lr_decay}`")
+        if self.clipnorm < 0 or self.steps_per_epoch < 0:
+            raise ValueError("`clipnorm` and `steps_per_epoch` should be "
+                             f">= 0. Received: `clipnorm={self.clipnorm}`, "
+                             f"`steps_per_epoch={self.steps_per_epoch}`")
