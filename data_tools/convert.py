@@ -15,25 +15,19 @@ the schema.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
-import multiprocessing
 import os
 import shutil
-import sys
 import time
-from typing import Any, Optional, Sequence
-
-import tqdm
+from typing import Any, Optional
 
 from tfdsmlp.features import (FORMAT_VERSION, NUM_RESERVED_IDS, OOV_ID,
                               PADDING_ID, FieldSpec)
 
-from data_tools import chunks, formats, outputs, vocab, worker
+from data_tools import chunks, formats, outputs, passes, vocab, worker
 from data_tools.outputs import ConvertError
 
 SPLITS = ("train", "valid", "test")
-SMALL_INPUT_BYTES = 4 << 20   # below this, run in-process (no pool)
 AUTO_SHARD_BYTES = 256 << 20  # --shards default: one shard per 256 MiB
 
 
@@ -54,96 +48,11 @@ def _split_list(value) -> Optional[list[str]]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _run_pass(desc: str, tasks: list, workers: int, total_bytes: int,
-              est_rows: int, quiet: bool, on_result) -> None:
-    """Runs tasks through `worker.process_chunk`, in a fork pool if useful."""
-    bar = tqdm.tqdm(total=est_rows, desc=desc, unit=" rows", unit_scale=True,
-                    disable=quiet, file=sys.stderr, dynamic_ncols=True)
-    try:
-        if workers <= 1 or total_bytes < SMALL_INPUT_BYTES or len(tasks) < 2:
-            results = map(worker.process_chunk, tasks)
-            _consume(results, bar, on_result)
-        else:
-            ctx = multiprocessing.get_context("fork")
-            with ctx.Pool(min(workers, len(tasks))) as pool:
-                _consume(pool.imap_unordered(worker.process_chunk, tasks),
-                         bar, on_result)
-        bar.total = bar.n
-        bar.refresh()
-    finally:
-        bar.close()
-
-
-def _consume(results, bar, on_result) -> None:
-    for res in results:
-        on_result(res)
-        bar.update(sum(res["read"].values()))
-
-
 def _estimate_rows(path: str, size: int) -> int:
     with open(path, "rb") as f:
         head = f.read(1 << 16)
     lines = max(1, head.count(b"\n"))
     return int(size * lines / max(1, len(head)))
-
-
-class _Collector:
-    """Accumulates chunk results of one pass."""
-
-    def __init__(self, num_categorical: int) -> None:
-        self.counts = [collections.Counter() for _ in range(num_categorical)]
-        self.read = collections.Counter()
-        self.written = collections.Counter()
-        self.rejected = collections.defaultdict(collections.Counter)
-        self.parts: dict[str, list] = collections.defaultdict(list)
-        self.lines: dict[tuple[int, int], int] = {}
-        self.raw_samples: list = []
-
-    def __call__(self, res: dict) -> None:
-        fi, ci = res["file_idx"], res["chunk_idx"]
-        self.lines[(fi, ci)] = res["lines"]
-        if res["mode"] == "count":
-            vocab.merge_counts(self.counts, res["counts"])
-        self.read.update(res["read"])
-        self.written.update(res["written"])
-        for s, c in res["rejected"].items():
-            self.rejected[s].update(c)
-        for s, (path, _rows) in res["parts"].items():
-            self.parts[s].append((fi, ci, path))
-        self.raw_samples.extend((fi, ci, ln, s, r, raw)
-                                for s, ln, r, raw in res["samples"])
-
-    def samples(self, paths: Sequence[str]) -> list[tuple]:
-        """First rejected lines as (split, file, line number, reason, raw)."""
-        first_line, acc = {}, collections.Counter()
-        for fi, ci in sorted(self.lines):
-            first_line[(fi, ci)] = acc[fi]
-            acc[fi] += self.lines[(fi, ci)]
-        rows = sorted((fi, first_line[(fi, ci)] + ln, s, r, raw)
-                      for fi, ci, ln, s, r, raw in self.raw_samples)
-        return [(s, paths[fi], ln, r, raw)
-                for fi, ln, s, r, raw in rows[:worker.MAX_SAMPLES]]
-
-    def check_rejects(self, split_files: dict[str, str], max_fraction: float,
-                      paths: Sequence[str]) -> None:
-        """Raises ConvertError if a split rejected more than `max_fraction`."""
-        msgs = []
-        for split, n in self.read.items():
-            rej = self.rejected.get(split, {})
-            bad = sum(rej.values())
-            if n and bad / n > max_fraction:
-                reasons = ", ".join(f"{r}={c}" for r, c in sorted(rej.items()))
-                msgs.append(f"{split} ({split_files[split]}): {bad} of {n} "
-                            f"rows rejected ({100 * bad / n:.2f}%: {reasons})")
-        if not msgs:
-            return
-        first = "\n".join(f"  {f}:{ln} {reason}: {raw[:200]!r}"
-                          for _s, f, ln, reason, raw in self.samples(paths)[:5])
-        raise ConvertError(
-            "too many rejected rows, above --max-reject-fraction "
-            f"{max_fraction}:\n  " + "\n  ".join(msgs)
-            + f"\nfirst rejected lines:\n{first}\nFix the input, check "
-            "--format and its options, or raise --max-reject-fraction.")
 
 
 def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
@@ -231,10 +140,10 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
         os.makedirs(worker.STATE.parts_dir)
 
         # Pass 1: vocabulary counts on the training rows.
-        pass1 = _Collector(len(layout.categorical))
-        _run_pass("count vocab", [("count", 0, c, a, b) for c, (a, b)
-                                  in enumerate(plans[0])],
-                  workers, sizes[0], est[0], quiet, pass1)
+        pass1 = passes.Collector(len(layout.categorical))
+        tasks = [("count", 0, c, a, b) for c, (a, b) in enumerate(plans[0])]
+        passes.run_pass("count vocab", tasks, workers, sizes[0], est[0],
+                        quiet, pass1)
         if sum(pass1.read.values()) == 0:
             raise ConvertError(f"training file {paths[0]} has no data rows")
         pass1.check_rejects(split_files, max_reject_fraction, paths)
@@ -260,11 +169,11 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
         worker.STATE.encodings = encodings
 
         # Pass 2: write the records of every split.
-        res = _Collector(0)
-        _run_pass("write records", [("write", i, c, a, b)
-                                    for i, plan in enumerate(plans)
-                                    for c, (a, b) in enumerate(plan)],
-                  workers, sum(sizes), sum(est), quiet, res)
+        res = passes.Collector(0)
+        tasks = [("write", i, c, a, b) for i, plan in enumerate(plans)
+                 for c, (a, b) in enumerate(plan)]
+        passes.run_pass("write records", tasks, workers, sum(sizes),
+                        sum(est), quiet, res)
         worker.STATE = None
         encodings.clear()
         res.check_rejects(split_files, max_reject_fraction, paths)

@@ -83,8 +83,9 @@ def decode_rows(data_dir: str, examples: dict[str, np.ndarray]
 
 
 def inspect(data_dir: str, split: str = "train", num: int = 5,
-            out: TextIO = sys.stdout) -> None:
+            out: Optional[TextIO] = None) -> None:
     """Prints the schema, counts and `num` decoded examples of `split`."""
+    out = out or sys.stdout
     meta = load_dataset_json(data_dir)
     spec = FeatureSpec.from_dict(meta)
     p = lambda *a: print(*a, file=out)  # noqa: E731

@@ -17,21 +17,19 @@ before it forks the worker pool; tasks only carry chunk coordinates.
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
+import gc
 import os
 from itertools import compress, repeat
-from operator import methodcaller
 from typing import Any, Optional
 
 import numpy as np
 
-from data_tools import chunks, formats
+from data_tools import chunks, formats, parsing
 from data_tools.tfrecord import ExampleEncoder, RecordFileWriter
 from data_tools.vocab import OOV_BYTES
 
 MAX_SAMPLES = 100      # rejected lines kept per chunk (and overall)
-MAX_MEMO = 2_000_000   # per-field transform cache entries before a reset
 
 
 @dataclasses.dataclass
@@ -52,101 +50,6 @@ class JobState:
 STATE: Optional[JobState] = None
 
 
-def _resolve(col, memo: dict, compute, bad: dict) -> list:
-    """Maps raw values through a memoized `compute`; bad[row] = reason.
-
-    Only distinct values not seen before are computed; values that fail are
-    not memoized and their rows get b"" (they are dropped by the caller).
-    """
-    if len(memo) > MAX_MEMO:
-        memo.clear()
-    failed = {}
-    for raw in set(col).difference(memo):
-        try:
-            memo[raw] = compute(raw)
-        except formats.RowError as e:
-            failed[raw] = e.reason
-    if not failed:
-        return list(map(memo.__getitem__, col))
-    for i, raw in enumerate(col):
-        reason = failed.get(raw)
-        if reason is not None:
-            bad.setdefault(i, reason)
-    return list(map(memo.get, col, repeat(b"")))
-
-
-class _Parser:
-    """Splits lines into columns and checks column count and label."""
-
-    def __init__(self, layout: formats.Layout) -> None:
-        self.layout = layout
-        self.label_floats = {float(k): v
-                             for k, v in layout.label_values.items()}
-
-    def split_columns(self, lines):
-        """-> (columns, labels, kept line indices, [(line index, reason)]).
-
-        Fast path: count separators per line, then split the joined good
-        lines once and slice the flat list into columns.
-        """
-        lay = self.layout
-        sep, ncol = lay.sep, lay.num_columns
-        if sep is None or (lay.quoted_csv and b'"' in b"".join(lines)):
-            rows, keep, rejects = self._split_rows(lines)
-            cols = [list(c) for c in zip(*rows)] if rows else [[]] * ncol
-        else:
-            ok = [c == ncol - 1 for c in map(methodcaller("count", sep),
-                                             lines)]
-            if all(ok):
-                good, keep, rejects = lines, list(range(len(lines))), []
-            else:
-                good = list(compress(lines, ok))
-                keep = list(compress(range(len(lines)), ok))
-                rejects = [(i, self._count_reason(lines[i]))
-                           for i, o in enumerate(ok) if not o]
-            flat = sep.join(good).split(sep) if good else []
-            cols = [flat[k::ncol] for k in range(ncol)]
-        labels = list(map(lay.label_values.get, cols[lay.label_column]))
-        if None in labels:
-            for i, lab in enumerate(labels):
-                if lab is None:
-                    labels[i] = self._label_fallback(cols[lay.label_column][i])
-            ok = [lab is not None for lab in labels]
-            if not all(ok):
-                rejects += [(keep[i], formats.BAD_LABEL)
-                            for i, o in enumerate(ok) if not o]
-                cols = [list(compress(c, ok)) for c in cols]
-                labels = list(compress(labels, ok))
-                keep = list(compress(keep, ok))
-        return cols, labels, keep, rejects
-
-    @staticmethod
-    def _count_reason(line: bytes) -> str:
-        return (formats.BLANK_LINE if not line.strip()
-                else formats.WRONG_COLUMN_COUNT)
-
-    def _split_rows(self, lines):
-        lay = self.layout
-        rows, keep, rejects = [], [], []
-        for i, line in enumerate(lines):
-            parts = line.split(lay.sep)
-            if lay.quoted_csv and b'"' in line:
-                parts = [p.encode() for p in next(csv.reader(
-                    [line.decode("utf-8", "replace")]))]
-            if len(parts) != lay.num_columns:
-                rejects.append((i, self._count_reason(line)))
-                continue
-            rows.append(parts)
-            keep.append(i)
-        return rows, keep, rejects
-
-    def _label_fallback(self, raw: bytes) -> Optional[int]:
-        try:
-            return self.label_floats.get(float(raw))
-        except ValueError:
-            return None
-
-
 class ChunkProcessor:
     """Processes one chunk in `mode` 'count' or 'write'."""
 
@@ -154,7 +57,7 @@ class ChunkProcessor:
         st = STATE
         self.mode, self.file_idx, self.chunk_idx = mode, file_idx, chunk_idx
         self.layout = st.layouts[file_idx]
-        self.parser = _Parser(self.layout)
+        self.parser = parsing.Parser(self.layout)
         self.split = st.file_splits[file_idx]
         self.names = [self.split] if self.split else st.split_names
         cats = self.layout.categorical
@@ -177,10 +80,10 @@ class ChunkProcessor:
         for k, f in enumerate(self.layout.fields):
             col = cols[f.column]
             if f.kind == "numeric":
-                num_out.append(_resolve(col, self.memos[k], f.fn, bad))
+                num_out.append(parsing.resolve(col, self.memos[k], f.fn, bad))
                 continue
             if self.mode == "count":
-                out = col if f.fn is None else _resolve(
+                out = col if f.fn is None else parsing.resolve(
                     col, self.memos[k], f.fn, bad)
             else:
                 e = enc[ci]
@@ -188,7 +91,7 @@ class ChunkProcessor:
                     out = list(map(e.get, col, repeat(OOV_BYTES)))
                 else:
                     fn = f.fn
-                    out = _resolve(col, self.memos[k],
+                    out = parsing.resolve(col, self.memos[k],
                                    lambda raw: e.get(fn(raw), OOV_BYTES), bad)
             cat_out.append(out)
             ci += 1
@@ -256,6 +159,16 @@ class ChunkProcessor:
 
 def process_chunk(task: tuple[str, int, int, int, int]) -> dict[str, Any]:
     """Runs one (mode, file_idx, chunk_idx, start, end) task; returns counts."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # no cycles are made; collections would scan a big heap
+    try:
+        return _process_chunk(task)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _process_chunk(task: tuple[str, int, int, int, int]) -> dict[str, Any]:
     mode, file_idx, chunk_idx, start, end = task
     st = STATE
     proc = ChunkProcessor(mode, file_idx, chunk_idx)

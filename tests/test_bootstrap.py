@@ -11,7 +11,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import REPO_ROOT
+from tiny_data import REPO_ROOT
 
 
 def run_python(code: str, legacy_env: str | None = None

@@ -15,9 +15,8 @@ import pytest
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-from conftest import REPO_ROOT, TINY_SPLIT_ROWS, make_spec, write_dataset
-from tfdsmlp.data.reader import (load_arrays, make_dataset, make_dataset_fn,
-                                 split_files)
+from tiny_data import REPO_ROOT, TINY_SPLIT_ROWS, make_spec, write_dataset
+from tfdsmlp.data.reader import load_arrays, make_dataset, split_files
 
 ROWS = {"train": 90, "valid": 30}
 
@@ -66,8 +65,8 @@ def test_values_round_trip(row_id_dir):
 def test_no_dense_feature_without_numeric_fields(tmp_path):
     spec = make_spec(categorical=("a",), vocab_sizes=(4,), numeric=())
     ids = np.array([[1], [2], [3]], np.int64)
-    out = write_dataset(tmp_path, spec, {"train": (ids, None,
-                                                   np.ones((3, 1), np.float32))})
+    labels = np.ones((3, 1), np.float32)
+    out = write_dataset(tmp_path, spec, {"train": (ids, None, labels)})
     x, y = next(iter(make_dataset(out, "train", 3)))
     assert set(x) == {"ids"} and y.shape == (3, 1)
 
@@ -85,6 +84,17 @@ def test_train_drops_remainder_eval_keeps_it(tiny_dataset_dir):
     kept = make_dataset(tiny_dataset_dir, "train", batch,
                         drop_remainder=False)
     assert sum(int(y.shape[0]) for _, y in kept) == TINY_SPLIT_ROWS["train"]
+
+
+def test_train_batch_larger_than_split_is_a_clear_error(tiny_dataset_dir):
+    with pytest.raises(ValueError, match=r"320 rows.*global_batch_size=512"):
+        make_dataset(tiny_dataset_dir, "train", 512)
+    # Repeated data or a kept remainder still yields batches.
+    _, y = next(iter(make_dataset(tiny_dataset_dir, "train", 512,
+                                  repeat=True)))
+    assert y.shape == (512, 1)
+    _, y = next(iter(make_dataset(tiny_dataset_dir, "valid", 512)))
+    assert y.shape == (TINY_SPLIT_ROWS["valid"], 1)
 
 
 def test_eval_splits_are_not_shuffled(row_id_dir):
@@ -222,7 +232,8 @@ def test_mirrored_strategy_two_logical_cpus(row_id_dir):
                 inp["ids"])
             h = tf.keras.layers.Concatenate()(
                 [tf.keras.layers.Flatten()(emb), inp["dense"]])
-            model = tf.keras.Model(inp, tf.keras.layers.Dense(1, name="head")(h))
+            head = tf.keras.layers.Dense(1, name="head")
+            model = tf.keras.Model(inp, head(h))
             model.compile("adam", tf.keras.losses.BinaryCrossentropy(
                 from_logits=True))
         fn = make_dataset_fn({row_id_dir!r}, "train", 20, seed=1,

@@ -87,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_flags(p)
 
     p = sub.add_parser(
+        "report", help="Markdown table of finished runs.",
+        description="Prints a Markdown table from metrics.json files: for a "
+                    "`run` directory one row per phase, for a directory of "
+                    "`train` runs one row per model.")
+    p.add_argument("path", help="A run directory, or a directory holding "
+                                "one `train` run per model.")
+
+    p = sub.add_parser(
         "demo", help="End-to-end run on built-in synthetic data.",
         description="Generates a synthetic dataset with known feature "
                     "interactions and trains on it with small settings, "
@@ -146,6 +154,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from tfdsmlp.report import report
+
+    print(report(args.path))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tfdsmlp.demo import run_demo
 
@@ -153,7 +168,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "run": cmd_run, "demo": cmd_demo}
+COMMANDS = {"train": cmd_train, "run": cmd_run, "report": cmd_report,
+            "demo": cmd_demo}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -46,7 +46,8 @@ def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
     cfg = build_run_config("synthetic", teacher,
                            overrides=[f"teacher.train.seed={seed}"])
     run_dir = os.path.join(out_dir, "run")
-    result = run_dsmlp(data_dir, cfg, run_dir, strategy="default")
+    result = run_dsmlp(data_dir, cfg, run_dir, strategy="default",
+                       verbose=2)
     models = result.pop("_models")
     phases = result["phases"]
     rows_out = [("teacher (" + teacher + ")", "teacher", models["teacher"]),

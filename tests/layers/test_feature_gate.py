@@ -63,3 +63,15 @@ def test_roundtrip_with_context(assert_layer_roundtrip, tmp_path, rng):
     assert_layer_roundtrip(lambda: FeatureSelectionGate([4]), inputs,
                            tmp_path, call=lambda layer, s: layer(
                                s[0], context=s[1]))
+
+
+@pytest.mark.parametrize("uses_context, num_weights", [(True, 0), (False, 3)])
+def test_uses_context_in_config_decides_before_any_call(uses_context,
+                                                         num_weights):
+    # What Keras' SavedModel loader does: from_config, then build(shape).
+    layer = FeatureSelectionGate.from_config(
+        {"hidden_units": [], "uses_context": uses_context})
+    layer.build((None, 6))  # the context width is unknown until a call
+    assert (layer.context_bias is None) == uses_context
+    assert len(layer.weights) == num_weights
+    assert layer.get_config()["uses_context"] is uses_context

@@ -16,7 +16,7 @@ import pytest
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
-from conftest import make_rows, make_spec
+from tiny_data import make_rows, make_spec
 from tfdsmlp.models import MODELS, build_model
 
 SMALL = {"embedding_dim": 4, "embedding_l2": 0.01}
@@ -80,7 +80,9 @@ def trained(case: str):
     model = build(case)
     x, y = batch()
     before = eval_loss(model, x, y)
-    model.compile(optimizer=tf.keras.optimizers.Adam(0.01), loss=BCE)
+    # Eager steps keep this cheap; the SavedModel tests trace every model.
+    model.compile(optimizer=tf.keras.optimizers.Adam(0.01), loss=BCE,
+                  run_eagerly=True)
     history = model.fit(x, y, batch_size=32, epochs=5, shuffle=False,
                         verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
@@ -88,9 +90,9 @@ def trained(case: str):
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_forward_gives_float32_logits(case):
+def test_forward_gives_float32_logits(case, tiny_batch):
     model = build(case)
-    x, _ = batch()
+    x, _ = tiny_batch
     for training in (False, True):
         logits = model(x, training=training)
         assert logits.shape == (32, 1)
@@ -109,7 +111,11 @@ def test_adam_steps_reduce_the_loss(case):
     assert after < before - 1e-3, (before, after)
 
 
-@pytest.mark.parametrize("case", CASES)
+# One variant per model (SavedModel saving traces every layer: slow); the
+# `.keras` test below covers every variant.
+@pytest.mark.parametrize("case", ["dnn", "deepfm", "dcnv2_stacked",
+                                  "gdcn_parallel", "finalmlp_context",
+                                  "autoint_wide", "xdeepfm"])
 def test_saved_model_round_trip(case, tmp_path):
     model, _, _ = trained(case)
     x, _ = batch()
@@ -122,6 +128,24 @@ def test_saved_model_round_trip(case, tmp_path):
                                rtol=1e-6, atol=1e-6)
     assert loaded.get_config() == model.get_config()
     assert len(loaded.weights) == len(model.weights)
+    # The plain-TensorFlow view of the same SavedModel (as serving sees it).
+    tf_loaded = tf.saved_model.load(path)
+    np.testing.assert_allclose(
+        tf_loaded(tf.nest.map_structure(tf.constant, x), training=False),
+        expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_keras_format_round_trip(case, tmp_path):
+    model, _, _ = trained(case)
+    x, _ = batch()
+    path = str(tmp_path / "model.keras")
+    model.save(path)
+    loaded = tf.keras.models.load_model(path)
+    assert type(loaded) is type(model)
+    np.testing.assert_allclose(loaded(x, training=False).numpy(),
+                               model(x, training=False).numpy(),
+                               rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -102,3 +102,12 @@ def test_second_invocation_resumes_instead_of_retraining(run_dir,
     for phase in first["phases"]:
         assert again["phases"][phase]["test"]["auc"] == pytest.approx(
             first["phases"][phase]["test"]["auc"], abs=1e-6)
+
+
+def test_report_lists_every_phase(run_dir):
+    from tfdsmlp.report import report
+
+    out, result, _ = run_dir
+    table = report(out)
+    for phase, metrics in result["phases"].items():
+        assert f"| {phase} | {metrics['valid']['auc']:.4f} |" in table

@@ -96,6 +96,14 @@ def make_dataset(data_dir: str, split: str, global_batch_size: int,
     is_train = split == "train"
     shuffle = is_train if shuffle is None else shuffle
     drop_remainder = is_train if drop_remainder is None else drop_remainder
+    rows = load_dataset_json(data_dir)["splits"][split].get("rows")
+    if drop_remainder and not repeat and rows is not None \
+            and rows < global_batch_size:
+        raise ValueError(
+            f"Split {split!r} of {data_dir} has {rows} rows, fewer than "
+            f"`global_batch_size={global_batch_size}`: with the last partial "
+            "batch dropped it would yield no batch at all. Use a smaller "
+            "batch size (e.g. --set train.batch_size=...).")
     batch_size = global_batch_size
     compression = spec.compression or None
 

@@ -78,6 +78,8 @@ class BilinearFusion(tf.keras.layers.Layer):
             shape=(self.num_heads * self._head_x * self._head_y,
                    self.output_dim),
             initializer="glorot_normal", trainable=True)
+        self.x_dense.build(input_shape[0])
+        self.y_dense.build(input_shape[1])
         super().build(input_shape)
 
     def call(self, inputs: Any) -> tf.Tensor:

@@ -74,6 +74,11 @@ class CrossNetwork(tf.keras.layers.Layer):
                                       bias_initializer="zeros",
                                       name=f"cross_{i}")
                 for i in range(self.num_layers)]
+        for layer in self.cross_layers:  # create every weight now
+            layer.build(input_shape)
+            dense = getattr(layer, "_dense", None)  # TFRS `Cross` builds it
+            if dense is not None:                   # lazily otherwise
+                dense.build(input_shape)
         super().build(input_shape)
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:

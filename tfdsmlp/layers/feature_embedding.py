@@ -54,7 +54,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         inputs: dict with `"ids"`, integer `(batch, len(vocab_sizes))`, and,
             when `num_numeric > 0`, `"dense"`, float `(batch, num_numeric)`.
             Other keys are ignored. A bare ids tensor is accepted when
-            `num_numeric == 0`.
+            `num_numeric == 0`. Non-integer ids are cast to int64, as Keras'
+            `Embedding` does.
 
     Returns:
         float `(batch, len(vocab_sizes) + num_numeric, embedding_dim)`.
@@ -126,10 +127,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                     f"`ids` should have shape (batch, {expected}), one column "
                     f"per entry of `vocab_sizes`. Received: `ids` of shape "
                     f"{tuple(ids.shape)}")
-            if not ids.dtype.is_integer:
-                raise ValueError(
-                    f"`ids` should be an integer tensor. Received dtype "
-                    f"{ids.dtype.name}")
         if self.num_numeric:
             if dense is None:
                 raise ValueError(
@@ -151,6 +148,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         parts = []
         if self.vocab_sizes:
             if ids.dtype not in (tf.int32, tf.int64):
+                # Like Keras' `Embedding`; Keras builds subclassed models
+                # (`Model.build(shape)`, SavedModel loading) on float
+                # placeholders.
                 ids = tf.cast(ids, tf.int64)
             offsets = tf.constant(self._offsets, dtype=ids.dtype)
             emb = tf.gather(self.embeddings, ids + offsets)

@@ -89,6 +89,7 @@ class FeatureSelectionGate(tf.keras.layers.Layer):
             self.context_bias = self.add_weight(
                 name="context_bias", shape=(1, self.context_dim),
                 initializer="zeros", trainable=True)
+            self.gate_mlp.build((None, self.context_dim))
         super().build(input_shape)
 
     def call(self, flat_emb: tf.Tensor,

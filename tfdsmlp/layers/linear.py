@@ -64,6 +64,7 @@ class LinearTerm(tf.keras.layers.Layer):
         self.weights_layer = FeatureEmbedding(
             self.vocab_sizes, num_numeric=self.num_numeric, embedding_dim=1,
             embedding_l2=self.embedding_l2, name="feature_weights")
+        self.weights_layer.build(input_shape)
         self.bias = self.add_weight(name="bias", shape=(1,),
                                     initializer="zeros", trainable=True)
         super().build(input_shape)

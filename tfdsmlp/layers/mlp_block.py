@@ -109,6 +109,10 @@ class MLPBlock(tf.keras.layers.Layer):
             self.block_layers.append(tf.keras.layers.Dense(
                 self.output_dim, activation=self.output_activation,
                 kernel_initializer="glorot_normal", bias_initializer="zeros"))
+        shape = tf.TensorShape(input_shape)
+        for layer in self.block_layers:  # create every weight now
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
         super().build(input_shape)
 
     def call(self, inputs: tf.Tensor,

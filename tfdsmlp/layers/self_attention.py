@@ -95,6 +95,12 @@ class MultiHeadSelfAttention(tf.keras.layers.Layer):
                                   if self.dropout > 0 else None)
         self.norm = (tf.keras.layers.LayerNormalization(epsilon=1e-5)
                      if self.layer_norm else None)
+        for layer in (self.query, self.key, self.value, self.residual):
+            if layer is not None:
+                layer.build(input_shape)
+        if self.norm is not None:
+            self.norm.build(tf.TensorShape(input_shape)[:-1].concatenate(
+                [self.attention_dim]))
         super().build(input_shape)
 
     def call(self, inputs: tf.Tensor,

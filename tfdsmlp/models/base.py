@@ -98,6 +98,13 @@ class CTRModel(tf.keras.Model):
     def from_config(cls, config: dict[str, Any], custom_objects=None):
         return cls(**config)
 
+    def build_from_config(self, config: dict[str, Any]) -> None:
+        # Keras' default builds on float placeholders, but `ids` must be
+        # integers: build by calling the model (`.keras` loading,
+        # `deserialize_keras_object`).
+        if not self.built:
+            self(self.dummy_inputs(), training=False)
+
     @classmethod
     def from_feature_spec(cls, config: ModelConfig,
                           spec: FeatureSpec, **kwargs: Any) -> "CTRModel":

@@ -15,7 +15,7 @@ import dataclasses
 import tfdsmlp  # noqa: F401
 import tensorflow as tf
 
-from tfdsmlp.layers import CrossNetwork, MLPBlock
+from tfdsmlp.layers import CROSS_TYPES, CrossNetwork, MLPBlock
 from tfdsmlp.models.base import CTRModel, ModelConfig, check_dropout
 
 STRUCTURES = ("parallel", "stacked")
@@ -40,6 +40,9 @@ class DCNv2Config(ModelConfig):
         if self.structure not in STRUCTURES:
             raise ValueError(f"`structure` should be one of {STRUCTURES}. "
                              f"Received: `structure={self.structure!r}`")
+        if self.cross_type not in CROSS_TYPES:
+            raise ValueError(f"`cross_type` should be one of {CROSS_TYPES}. "
+                             f"Received: `cross_type={self.cross_type!r}`")
         if self.num_cross_layers < 1:
             raise ValueError("`num_cross_layers` should be >= 1. Received: "
                              f"`num_cross_layers={self.num_cross_layers}`")

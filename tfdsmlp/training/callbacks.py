@@ -9,6 +9,8 @@ restoring the best weights. `ExactValidation` writes exact `val_auc` and
 
 from __future__ import annotations
 
+import weakref
+
 import tfdsmlp  # noqa: F401
 import numpy as np
 import tensorflow as tf
@@ -16,10 +18,25 @@ import tensorflow as tf
 from tfdsmlp import metrics
 
 
+_PREDICT_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _predict_fn(model):
+    """One traced inference function per model, reused every epoch (a new
+    `tf.function` per call retraced each time, with retracing warnings)."""
+    fn = _PREDICT_FNS.get(model)
+    if fn is None:
+        ref = weakref.ref(model)
+        fn = tf.function(lambda x: ref()(x, training=False),
+                         reduce_retracing=True)
+        _PREDICT_FNS[model] = fn
+    return fn
+
+
 def predict_logits(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """Runs `model` (training=False) over a finite (features, label) dataset
     and returns (logits, labels) as float64 vectors."""
-    predict = tf.function(lambda x: model(x, training=False))
+    predict = _predict_fn(model)
     logits, labels = [], []
     for x, y in dataset:
         logits.append(predict(x).numpy().reshape(-1))

@@ -78,7 +78,7 @@ def run_dsmlp(data_dir: str, cfg: RunConfig, run_dir: str,
               strategy: str = "auto", teacher_checkpoint: str | None = None,
               verbose: int = 1) -> dict[str, Any]:
     """Runs (or resumes) the whole DS-MLP job; returns metrics.json."""
-    log = print if verbose else (lambda *_: None)
+    log = print if verbose else (lambda *_: None)  # noqa: E731
     cfg = cfg.resolved()
     strat = get_strategy(strategy)
     chief = is_chief(strat)
@@ -95,15 +95,18 @@ def run_dsmlp(data_dir: str, cfg: RunConfig, run_dir: str,
         teacher(teacher.dummy_inputs())
         tcfg = cfg.teacher.train
 
+        def fit(trainer, phase, train_cfg):
+            return lambda: fit_phase(
+                trainer, data_dir, train_cfg,
+                log_dir=os.path.join(tb, phase),
+                backup_dir=os.path.join(run_dir, phase, "backup"), **fit_kw)
+
         def train_teacher():
             if teacher_checkpoint:
                 teacher.load_weights(teacher_checkpoint).expect_partial()
                 return {"loaded_from": teacher_checkpoint}
             compile_ctr_model(teacher, tcfg)
-            return fit_phase(teacher, data_dir, tcfg,
-                             log_dir=os.path.join(tb, "teacher"),
-                             backup_dir=os.path.join(run_dir, "teacher",
-                                                     "backup"), **fit_kw)
+            return fit(teacher, "teacher", tcfg)()
 
         info = _phase(run_dir, "teacher", teacher, train_teacher, log)
         results["phases"]["teacher"] = _summary(teacher, data_dir,
@@ -120,13 +123,8 @@ def run_dsmlp(data_dir: str, cfg: RunConfig, run_dir: str,
                               train_parallel=dcfg.train_parallel)
         distiller.compile(optimizer=make_optimizer(dcfg.train))
 
-        def train_distill():
-            return fit_phase(distiller, data_dir, dcfg.train,
-                             log_dir=os.path.join(tb, "distill"),
-                             backup_dir=os.path.join(run_dir, "distill",
-                                                     "backup"), **fit_kw)
-
-        info = _phase(run_dir, "distill", student, train_distill, log)
+        info = _phase(run_dir, "distill", student,
+                      fit(distiller, "distill", dcfg.train), log)
         results["phases"]["student"] = _summary(student, data_dir,
                                                 dcfg.train.batch_size, info)
 
@@ -134,14 +132,8 @@ def run_dsmlp(data_dir: str, cfg: RunConfig, run_dir: str,
         if acfg.enabled:
             aligner = Aligner(student, alpha=acfg.alpha, beta=acfg.beta)
             aligner.compile(optimizer=make_optimizer(acfg.train))
-
-            def train_align():
-                return fit_phase(aligner, data_dir, acfg.train,
-                                 log_dir=os.path.join(tb, "align"),
-                                 backup_dir=os.path.join(run_dir, "align",
-                                                         "backup"), **fit_kw)
-
-            info = _phase(run_dir, "align", student, train_align, log)
+            info = _phase(run_dir, "align", student,
+                          fit(aligner, "align", acfg.train), log)
             results["phases"]["dsmlp"] = _summary(
                 student, data_dir, acfg.train.batch_size, info)
         if hasattr(student, "stream_logits"):

@@ -1,0 +1,181 @@
+"""Command line: `python -m data_tools {convert,inspect,synth} ...`.
+
+A thin argparse layer over `data_tools.convert.convert`,
+`data_tools.inspect_dataset.inspect` and `data_tools.synth.write_synthetic`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Optional, Sequence
+
+import tfdsmlp  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TensorFlow)
+
+from data_tools.formats import CRITEO_NUMERIC_MODES, FORMATS
+
+EPILOG = """examples:
+  python -m data_tools convert --format criteo --train train.txt --split 8:1:1 \\
+      --seed 0 --min-count 10 --out data/criteo
+  python -m data_tools convert --format csv --label label \\
+      --train frappe/train.csv --valid frappe/valid.csv --test frappe/test.csv \\
+      --out data/frappe
+  python -m data_tools inspect data/frappe --split valid --num 3
+  python -m data_tools synth --out data/synth --rows 20000 --seed 0
+
+Output layout and field semantics: docs/DATA_FORMAT.md."""
+
+
+def _convert_parser(sub) -> None:
+    p = sub.add_parser(
+        "convert", help="convert raw CTR files into a dataset directory",
+        description="Convert raw CTR data into DIR/dataset.json, DIR/vocab/"
+        "<field>.txt and DIR/<split>/part-NNNNN.tfrecord[.gz] "
+        "(tf.train.Example: ids int64, dense float, label float).",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    p.add_argument("--format", required=True, choices=FORMATS,
+                   help="criteo: Kaggle TSV (label, I1..I13, C1..C26, no "
+                   "header); avazu: Kaggle CSV with header (id dropped, click "
+                   "= label, hour -> hour_of_day + weekday); libfm: 'label "
+                   "id:val ...' with one id per field; csv: CSV with header, "
+                   "see --label/--categorical/--numeric")
+    p.add_argument("--train", required=True, metavar="FILE",
+                   help="training file; vocabularies come from its rows only")
+    p.add_argument("--valid", metavar="FILE", help="validation file")
+    p.add_argument("--test", metavar="FILE", help="test file")
+    p.add_argument("--split", metavar="A:B[:C]",
+                   help="instead of --valid/--test, split --train rows into "
+                   "train:valid[:test] by these proportions (e.g. 8:1:1) with "
+                   "a seeded hash of each row's position")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of --split (default 0)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output dataset directory")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it exists (only if it holds a "
+                   "dataset.json or is empty)")
+    p.add_argument("--fields", metavar="A,B,...",
+                   help="libfm: names of the fields, in order (default "
+                   "f0..fN-1, N from the first row)")
+    p.add_argument("--label", metavar="COL",
+                   help="csv: label column (values 0/1), required for csv")
+    p.add_argument("--categorical", metavar="C1,C2,...",
+                   help="csv: categorical columns in order (default: every "
+                   "column except --label and --numeric ones)")
+    p.add_argument("--numeric", metavar="N1,N2,...",
+                   help="csv: numeric columns in order (float; empty -> 0.0)")
+    p.add_argument("--criteo-numeric", choices=CRITEO_NUMERIC_MODES,
+                   default="bucketize",
+                   help="criteo I1..I13: 'bucketize' (default) makes them "
+                   "categorical: v>2 -> floor(ln(v)^2), else v; 'log1p' keeps "
+                   "them numeric as log1p(max(v,0)), empty -> 0")
+    p.add_argument("--min-count", type=int, default=1,
+                   help="tokens seen fewer times in training map to OOV "
+                   "(id 1); default 1")
+    p.add_argument("--shards", type=int, default=None,
+                   help="files per split (default: one per 256 MiB of input,"
+                   " at least 1)")
+    p.add_argument("--compression", choices=["none", "GZIP"], default="none",
+                   help="GZIP writes .tfrecord.gz files (default none)")
+    p.add_argument("--max-reject-fraction", type=float, default=0.01,
+                   help="fail if rejected/read rows of any split exceed this "
+                   "(default 0.01); bad rows are listed in DIR/rejected.txt")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: number of usable CPUs)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars on stderr")
+
+
+def _other_parsers(sub) -> None:
+    p = sub.add_parser(
+        "inspect", help="print a dataset's schema and decoded examples",
+        description="Print fields, kinds, vocab sizes and row counts of a "
+        "dataset directory, and a few examples decoded back to raw tokens "
+        "('' = missing, <OOV> = not in the vocabulary).")
+    p.add_argument("dir", metavar="DIR", help="dataset directory")
+    p.add_argument("--split", default="train",
+                   help="split to show examples of (default train)")
+    p.add_argument("--num", type=int, default=5,
+                   help="examples to decode (default 5; 0 for schema only)")
+
+    p = sub.add_parser(
+        "synth", help="write a synthetic dataset with known interactions",
+        description="Write a synthetic dataset (same layout as convert) whose "
+        "label comes from a known logit with pairwise, 3rd-order and implicit "
+        "interactions; the formula is stored in dataset.json 'synthetic'.")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="output directory")
+    p.add_argument("--rows", type=int, default=20000,
+                   help="training rows (default 20000)")
+    p.add_argument("--valid-rows", type=int, default=None,
+                   help="validation rows (default rows/10)")
+    p.add_argument("--test-rows", type=int, default=None,
+                   help="test rows (default rows/10)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="generator seed (default 0)")
+    p.add_argument("--num-categorical", type=int, default=8,
+                   help="categorical fields, >= 6 (default 8)")
+    p.add_argument("--num-numeric", type=int, default=2,
+                   help="numeric fields (default 2)")
+    p.add_argument("--vocab-size", type=int, default=50,
+                   help="tokens per categorical field (default 50)")
+    p.add_argument("--compression", choices=["none", "GZIP"], default="none",
+                   help="GZIP writes .tfrecord.gz files (default none)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace DIR if it exists")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m data_tools",
+        description="Build tfdsmlp dataset directories: convert raw CTR data,"
+        " inspect a dataset, or write a synthetic one.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    sub = parser.add_subparsers(dest="command", required=True,
+                                metavar="{convert,inspect,synth}")
+    _convert_parser(sub)
+    _other_parsers(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    from data_tools.outputs import ConvertError
+    try:
+        if args.command == "convert":
+            from data_tools.convert import convert
+            summary = convert(
+                args.format, args.train, args.out, valid=args.valid,
+                test=args.test, split=args.split, seed=args.seed,
+                fields=args.fields, label=args.label,
+                categorical=args.categorical, numeric=args.numeric,
+                criteo_numeric=args.criteo_numeric, min_count=args.min_count,
+                shards=args.shards,
+                compression="" if args.compression == "none" else "GZIP",
+                max_reject_fraction=args.max_reject_fraction,
+                overwrite=args.overwrite, workers=args.workers,
+                quiet=args.quiet)
+            print(json.dumps(summary, indent=2))
+        elif args.command == "inspect":
+            from data_tools.inspect_dataset import inspect
+            inspect(args.dir, split=args.split, num=args.num)
+        else:
+            from data_tools.synth import write_synthetic
+            summary = write_synthetic(
+                args.out, num_rows=args.rows, seed=args.seed,
+                num_categorical=args.num_categorical,
+                num_numeric=args.num_numeric, vocab_size=args.vocab_size,
+                valid_rows=args.valid_rows, test_rows=args.test_rows,
+                overwrite=args.overwrite,
+                compression="" if args.compression == "none" else "GZIP")
+            print(json.dumps(summary, indent=2))
+    except (ConvertError, FileNotFoundError, ValueError) as e:
+        print(f"python -m data_tools {args.command}: error: {e}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
