@@ -1,6 +1,8 @@
 """Command line: a thin argparse front over the library.
 
     python -m tfdsmlp train --data DIR --model gdcn --preset frappe --out RUN
+    python -m tfdsmlp export --run RUN --name NAME [--phase dsmlp|teacher]
+    python -m tfdsmlp serve-check saved_models/NAME/1 --data DIR
     python -m tfdsmlp demo --out DIR
 """
 
@@ -23,6 +25,18 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                         "--set train.learning_rate=0.0005 or "
                         "--set params.dropout=0.3 (repeatable; YAML "
                         "syntax for the value).")
+
+
+def _add_fault_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--skip-corrupt", action="store_true",
+                   help="Skip unreadable records of truncated/corrupted "
+                        "TFRecord files (the count is logged and written to "
+                        "metrics.json as skipped_records) instead of "
+                        "failing with an error naming the file.")
+    p.add_argument("--deterministic", action="store_true",
+                   help="TensorFlow op determinism: reruns, and runs resumed "
+                        "after an interruption, give identical results "
+                        "(somewhat slower).")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="Run directory to write.")
     p.add_argument("--quiet", action="store_true",
                    help="No per-epoch progress bars.")
+    _add_fault_flags(p)
     _add_config_flags(p)
 
     p = sub.add_parser(
@@ -76,14 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["auto", "default", "mirrored", "multiworker"],
                    help="tf.distribute strategy. auto: multiworker when "
                         "TF_CONFIG has several workers, mirrored with >1 "
-                        "GPU, else one device. Default: auto.")
+                        "GPU, else one device. Default: auto. Multi-host "
+                        "setup: docs/SCALING.md.")
     p.add_argument("--teacher-checkpoint", metavar="PATH",
                    help="Load teacher weights (e.g. RUN/teacher/weights/"
                         "model) instead of training the teacher.")
     p.add_argument("--export-name", metavar="NAME",
-                   help="Also export the DS-MLP to saved_models/NAME/<v>/.")
+                   help="Also export the DS-MLP to saved_models/NAME/<v>/ "
+                        "and the teacher to saved_models/NAME_teacher/<v>/ "
+                        "(see `export`).")
     p.add_argument("--quiet", action="store_true",
                    help="No per-epoch progress bars.")
+    _add_fault_flags(p)
     _add_config_flags(p)
 
     p = sub.add_parser(
@@ -93,6 +112,85 @@ def build_parser() -> argparse.ArgumentParser:
                     "`train` runs one row per model.")
     p.add_argument("path", help="A run directory, or a directory holding "
                                 "one `train` run per model.")
+
+    p = sub.add_parser(
+        "bench", help="Speed figures measured side by side in one run.",
+        description="Training throughput of each teacher and DS-MLP phase "
+                    "(cached batches and from TFRecords), tf.data input "
+                    "throughput, inference latency/throughput of each model "
+                    "in process and of exported SavedModels, and "
+                    "data_tools conversion speed against `wc -l`. Prints "
+                    "Markdown tables and writes --json.")
+    p.add_argument("--data", required=True, help="Dataset directory.")
+    p.add_argument("--preset", default="frappe",
+                   help="Preset giving each model's size. Default: frappe.")
+    p.add_argument("--teachers", default="gdcn,dcnv2,finalmlp",
+                   help="Comma-separated teachers to measure. Default: "
+                        "gdcn,dcnv2,finalmlp.")
+    p.add_argument("--batch-size", type=int, default=4096,
+                   help="Training and large inference batch. Default: 4096.")
+    p.add_argument("--steps", type=int, default=20,
+                   help="Timed training steps per model. Default: 20.")
+    p.add_argument("--repeats", type=int, default=300,
+                   help="Timed batch-1 inference calls. Default: 300.")
+    p.add_argument("--saved-model", action="append", default=[],
+                   metavar="NAME=PATH",
+                   help="Also time an exported SavedModel version directory "
+                        "(predict_indexed signature). Repeatable.")
+    p.add_argument("--criteo-file", metavar="FILE",
+                   help="Raw Criteo TSV to replicate for the conversion "
+                        "benchmark (e.g. ../shared/data/criteo_sample/"
+                        "train.txt); skipped when absent.")
+    p.add_argument("--convert-rows", type=int, default=1_000_000,
+                   help="Rows of the replicated file. Default: 1000000.")
+    p.add_argument("--json", metavar="FILE", help="Write all figures here.")
+
+    p = sub.add_parser(
+        "export", help="Export a run's model as a TF Serving SavedModel.",
+        description="Writes BASE/NAME/<version>/ (integer versions, the "
+                    "layout TF Serving watches) with the signatures "
+                    "serving_default (raw values, vocabulary lookup built "
+                    "in), predict_indexed, predict_examples, classify, "
+                    "regress, preprocess, and TF Serving warm-up requests. "
+                    "See docs/SERVING.md.")
+    p.add_argument("--run", required=True,
+                   help="Run directory of `python -m tfdsmlp run`.")
+    p.add_argument("--name", required=True,
+                   help="Model name (TF Serving --model_name).")
+    p.add_argument("--version", type=int,
+                   help="Version number. Default: 1 + the largest existing.")
+    p.add_argument("--phase", default="dsmlp",
+                   choices=["dsmlp", "teacher", "student"],
+                   help="dsmlp: after alignment; student: after "
+                        "distillation; teacher. Default: dsmlp.")
+    p.add_argument("--base-dir", default="saved_models",
+                   help="Model base directory. Default: saved_models.")
+    p.add_argument("--data", help="Dataset directory. Default: the run's "
+                                  "config.yaml `data:`.")
+
+    p = sub.add_parser(
+        "serve-check", help="Verify an exported SavedModel version.",
+        description="Loads the SavedModel in a fresh TensorFlow-only process "
+                    "as TF Serving does (tags serve), runs every signature "
+                    "on the split's raw rows, checks the outputs equal the "
+                    "in-process model's (rebuilt from the run) and reports "
+                    "batch-1 p50/p99 latency and large-batch throughput. "
+                    "Exit status 1 when a check fails.")
+    p.add_argument("path", help="Version directory, e.g. "
+                                "saved_models/NAME/1.")
+    p.add_argument("--data", required=True, help="Dataset directory.")
+    p.add_argument("--split", default="test", help="Default: test.")
+    p.add_argument("--rows", type=int, default=10000,
+                   help="Rows to check (0 = all). Default: 10000.")
+    p.add_argument("--run", help="Run directory (default: recorded at "
+                                 "export).")
+    p.add_argument("--phase", choices=["dsmlp", "teacher", "student"],
+                   help="Phase (default: recorded at export).")
+    p.add_argument("--iters", type=int, default=300,
+                   help="Timed batch-1 calls per signature. Default: 300.")
+    p.add_argument("--batch", type=int, default=4096,
+                   help="Throughput batch size. Default: 4096.")
+    p.add_argument("--json", metavar="FILE", help="Also write the report.")
 
     p = sub.add_parser(
         "demo", help="End-to-end run on built-in synthetic data.",
@@ -117,8 +215,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = model_preset(args.preset, args.model)
     if args.config:
         data = deep_merge(data, load_yaml(args.config))
-    data = merge_overrides(data, args.overrides)
+    skip = ["train.skip_corrupt=true"] if args.skip_corrupt else []
+    data = merge_overrides(data, args.overrides + skip)
     cfg = teacher_config(data)
+    if args.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     result = train_teacher(args.data, cfg, args.out,
                            verbose=0 if args.quiet else 1)
     print(f"{cfg.model}: test AUC {result['test']['auc']:.4f} logloss "
@@ -129,28 +232,31 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from tfdsmlp.features import FeatureSpec
     from tfdsmlp.training.pipeline import run_dsmlp
     from tfdsmlp.training.presets import build_run_config
 
+    skip = [f"{phase}.train.skip_corrupt=true" for phase in
+            ("teacher", "distill", "align")] if args.skip_corrupt else []
     cfg = build_run_config(args.preset, args.teacher, args.config,
-                           args.overrides)
+                           args.overrides + skip)
     result = run_dsmlp(args.data, cfg, args.out, strategy=args.strategy,
                        teacher_checkpoint=args.teacher_checkpoint,
-                       verbose=0 if args.quiet else 1)
-    models = result.pop("_models")
+                       verbose=0 if args.quiet else 1,
+                       deterministic=args.deterministic)
+    result.pop("_models")
+    chief = result.pop("_chief", True)  # multi-worker: only the chief exports
     print(f"{'phase':<18}{'valid AUC':>10}{'test AUC':>10}{'logloss':>10}"
           f"{'params':>10}")
     for phase, m in result["phases"].items():
         print(f"{phase:<18}{m['valid']['auc']:>10.4f}{m['test']['auc']:>10.4f}"
               f"{m['test']['logloss']:>10.4f}{m['params']:>10}")
-    if args.export_name:
-        from tfdsmlp.export import export_saved_model
+    if args.export_name and chief:
+        from tfdsmlp.export import export_run
 
-        path = export_saved_model(models["student"],
-                                  FeatureSpec.from_dataset_dir(args.data),
-                                  "saved_models", args.export_name)
-        print(f"exported: {path}")
+        for phase, name in (("dsmlp", args.export_name),
+                            ("teacher", f"{args.export_name}_teacher")):
+            print(f"exported {phase}: "
+                  f"{export_run(args.out, name, phase, data_dir=args.data)}")
     return 0
 
 
@@ -161,6 +267,49 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from tfdsmlp.bench import format_bench, run_bench, write_result
+
+    saved = dict(item.split("=", 1) for item in args.saved_model)
+    result = run_bench(args.data, preset=args.preset,
+                       teachers=tuple(args.teachers.split(",")),
+                       batch_size=args.batch_size, steps=args.steps,
+                       repeats=args.repeats, saved_models=saved,
+                       criteo_file=args.criteo_file,
+                       convert_rows=args.convert_rows)
+    print(format_bench(result))
+    if args.json:
+        write_result(result, args.json)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tfdsmlp.export import export_run
+
+    try:
+        path = export_run(args.run, args.name, args.phase, args.version,
+                          args.base_dir, args.data)
+    except FileExistsError as e:
+        raise ValueError(str(e)) from None
+    print(f"exported {args.phase}: {path}")
+    return 0
+
+
+def cmd_serve_check(args: argparse.Namespace) -> int:
+    import json
+
+    from tfdsmlp.export.serve_check import format_report, serve_check
+
+    rep = serve_check(args.path, args.data, split=args.split,
+                      rows=args.rows, run_dir=args.run, phase=args.phase,
+                      iters=args.iters, batch=args.batch)
+    print(format_report(rep))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(rep, f, indent=2)
+    return 0 if rep["ok"] else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tfdsmlp.demo import run_demo
 
@@ -169,7 +318,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"train": cmd_train, "run": cmd_run, "report": cmd_report,
-            "demo": cmd_demo}
+            "bench": cmd_bench,
+            "demo": cmd_demo,
+            "export": cmd_export, "serve-check": cmd_serve_check}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,6 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"tfdsmlp {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        from tfdsmlp.training.callbacks import NonFiniteLossError
+
+        if not isinstance(e, NonFiniteLossError):
+            raise
+        print(f"tfdsmlp {args.command}: error: {e}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

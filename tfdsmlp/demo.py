@@ -63,8 +63,11 @@ def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
               f"{p['test']['logloss']:>10.4f}{p['params']:>10}{lat:>10}")
     spec = FeatureSpec.from_dataset_dir(data_dir)
     path = export_saved_model(models["student"], spec,
-                              os.path.join(out_dir, "saved_models"), "dsmlp")
+                              os.path.join(out_dir, "saved_models"), "dsmlp",
+                              data_dir=data_dir)
     print(f"\nExported DS-MLP SavedModel: {path}")
+    print(f"Check it as TF Serving would: python -m tfdsmlp serve-check "
+          f"{path} --data {data_dir}")
     print(f"Metrics: {os.path.join(run_dir, 'metrics.json')}")
     print(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'tb')}")
     return result

@@ -111,3 +111,35 @@ def test_report_lists_every_phase(run_dir):
     table = report(out)
     for phase, metrics in result["phases"].items():
         assert f"| {phase} | {metrics['valid']['auc']:.4f} |" in table
+
+
+@pytest.mark.parametrize("ablation,overrides", [
+    ("no_main_mlp", ["student.model=teacher_parallel"]),
+    ("no_dual_mlp", ["student.model=dcnv2",
+                     "student.params={hidden_units: [8], "
+                     "num_cross_layers: 1}"]),
+    ("no_parallel_mlp", ["student.params.use_parallel=false"]),
+])
+def test_ablation_switches_run(tiny_dataset_dir, tmp_path, ablation,
+                               overrides):
+    cfg = build_run_config("synthetic", "gdcn", overrides=TINY + overrides
+                           + [f"{p}.train.epochs=1"
+                              for p in ("teacher", "distill", "align")])
+    result = run_dsmlp(tiny_dataset_dir, cfg, str(tmp_path / ablation),
+                       strategy="default", verbose=0)
+    result.pop("_models")
+    phases = result["phases"]
+    assert "dsmlp" in phases and phases["dsmlp"]["test"]["auc"] > 0
+    if ablation == "no_main_mlp":
+        assert "student" not in phases  # nothing to distil
+        assert not os.path.exists(tmp_path / ablation / "distill")
+        assert {"dsmlp_main", "dsmlp_parallel"} <= set(phases)
+    else:
+        assert "student" in phases
+
+
+def test_stage1_student_is_scored_on_the_main_stream(run_dir):
+    _, result, _ = run_dir
+    student = result["phases"]["student"]
+    assert student["scored"] == "main stream"
+    assert student["params"] == result["phases"]["dsmlp_main"]["params"]

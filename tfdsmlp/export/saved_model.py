@@ -1,25 +1,62 @@
-"""Write a model as a versioned SavedModel: `<base>/<name>/<version>/`.
+"""Write a model as a versioned SavedModel for TF Serving: `<base>/<name>/<v>/`.
 
-Signatures (inputs are the dataset's pre-indexed tensors):
-  serving_default, predict_indexed:
-    ids   int64   [batch, num_categorical]
-    dense float32 [batch, num_numeric]   (only when the dataset has numeric
-                                          fields)
-  -> probability float32 [batch, 1], logit float32 [batch, 1]
-The version is written to a temporary directory and renamed into place only
-when complete, so TF Serving never loads a half-written version.
+Signatures (see docs/SERVING.md for the full contract):
+
+  serving_default    raw values, one input per raw source column (string for
+                     categorical sources, float32 for numeric ones), shape
+                     [batch] (or [batch, 1]); vocabulary lookup built in
+                     -> probability float32 [batch, 1], logit float32 [batch, 1]
+  predict_indexed    ids int64 [batch, C], dense float32 [batch, N] (only if
+                     the dataset has numeric fields) -> probability, logit
+  predict_examples   examples: serialized tf.Example strings [batch] with the
+                     raw named features -> probability, logit
+  classify           method tensorflow/serving/classify; inputs: serialized
+                     tf.Example [batch] -> scores float32 [batch, 2]
+                     (P(0), P(1)), classes string [batch, 2] ("0", "1")
+  regress            method tensorflow/serving/regress; inputs: serialized
+                     tf.Example [batch] -> outputs float32 [batch] (P(click))
+  preprocess         raw values -> ids, dense (what the model is fed; for
+                     checking training/serving skew)
+
+The vocabularies are SavedModel assets; `assets.extra/` holds
+`tf_serving_warmup_requests` (TF Serving replays them at load) and
+`tfdsmlp_export.json` (where the model came from, its inputs). The graph only
+holds TensorFlow ops and variables: the Keras model is not serialized, so the
+SavedModel loads with TensorFlow alone. A version is written into a temporary
+directory and renamed into place only when complete, so TF Serving never
+loads a half-written version.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import shutil
 import tempfile
+import warnings
+from typing import Any
 
 import tfdsmlp  # noqa: F401
 import tensorflow as tf
 
+from tfdsmlp.export.raw_features import (Checks, RawFeatures,
+                                         add_finite_check, check_matrix,
+                                         check_vector)
 from tfdsmlp.features import FeatureSpec
+
+PREDICT_METHOD = "tensorflow/serving/predict"
+CLASSIFY_METHOD = "tensorflow/serving/classify"
+REGRESS_METHOD = "tensorflow/serving/regress"
+RAW_SIGNATURES = ("serving_default", "predict_examples", "classify",
+                  "regress", "preprocess")
+SIGNATURES = ("serving_default", "predict_indexed", "predict_examples",
+              "classify", "regress", "preprocess")
+METHOD_NAMES = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}
+CLASS_LABELS = ("0", "1")
+METADATA_FILE = "tfdsmlp_export.json"
+WARMUP_FILE = "tf_serving_warmup_requests"
+EXAMPLES_INPUT = "examples"
 
 
 def next_version(model_dir: str) -> int:
@@ -30,42 +67,261 @@ def next_version(model_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
-class _ServingModule(tf.Module):
-    def __init__(self, model: tf.keras.Model, spec: FeatureSpec):
-        super().__init__()
-        self.model = model
-        signature = {"ids": tf.TensorSpec([None, spec.num_categorical],
-                                          tf.int64, name="ids")}
-        if spec.num_numeric:
-            signature["dense"] = tf.TensorSpec([None, spec.num_numeric],
-                                               tf.float32, name="dense")
-        self.predict_indexed = tf.function(self._predict,
-                                           input_signature=[signature])
+def _function(fn, input_signature):
+    # No autograph: the serving code has no tensor-dependent Python control
+    # flow, and converting it makes saving several times slower.
+    return tf.function(fn, input_signature=input_signature, autograph=False)
 
-    def _predict(self, features):
-        logit = self.model(features, training=False)
-        return {"probability": tf.sigmoid(logit), "logit": logit}
+
+class ServingModule(tf.Module):
+    """The exported object: the model's variables, the vocabulary tables and
+    one `tf.function` per signature.
+
+    Only the variables are tracked, not the Keras model, so nothing Keras
+    specific is serialized (fast to save, loads without Keras).
+    """
+
+    def __init__(self, model: tf.keras.Model, spec: FeatureSpec,
+                 raw: RawFeatures | None):
+        super().__init__(name="tfdsmlp_serving")
+        self.model_variables = list(model.variables)
+        self.raw = raw
+        self._spec = spec
+        self._vocab_sizes = [f.vocab_size for f in spec.categorical]
+        call = model.__call__
+
+        def outputs(features):
+            logit = tf.reshape(tf.cast(call(features, training=False),
+                                       tf.float32), [-1, 1])
+            return {"probability": tf.sigmoid(logit), "logit": logit}
+
+        self._outputs = outputs
+        indexed = {"ids": tf.TensorSpec(None, tf.int64, name="ids")}
+        if spec.num_numeric:
+            indexed["dense"] = tf.TensorSpec(None, tf.float32, name="dense")
+        self.predict_indexed = _function(self._predict_indexed, [indexed])
+        if raw is None:
+            return
+        # Raw values -> ids/dense, traced once and called by every raw
+        # signature (tracing it per signature made saving slow).
+        self.raw_features = _function(raw.__call__, [raw.input_signature()])
+        self.serving_default = _function(self._predict_raw,
+                                         [raw.input_signature()])
+        self.preprocess = _function(self._preprocess,
+                                    [raw.input_signature()])
+        self.predict_examples = _function(self._predict_examples, [
+            tf.TensorSpec(None, tf.string, name=EXAMPLES_INPUT)])
+        serialized = [tf.TensorSpec([None], tf.string, name="inputs")]
+        self.classify = _function(self._classify, serialized)
+        self.regress = _function(self._regress, serialized)
+
+    # -- pre-indexed -------------------------------------------------------
+    def indexed_features(self, features):
+        c = len(self._vocab_sizes)
+        ids = check_matrix(features["ids"], "ids", c, "int64 ids")
+        sizes = tf.constant(self._vocab_sizes or [1], tf.int64)[:c]
+        bad = tf.logical_not(tf.logical_and(ids >= 0, ids < sizes))
+        names = ", ".join(f"{f.name}={f.vocab_size}"
+                          for f in self._spec.categorical)
+        checks = Checks()
+        checks.add(tf.logical_not(tf.reduce_any(bad)), lambda: tf.strings.join([
+            "input `ids`: every id must be in [0, vocab_size) of its column "
+            f"(0 = missing, 1 = OOV); vocab sizes: {names}; got ",
+            tf.strings.reduce_join(tf.strings.as_string(
+                tf.boolean_mask(ids, bad)[:5]), separator=", ")]))
+        out = {"ids": ids}
+        if self._spec.num_numeric:
+            dense = check_matrix(features["dense"], "dense",
+                                 self._spec.num_numeric, "float32 values")
+            add_finite_check(checks, dense, "dense")
+            n_ids, n_dense = tf.shape(ids)[0], tf.shape(dense)[0]
+            checks.add(tf.equal(n_ids, n_dense), lambda: tf.strings.format(
+                "inputs `ids` and `dense` need the same batch size; got {} "
+                "and {}", (n_ids, n_dense)))
+            out["dense"] = dense
+        with tf.control_dependencies(checks.guard()):
+            return {k: tf.identity(v) for k, v in out.items()}
+
+    def _predict_indexed(self, features):
+        return self._outputs(self.indexed_features(features))
+
+    # -- raw values ----------------------------------------------------------
+    def _predict_raw(self, features):
+        return self._outputs(self.raw_features(features))
+
+    def _preprocess(self, features):
+        out = dict(self.raw_features(features))
+        if "dense" not in out:
+            out["dense"] = tf.zeros([tf.shape(out["ids"])[0], 0], tf.float32)
+        return out
+
+    def parse_examples(self, serialized):
+        serialized = check_vector(serialized, EXAMPLES_INPUT,
+                                  "a string tensor of serialized tf.Example")
+        return tf.io.parse_example(serialized, self.raw.example_features())
+
+    def _predict_examples(self, serialized):
+        return self._outputs(self.raw_features(
+            self.parse_examples(serialized)))
+
+    def _classify(self, serialized):
+        p = self._outputs(self.raw_features(self.parse_examples(serialized)))
+        prob = p["probability"]
+        scores = tf.concat([1.0 - prob, prob], axis=1)
+        classes = tf.tile(tf.constant([list(CLASS_LABELS)]),
+                          [tf.shape(prob)[0], 1])
+        return {"scores": scores, "classes": classes}
+
+    def _regress(self, serialized):
+        p = self._outputs(self.raw_features(self.parse_examples(serialized)))
+        return {"outputs": tf.reshape(p["probability"], [-1])}
+
+    def signatures(self) -> dict[str, Any]:
+        if self.raw is None:
+            return {"serving_default": self.predict_indexed,
+                    "predict_indexed": self.predict_indexed}
+        return {name: getattr(self, name) for name in SIGNATURES}
+
+
+def set_method_names(export_dir: str, methods: dict[str, str]) -> None:
+    """Rewrites signature method names in `saved_model.pb` (TF2's
+    `tf.saved_model.save` always writes the predict method name) and
+    refreshes `fingerprint.pb`."""
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.saved_model import fingerprinting_utils
+
+    path = os.path.join(export_dir, "saved_model.pb")
+    sm = saved_model_pb2.SavedModel()
+    with open(path, "rb") as f:
+        sm.ParseFromString(f.read())
+    for meta_graph in sm.meta_graphs:
+        for key, method in methods.items():
+            if key in meta_graph.signature_def:
+                meta_graph.signature_def[key].method_name = method
+    with open(path, "wb") as f:
+        f.write(sm.SerializeToString())
+    fingerprinting_utils.write_fingerprint(export_dir)
+
+
+def read_method_names(export_dir: str) -> dict[str, str]:
+    """Signature key -> method name, read back from `saved_model.pb`."""
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    sm = saved_model_pb2.SavedModel()
+    with open(os.path.join(export_dir, "saved_model.pb"), "rb") as f:
+        sm.ParseFromString(f.read())
+    return {k: v.method_name
+            for k, v in sm.meta_graphs[0].signature_def.items()}
+
+
+def read_metadata(export_dir: str) -> dict[str, Any]:
+    """`assets.extra/tfdsmlp_export.json` of an exported version."""
+    path = os.path.join(export_dir, "assets.extra", METADATA_FILE)
+    if not os.path.exists(path):
+        raise FileNotFoundError(
+            f"{path} not found: {export_dir!r} is not a version directory "
+            "written by `python -m tfdsmlp export` (saved_models/NAME/N).")
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _describe(spec: FeatureSpec, raw: RawFeatures | None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "fields": [{"name": f.name, "kind": f.kind,
+                    "vocab_size": f.vocab_size, "transform": f.transform,
+                    "source": f.source or f.name} for f in spec.fields],
+        "predict_indexed": {
+            "ids": f"int64 [batch, {spec.num_categorical}]",
+            **({"dense": f"float32 [batch, {spec.num_numeric}]"}
+               if spec.num_numeric else {})},
+    }
+    if raw is not None:
+        out["raw_inputs"] = [{"name": i.name, "dtype": i.dtype,
+                              "fields": list(i.fields),
+                              "transforms": list(i.transforms)}
+                             for i in raw.inputs]
+        out["data_format"] = raw.data_format
+    return out
 
 
 def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
                        base_dir: str, name: str,
-                       version: int | None = None) -> str:
-    """Exports `model` to `base_dir/name/version` and returns that path."""
+                       version: int | None = None, *,
+                       data_dir: str | None = None,
+                       metadata: dict[str, Any] | None = None,
+                       warmup: bool = True) -> str:
+    """Exports `model` to `base_dir/name/version` and returns that path.
+
+    Args:
+      model: a built CTR model ({"ids", "dense"} -> logits (batch, 1)).
+      spec: the dataset's `FeatureSpec`.
+      data_dir: the dataset directory (vocabulary files, transforms). Without
+        it only the pre-indexed signatures can be written (serving_default =
+        predict_indexed, as in tfdsmlp <= 0.1) and a warning says so.
+      metadata: extra provenance for `assets.extra/tfdsmlp_export.json`
+        (`run_dir`, `phase`, ...; `serve-check` reads them).
+      warmup: write `assets.extra/tf_serving_warmup_requests`.
+    """
     model_dir = os.path.join(base_dir, name)
     version = next_version(model_dir) if version is None else int(version)
+    if version < 0:
+        raise ValueError(f"--version should be a non-negative integer. "
+                         f"Received: {version}")
     final = os.path.join(model_dir, str(version))
     if os.path.exists(final):
         raise FileExistsError(f"{final} already exists; pick another "
                               "--version or remove it.")
+    raw = None
+    if data_dir is None:
+        warnings.warn(
+            "export_saved_model without data_dir: only the pre-indexed "
+            "signatures (ids/dense) are exported; pass data_dir for "
+            "raw-value serving.", stacklevel=2)
+    else:
+        raw = RawFeatures.from_dataset_dir(data_dir, spec)
     os.makedirs(model_dir, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_dir)
     try:
-        module = _ServingModule(model, spec)
-        fn = module.predict_indexed
-        tf.saved_model.save(module, tmp, signatures={
-            "serving_default": fn, "predict_indexed": fn})
+        module = ServingModule(model, spec, raw)
+        tf.saved_model.save(module, tmp, signatures=module.signatures())
+        if raw is not None:
+            set_method_names(tmp, METHOD_NAMES)
+        extra = os.path.join(tmp, "assets.extra")
+        os.makedirs(extra, exist_ok=True)
+        if warmup and raw is not None:
+            from tfdsmlp.export import serving_api as requests
+
+            rows = requests.sample_rows(raw.inputs, _vocab_tokens(data_dir),
+                                        16)
+            requests.write_warmup(os.path.join(extra, WARMUP_FILE), name,
+                                  raw.inputs, rows, spec.vocab_sizes,
+                                  spec.num_numeric)
+        info = {
+            "name": name, "version": version,
+            "model": getattr(model, "name", type(model).__name__),
+            "model_class": type(model).__name__,
+            "data_dir": os.path.abspath(data_dir) if data_dir else None,
+            "exported_at": datetime.datetime.now().isoformat(
+                timespec="seconds"),
+            "tensorflow": tf.__version__, "tfdsmlp": tfdsmlp.__version__,
+            "signatures": sorted(module.signatures()),
+            **_describe(spec, raw), **(metadata or {}),
+        }
+        with open(os.path.join(extra, METADATA_FILE), "w",
+                  encoding="utf-8") as f:
+            json.dump(info, f, indent=2)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _vocab_tokens(data_dir: str) -> dict[str, list[bytes]]:
+    from tfdsmlp.export.raw_features import vocab_files
+
+    out = {}
+    for field, path in vocab_files(data_dir).items():
+        with open(path, "rb") as f:
+            out[field] = f.read().split(b"\n")[:-1][:64]
+    return out

@@ -9,6 +9,12 @@ restoring the best weights. `ExactValidation` writes exact `val_auc` and
 
 from __future__ import annotations
 
+import glob
+import json
+import os
+import shutil
+import signal
+import tempfile
 import weakref
 
 import tfdsmlp  # noqa: F401
@@ -91,21 +97,265 @@ class NonFiniteLossError(RuntimeError):
 
 
 class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
-    """Raises `NonFiniteLossError` as soon as a batch loss is NaN/inf."""
+    """Raises `NonFiniteLossError` as soon as a batch loss is NaN/inf.
+
+    The error stops `fit` before the epoch ends, so no backup, weights or
+    export of the diverged state are written.
+
+    Args:
+      phase: str. Named in the error ("distill", ...).
+      config_prefix: str. Config path of the phase's TrainConfig, for the
+        hint (e.g. "distill.train"; "train" for `python -m tfdsmlp train`).
+    """
+
+    def __init__(self, phase: str = "", config_prefix: str = "train"):
+        super().__init__()
+        self.phase = phase
+        self.config_prefix = config_prefix
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
+            where = f"Phase {self.phase!r}: " if self.phase else ""
             raise NonFiniteLossError(
-                f"Non-finite loss {loss} at batch {batch}: training stopped "
-                "before the weights are saved or exported.")
+                f"{where}non-finite loss ({loss}) in epoch {self._epoch + 1}, "
+                f"batch {batch + 1}: training stopped; no weights of this "
+                "phase are saved or exported. Lower the learning rate "
+                f"(--set {self.config_prefix}.learning_rate=...), keep "
+                f"gradient clipping on ({self.config_prefix}.clipnorm), and "
+                "check the numeric input features for NaN/inf.")
+
+
+class TrainingBackup(tf.keras.callbacks.Callback):
+    """Backs up the whole training state at every epoch end; `load` restores
+    it, so an interrupted `fit` (crash, kill -9, preemption) continues from
+    the last finished epoch with the same result as an uninterrupted one.
+
+    Unlike `tf.keras.callbacks.BackupAndRestore` the backup also holds the
+    dropout random generators' state and the state of the schedule
+    callbacks, which decides the rest of the run:
+    `EarlyStopping` (wait, best, best epoch, best weights) and
+    `ReduceLROnPlateau` (wait, best, cooldown), the learning rate and the
+    epoch history. Layout of `backup_dir`:
+
+      ckpt-<epoch>.*      model, optimizer and dropout random generator
+                          variables (tf.train.Checkpoint)
+      best-<epoch>.npz    EarlyStopping's best weights (when they are not the
+                          last epoch's)
+      state.json          everything else; written last (atomic rename), so
+                          it is the commit point: a kill at any moment
+                          leaves the previous complete backup.
+
+    Multi-worker: every worker must call `Checkpoint.write` (it may run
+    collectives), so non-chief workers write to a temporary directory that
+    is removed right away; all workers restore from `backup_dir` (it must be
+    on a shared filesystem, as for BackupAndRestore).
+
+    Args:
+      backup_dir: str. Where the chief keeps the backup.
+      callbacks: the schedule callbacks whose state is kept (EarlyStopping,
+        ReduceLROnPlateau; others are ignored). Put this callback after them.
+      chief: bool. Write the backup (False: write to a temporary dir).
+      learning_rate: float. The configured learning rate; when a rerun is
+        configured with another one (e.g. lowered after a divergence), the
+        restored learning rate is scaled by new / old.
+    """
+
+    def __init__(self, backup_dir: str, callbacks=(), chief: bool = True,
+                 learning_rate: float | None = None):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.schedule = list(callbacks)
+        self.chief = chief
+        self.learning_rate = learning_rate
+        self.state: dict | None = None
+        self.history: dict[str, list] = {}
+
+    # -- restore ----------------------------------------------------------
+    def load(self, model: tf.keras.Model) -> int:
+        """Restores model and optimizer variables from the backup (before
+        `fit`); returns the number of finished epochs (0: no backup)."""
+        path = os.path.join(self.backup_dir, "state.json")
+        if not os.path.exists(path):
+            return 0
+        with open(path, encoding="utf-8") as f:
+            self.state = json.load(f)
+        ckpt = _state_checkpoint(model)
+        # Optimizer slots do not exist before the first step: their values
+        # are restored when they are created (deferred restoration).
+        ckpt.read(os.path.join(self.backup_dir,
+                               self.state["checkpoint"])).expect_partial()
+        self._ckpt = ckpt  # keeps the deferred restorations alive
+        self.history = {k: list(v) for k, v in
+                        self.state.get("history", {}).items()}
+        return int(self.state["epoch"])
+
+    @property
+    def stopped(self) -> bool:
+        """The backed-up fit had already stopped early."""
+        cbs = (self.state or {}).get("callbacks", {})
+        return any(c.get("stopped_epoch", 0) > 0 for c in cbs.values())
+
+    def on_train_begin(self, logs=None):
+        # After the schedule callbacks' own on_train_begin (which resets
+        # them): put back their state.
+        if not self.state:
+            return
+        cbs = self.state.get("callbacks", {})
+        for cb in self.schedule:
+            saved = cbs.get(type(cb).__name__)
+            if saved is None:
+                continue
+            for key, value in saved.items():
+                if key != "best_weights":
+                    setattr(cb, key, value)
+            if saved.get("best_weights"):
+                with np.load(os.path.join(self.backup_dir,
+                                          saved["best_weights"])) as z:
+                    cb.best_weights = [z[f"arr_{i}"] for i in range(len(z))]
+            elif isinstance(cb, tf.keras.callbacks.EarlyStopping) and \
+                    getattr(cb, "restore_best_weights", False) and \
+                    saved.get("best_epoch") == self.state["epoch"] - 1:
+                # The best epoch is the backed-up one: its weights are the
+                # restored ones (read after the restore, in `fit`).
+                cb.best_weights = self.model.get_weights()
+        lr = self.state.get("learning_rate")
+        if lr is not None:
+            old_cfg = self.state.get("config_learning_rate")
+            if self.learning_rate and old_cfg and \
+                    not np.isclose(old_cfg, self.learning_rate, rtol=1e-12):
+                lr *= self.learning_rate / old_cfg
+            tf.keras.backend.set_value(self.model.optimizer.learning_rate,
+                                       lr)
+
+    # -- back up ----------------------------------------------------------
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        done = epoch + 1
+        write_dir = (self.backup_dir if self.chief
+                     else tempfile.mkdtemp(prefix="tfdsmlp-backup-"))
+        os.makedirs(write_dir, exist_ok=True)
+        cb_state, keep = {}, {f"ckpt-{done}"}
+        for cb in self.schedule:
+            if isinstance(cb, tf.keras.callbacks.EarlyStopping):
+                state = {"wait": int(cb.wait), "best": float(cb.best),
+                         "best_epoch": int(cb.best_epoch),
+                         "stopped_epoch": int(cb.stopped_epoch),
+                         "best_weights": None}
+                if cb.restore_best_weights and cb.best_weights is not None \
+                        and cb.best_epoch != epoch:
+                    name = f"best-{cb.best_epoch + 1}.npz"
+                    if self.chief and not os.path.exists(
+                            os.path.join(write_dir, name)):
+                        _atomic_savez(os.path.join(write_dir, name),
+                                      cb.best_weights)
+                    state["best_weights"] = name
+                    keep.add(name)
+                cb_state[type(cb).__name__] = state
+            elif isinstance(cb, tf.keras.callbacks.ReduceLROnPlateau):
+                cb_state[type(cb).__name__] = {
+                    "wait": int(cb.wait), "best": float(cb.best),
+                    "cooldown_counter": int(cb.cooldown_counter)}
+        ckpt = _state_checkpoint(self.model)
+        ckpt.write(os.path.join(write_dir, f"ckpt-{done}"))
+        lr = self.model.optimizer.learning_rate
+        state = {"epoch": done, "checkpoint": f"ckpt-{done}",
+                 "learning_rate": (None if callable(lr) else float(
+                     tf.keras.backend.get_value(lr))),
+                 "config_learning_rate": self.learning_rate,
+                 "callbacks": cb_state, "history": self.history}
+        if not self.chief:
+            shutil.rmtree(write_dir, ignore_errors=True)
+            return
+        tmp = os.path.join(write_dir, "state.json.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, os.path.join(write_dir, "state.json"))
+        for path in glob.glob(os.path.join(write_dir, "*")):
+            name = os.path.basename(path)
+            stem = name.split(".")[0]
+            if (stem.startswith("ckpt-") or stem.startswith("best-")) \
+                    and stem not in keep and name not in keep:
+                os.remove(path)
+
+
+def _state_checkpoint(model: tf.keras.Model) -> tf.train.Checkpoint:
+    """Model + optimizer + the random generators of dropout layers.
+
+    Keras keeps a layer's `tf.random.Generator` out of its checkpoints on
+    purpose (backward compatibility); the backup needs it so that a resumed
+    phase draws the same dropout masks as an uninterrupted one. (With Keras'
+    default legacy stateful random ops there is no state to save: run_dsmlp
+    enables `tf.random.Generator` for that reason.)"""
+    generators = []
+    for layer in model.submodules:
+        rng = getattr(layer, "_random_generator", None)
+        gen = getattr(rng, "_generator", None)
+        if isinstance(gen, tf.random.Generator):
+            generators.append(gen)
+    return tf.train.Checkpoint(model=model, optimizer=model.optimizer,
+                               random_generators=generators)
+
+
+def _atomic_savez(path: str, arrays) -> None:
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, *arrays)
+    os.replace(tmp, path)
+
+
+FAULT_ENV = "TFDSMLP_FAULT_INJECT"
+
+
+class FaultInjection(tf.keras.callbacks.Callback):
+    """Test hook: `TFDSMLP_FAULT_INJECT=PHASE:EPOCH:BATCH[:ACTION]` makes
+    the phase PHASE ("teacher", "distill", "align"; "train" for
+    `python -m tfdsmlp train`) fail at the start of batch BATCH of epoch
+    EPOCH (both 1-based). ACTION "kill" (default) sends SIGKILL to the
+    process (as `kill -9` or a lost machine would); "nan" turns the weights
+    into NaN (as a diverging run would). Only the test suite sets it."""
+
+    def __init__(self, epoch: int, batch: int, action: str = "kill"):
+        super().__init__()
+        if action not in ("kill", "nan"):
+            raise ValueError(f"{FAULT_ENV}: action should be kill or nan. "
+                             f"Received: {action!r}")
+        self.epoch, self.batch, self.action = epoch, batch, action
+        self._epoch = 0
+
+    @classmethod
+    def from_env(cls, phase: str):
+        spec = os.environ.get(FAULT_ENV, "")
+        parts = spec.split(":") if spec else []
+        if len(parts) < 3 or parts[0] != phase:
+            return None
+        return cls(int(parts[1]), int(parts[2]),
+                   parts[3] if len(parts) > 3 else "kill")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch + 1
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self._epoch, batch + 1) != (self.epoch, self.batch):
+            return
+        if self.action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        for v in self.model.trainable_weights:
+            v.assign(tf.fill(tf.shape(v), np.nan))
 
 
 def schedule_callbacks(valid_dataset, patience: int, lr_decay: float,
-                       min_lr: float, model_fn=None, verbose: int = 1):
+                       min_lr: float, model_fn=None, verbose: int = 1,
+                       phase: str = "", config_prefix: str = "train"):
     """FuxiCTR's schedule: exact validation, lr decay, early stop."""
     cbs = [ExactValidation(valid_dataset, model_fn=model_fn),
-           StopOnNonFiniteLoss()]
+           StopOnNonFiniteLoss(phase, config_prefix)]
     if lr_decay < 1.0:
         cbs.append(tf.keras.callbacks.ReduceLROnPlateau(
             monitor="val_auc", mode="max", factor=lr_decay, patience=1,

@@ -8,6 +8,7 @@ log loss on valid and test.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -16,9 +17,13 @@ from typing import Any
 import tfdsmlp  # noqa: F401
 import tensorflow as tf
 
-from tfdsmlp.data.reader import make_dataset, make_dataset_fn
+from tfdsmlp.data import reader
+from tfdsmlp.data.reader import make_dataset, make_epoch_stream
 from tfdsmlp.features import load_dataset_json
-from tfdsmlp.training.callbacks import evaluate, schedule_callbacks
+from tfdsmlp.training.callbacks import (FaultInjection, NonFiniteLossError,
+                                        TrainingBackup, evaluate,
+                                        schedule_callbacks)
+from tfdsmlp.training.strategy import is_chief
 from tfdsmlp.training.train_config import TrainConfig
 
 
@@ -37,53 +42,136 @@ def compile_ctr_model(model: tf.keras.Model, cfg: TrainConfig) -> None:
         metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
 
 
+def steps_per_epoch(data_dir: str, cfg: TrainConfig) -> int | None:
+    """Steps of one training epoch: `cfg.steps_per_epoch`, else the full
+    batches of the training split (None when dataset.json has no row
+    count)."""
+    if cfg.steps_per_epoch:
+        return cfg.steps_per_epoch
+    return reader.epoch_batches(data_dir, "train", cfg.batch_size,
+                                skip_corrupt=cfg.skip_corrupt)
+
+
 def train_dataset(data_dir: str, cfg: TrainConfig,
-                  strategy: tf.distribute.Strategy | None = None):
-    """The training split, sharded per input pipeline under `strategy`."""
-    kwargs = dict(seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer)
+                  strategy: tf.distribute.Strategy | None = None,
+                  start_step: int = 0):
+    """The training stream (`make_epoch_stream`), from step `start_step`,
+    sharded per input pipeline under a multi-replica `strategy`."""
+    kwargs = dict(seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer,
+                  skip_corrupt=cfg.skip_corrupt, start_step=start_step)
     if strategy is not None and strategy.num_replicas_in_sync > 1:
-        fn = make_dataset_fn(data_dir, "train", cfg.batch_size, **kwargs)
-        if cfg.steps_per_epoch:
-            return strategy.distribute_datasets_from_function(
-                lambda ctx: fn(ctx).take(cfg.steps_per_epoch))
-        return strategy.distribute_datasets_from_function(fn)
-    ds = make_dataset(data_dir, "train", cfg.batch_size, **kwargs)
-    return ds.take(cfg.steps_per_epoch) if cfg.steps_per_epoch else ds
+        return strategy.distribute_datasets_from_function(
+            lambda ctx: make_epoch_stream(data_dir, "train", cfg.batch_size,
+                                          input_context=ctx, **kwargs))
+    return make_epoch_stream(data_dir, "train", cfg.batch_size, **kwargs)
+
+
+@contextlib.contextmanager
+def named_data_errors(data_dir: str, splits=reader.SPLITS):
+    """Turns TensorFlow's `DataLossError` (which names no file) into a
+    `CorruptRecordError` naming the damaged file(s) of `splits`."""
+    try:
+        yield
+    except tf.errors.DataLossError as e:
+        raise reader.corrupt_data_error(data_dir, splits, e) from e
 
 
 def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
               strategy: tf.distribute.Strategy | None = None,
               log_dir: str | None = None, backup_dir: str | None = None,
               verbose: int = 1, extra_callbacks: list | None = None,
+              phase: str = "train", config_prefix: str = "train",
               ) -> dict[str, Any]:
     """Fits a compiled `model` (a CTR model or a trainer wrapping one) with
     FuxiCTR's schedule; returns epochs, best epoch, seconds and history.
 
-    `backup_dir` enables `BackupAndRestore`: an interrupted fit resumes
-    from the last finished epoch when run again."""
+    `backup_dir` enables `TrainingBackup`: the whole training state is
+    backed up at every epoch end, and a fit interrupted in any way (even
+    `kill -9`) continues from the last finished epoch when run again, with
+    the same result as an uninterrupted fit (same seed; exactly the same
+    with `tf.config.experimental.enable_op_determinism()`). Only the chief
+    of a multi-worker `strategy` writes it.
+
+    `phase` and `config_prefix` name the phase in errors (non-finite loss)
+    and in the `TFDSMLP_FAULT_INJECT` test hook (see `FaultInjection`).
+    Raises `NonFiniteLossError` on a NaN/inf loss and `CorruptRecordError`
+    (naming the file) on a damaged TFRecord file."""
     tf.keras.utils.set_random_seed(cfg.seed)
-    valid = make_dataset(data_dir, "valid", cfg.batch_size)
-    callbacks = schedule_callbacks(valid, cfg.patience, cfg.lr_decay,
-                                   cfg.min_lr, verbose=verbose)
+    valid = make_dataset(data_dir, "valid", cfg.batch_size,
+                         skip_corrupt=cfg.skip_corrupt)
+    schedule = schedule_callbacks(valid, cfg.patience, cfg.lr_decay,
+                                  cfg.min_lr, verbose=verbose, phase=phase,
+                                  config_prefix=config_prefix)
+    callbacks = list(schedule)
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir))
-    if backup_dir:
-        callbacks.append(tf.keras.callbacks.BackupAndRestore(backup_dir))
+    steps = steps_per_epoch(data_dir, cfg)
+    backup, initial_epoch = None, 0
+    if backup_dir and steps:
+        backup = TrainingBackup(backup_dir, schedule,
+                                chief=strategy is None or is_chief(strategy),
+                                learning_rate=cfg.learning_rate)
+        initial_epoch = backup.load(model)
+        if initial_epoch and verbose:
+            print(f"[{phase}] resuming from the backup of epoch "
+                  f"{initial_epoch} in {backup_dir}")
+        callbacks.append(backup)
     callbacks += extra_callbacks or []
+    fault = FaultInjection.from_env(phase)
+    if fault:
+        callbacks.append(fault)
     start = time.time()
-    steps = cfg.steps_per_epoch or None
-    if strategy is not None and strategy.num_replicas_in_sync > 1:
-        # Distributed datasets need an explicit epoch length.
-        rows = load_dataset_json(data_dir)["splits"]["train"]["rows"]
-        steps = steps or max(1, rows // cfg.batch_size)
-    history = model.fit(train_dataset(data_dir, cfg, strategy),
-                        epochs=cfg.epochs, steps_per_epoch=steps,
-                        callbacks=callbacks, verbose=verbose)
-    hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
-    return {"epochs": len(hist.get("loss", [])),
-            "best_epoch": _best_epoch(hist),
-            "train_seconds": round(time.time() - start, 1),
-            "history": hist}
+    if steps:
+        data = train_dataset(data_dir, cfg, strategy,
+                             start_step=initial_epoch * steps)
+    else:  # no row count in dataset.json: one pass per epoch, not resumable
+        data = make_dataset(data_dir, "train", cfg.batch_size, seed=cfg.seed,
+                            shuffle_buffer=cfg.shuffle_buffer,
+                            skip_corrupt=cfg.skip_corrupt)
+    # Killed after the last epoch's backup (or after early stopping) but
+    # before the phase was marked done: run no epoch; on_train_end still
+    # restores the best weights.
+    first = cfg.epochs if backup and backup.stopped else min(initial_epoch,
+                                                              cfg.epochs)
+    try:
+        with named_data_errors(data_dir, ("train", "valid")):
+            history = model.fit(data, epochs=cfg.epochs,
+                                initial_epoch=first,
+                                steps_per_epoch=steps, callbacks=callbacks,
+                                verbose=verbose)
+    except NonFiniteLossError as e:
+        if backup and os.path.exists(os.path.join(backup_dir, "state.json")):
+            raise NonFiniteLossError(
+                f"{e} The last good state (end of epoch "
+                f"{_backup_epoch(backup_dir)}) is kept in {backup_dir}: "
+                "rerunning the command resumes from it (with a lowered "
+                "learning rate if you change it).") from None
+        raise
+    if backup is not None:
+        hist = {k: list(v) for k, v in backup.history.items()}
+    else:
+        hist = {k: [float(v) for v in vs]
+                for k, vs in history.history.items()}
+    out = {"epochs": len(hist.get("loss", [])),
+           "best_epoch": _best_epoch(hist),
+           "train_seconds": round(time.time() - start, 1),
+           "history": hist}
+    if initial_epoch:
+        out["resumed_from_epoch"] = initial_epoch
+    return out
+
+
+def _backup_epoch(backup_dir: str) -> int:
+    with open(os.path.join(backup_dir, "state.json"), encoding="utf-8") as f:
+        return int(json.load(f)["epoch"])
+
+
+def skipped_record_counts(data_dir: str, splits=reader.SPLITS
+                          ) -> dict[str, int]:
+    """{split: records skipped by skip_corrupt} for the splits present."""
+    present = load_dataset_json(data_dir).get("splits", {})
+    return {s: reader.skipped_records(data_dir, s) for s in splits
+            if s in present}
 
 
 def fit_ctr_model(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
@@ -95,15 +183,21 @@ def fit_ctr_model(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
         compile_ctr_model(model, cfg)
     result = fit_phase(model, data_dir, cfg, log_dir=log_dir,
                        verbose=verbose, extra_callbacks=extra_callbacks)
-    result.update(evaluate_splits(model, data_dir, cfg.batch_size))
+    result.update(evaluate_splits(model, data_dir, cfg.batch_size,
+                                  skip_corrupt=cfg.skip_corrupt))
     result["params"] = int(model.count_params())
+    if cfg.skip_corrupt:
+        result["skipped_records"] = skipped_record_counts(data_dir)
     return result
 
 
 def evaluate_splits(model, data_dir: str, batch_size: int,
-                    splits=("valid", "test")) -> dict[str, dict]:
+                    splits=("valid", "test"), skip_corrupt: bool = False
+                    ) -> dict[str, dict]:
     """Exact AUC / log loss of `model` on whole splits."""
-    return {s: evaluate(model, make_dataset(data_dir, s, batch_size))
+    with named_data_errors(data_dir, splits):
+        return {s: evaluate(model, make_dataset(
+            data_dir, s, batch_size, skip_corrupt=skip_corrupt))
             for s in splits}
 
 

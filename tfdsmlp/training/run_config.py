@@ -11,19 +11,29 @@ from tfdsmlp.training.teacher import TeacherConfig
 from tfdsmlp.training.train_config import TrainConfig
 
 
+TEACHER_PARALLEL = "teacher_parallel"
+
+
 @dataclasses.dataclass(frozen=True)
 class StudentConfig:
-    """The student: "dsmlp" (DualStreamMLP) or, for the "w/o dual MLP"
-    ablation, any registry model (e.g. "dcnv2")."""
+    """The student: "dsmlp" (DualStreamMLP); for the "w/o dual MLP"
+    ablation any registry model (e.g. "dcnv2"); for the "w/o main MLP"
+    ablation "teacher_parallel" (the teacher plus a parallel MLP built from
+    the DualStreamMLP `params`; stage 1 is skipped)."""
 
     model: str = "dsmlp"
     params: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        model_config(self.model, self.params)
+        model_config(self._registry_model, self.params)
+
+    @property
+    def _registry_model(self) -> str:
+        return "dsmlp" if self.model == TEACHER_PARALLEL else self.model
 
     def resolved(self) -> "StudentConfig":
-        full = dataclasses.asdict(model_config(self.model, self.params))
+        full = dataclasses.asdict(model_config(self._registry_model,
+                                               self.params))
         return dataclasses.replace(self, params=full)
 
 

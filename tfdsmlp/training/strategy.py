@@ -16,7 +16,9 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
 
     - "default": one device (no distribution).
     - "mirrored": `MirroredStrategy` over the local GPUs (or CPU).
-    - "multiworker": `MultiWorkerMirroredStrategy`, configured by TF_CONFIG.
+    - "multiworker": `MultiWorkerMirroredStrategy`, configured by TF_CONFIG
+      (see docs/SCALING.md). It must be created before TensorFlow runs any
+      op in the process.
     - "auto": multiworker when TF_CONFIG names several workers, mirrored when
       more than one GPU is visible, default otherwise.
     """
@@ -40,9 +42,17 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
-    """True on the worker that writes checkpoints, metrics and exports."""
+    """True on the worker that writes checkpoints, metrics and exports: the
+    `chief` task when the cluster has one, else worker 0 (TensorFlow's
+    rule); always True without a cluster."""
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not getattr(resolver, "task_type", None):
         return True
-    return (resolver.task_type == "chief"
-            or (resolver.task_type == "worker" and resolver.task_id == 0))
+    if resolver.task_type == "chief":
+        return True
+    try:
+        has_chief = "chief" in resolver.cluster_spec().as_dict()
+    except (AttributeError, ValueError):
+        has_chief = False
+    return (resolver.task_type == "worker" and resolver.task_id == 0
+            and not has_chief)

@@ -20,8 +20,12 @@ class TrainConfig:
       clipnorm: global gradient-norm clip (FuxiCTR: 10); 0 disables it.
       seed: seed of weights, shuffling and dropout.
       shuffle_buffer: records in the training shuffle buffer.
-      steps_per_epoch: limit steps per epoch (0 = whole split), for smoke
-        runs.
+      steps_per_epoch: steps per epoch (0 = the whole split). Shorter
+        epochs validate (and back up) more often; the data stream continues
+        across epochs.
+      skip_corrupt: skip unreadable records of truncated or corrupted
+        TFRecord files (counted in the logs and metrics.json) instead of
+        failing with an error naming the file.
     """
 
     batch_size: int = 4096
@@ -34,6 +38,7 @@ class TrainConfig:
     seed: int = 2021
     shuffle_buffer: int = 300_000
     steps_per_epoch: int = 0
+    skip_corrupt: bool = False
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "learning_rate", "epochs", "patience",

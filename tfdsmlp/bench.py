@@ -1,0 +1,210 @@
+"""`python -m tfdsmlp bench`: speed figures measured side by side in one run.
+
+Reports (examples/s unless noted):
+- input: tf.data throughput of the training split's TFRecords alone;
+- train: training step rate of each teacher and of the DS-MLP phases
+  (stage-1 distiller, stage-2 aligner) on cached batches (compute only) and
+  from the TFRecords (end to end), so it is visible whether input or compute
+  bounds training;
+- infer: in-process inference of each model at batch 4096 (examples/s) and
+  batch 1 (p50 / p99 ms), and the same for exported SavedModels given with
+  --saved-model NAME=PATH;
+- convert: `data_tools convert` rows/s on a raw Criteo-format file
+  replicated to >= --convert-rows rows, against `wc -l` on the same file.
+All ratios are computed from figures measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+import tfdsmlp  # noqa: F401
+import numpy as np
+import tensorflow as tf
+
+from tfdsmlp.data.reader import make_dataset
+from tfdsmlp.distill import Aligner, Distiller
+from tfdsmlp.features import FeatureSpec
+from tfdsmlp.models.registry import build_model
+from tfdsmlp.training.fit import compile_ctr_model, make_optimizer
+from tfdsmlp.training.presets import model_preset
+from tfdsmlp.training.train_config import TrainConfig
+
+
+def input_rate(data_dir: str, batch_size: int, batches: int) -> float:
+    ds = make_dataset(data_dir, "train", batch_size, repeat=True, seed=0)
+    it = iter(ds)
+    next(it)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(it)
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def train_rate(model: tf.keras.Model, dataset, steps: int) -> float:
+    """Examples/s of `model.fit` over `steps` batches (after a warm-up)."""
+    batch = next(iter(dataset))[1].shape[0]
+    model.fit(dataset.take(2), epochs=1, verbose=0)  # trace + warm up
+    start = time.perf_counter()
+    model.fit(dataset.take(steps), epochs=1, verbose=0)
+    return steps * batch / (time.perf_counter() - start)
+
+
+def latency(fn, inputs, repeats: int) -> dict[str, float]:
+    fn(inputs)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(inputs)
+        times.append((time.perf_counter() - start) * 1000.0)
+    return {"p50_ms": float(np.percentile(times, 50)),
+            "p99_ms": float(np.percentile(times, 99))}
+
+
+def inference(fn, data_dir: str, big: int, repeats: int) -> dict[str, float]:
+    x, _ = next(iter(make_dataset(data_dir, "test", big)))
+    one = {k: v[:1] for k, v in x.items()}
+    out = {f"batch1_{k}": v for k, v in latency(fn, one, repeats).items()}
+    big_lat = latency(fn, x, max(5, repeats // 20))
+    out[f"batch{big}_examples_per_s"] = big * 1000.0 / big_lat["p50_ms"]
+    return out
+
+
+def _model_fn(model):
+    return tf.function(lambda x: model(x, training=False))
+
+
+def _saved_model_fn(path: str):
+    loaded = tf.saved_model.load(path)
+    sig = loaded.signatures["predict_indexed"]
+    return lambda x: sig(**x)
+
+
+def convert_rate(criteo_file: str, rows: int) -> dict[str, float]:
+    """data_tools conversion vs `wc -l` on the same replicated file."""
+    tmp = tempfile.mkdtemp(prefix="tfdsmlp-bench-")
+    try:
+        with open(criteo_file, "rb") as f:
+            sample = f.read()
+        n = sample.count(b"\n")
+        raw = os.path.join(tmp, "criteo.txt")
+        with open(raw, "wb") as f:
+            for _ in range(max(1, -(-rows // n))):
+                f.write(sample)
+        total = max(1, -(-rows // n)) * n
+        start = time.perf_counter()
+        subprocess.run(["wc", "-l", raw], check=True, capture_output=True)
+        wc = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "data_tools", "convert",
+                        "--format", "criteo", "--train", raw, "--split",
+                        "8:1:1", "--seed", "0", "--out",
+                        os.path.join(tmp, "out"), "--quiet"], check=True,
+                       capture_output=True)
+        conv = time.perf_counter() - start
+        return {"rows": total, "wc_seconds": wc, "convert_seconds": conv,
+                "convert_rows_per_s": total / conv,
+                "convert_over_wc": conv / wc}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def run_bench(data_dir: str, preset: str = "frappe",
+              teachers: tuple[str, ...] = ("gdcn", "dcnv2", "finalmlp"),
+              batch_size: int = 4096, steps: int = 20, repeats: int = 200,
+              saved_models: dict[str, str] | None = None,
+              criteo_file: str | None = None, convert_rows: int = 1_000_000,
+              log=print) -> dict[str, Any]:
+    """Measures everything listed in the module docstring."""
+    spec = FeatureSpec.from_dataset_dir(data_dir)
+    cfg = TrainConfig(batch_size=batch_size)
+    cached = make_dataset(data_dir, "train", batch_size, repeat=True,
+                          seed=0).take(4).cache().repeat()
+    streamed = make_dataset(data_dir, "train", batch_size, repeat=True,
+                            seed=0)
+    result: dict[str, Any] = {"batch_size": batch_size, "train": {},
+                              "infer": {}}
+    log("[bench] input pipeline")
+    result["input_examples_per_s"] = input_rate(data_dir, batch_size,
+                                                steps * 3)
+    models = {}
+    for name in (*teachers, "dsmlp"):
+        params = model_preset(preset, name)["params"]
+        tf.keras.utils.set_random_seed(0)
+        model = build_model(name, params, spec)
+        model(model.dummy_inputs())
+        models[name] = model
+        if name == "dsmlp":
+            continue
+        log(f"[bench] train {name}")
+        compile_ctr_model(model, cfg)
+        result["train"][name] = {
+            "cached": train_rate(model, cached, steps),
+            "tfrecord": train_rate(model, streamed, steps)}
+    student = models["dsmlp"]
+    distiller = Distiller(models[teachers[0]], student)
+    distiller.compile(optimizer=make_optimizer(cfg))
+    aligner = Aligner(student)
+    aligner.compile(optimizer=make_optimizer(cfg))
+    for phase, trainer in (("distill", distiller), ("align", aligner)):
+        log(f"[bench] train {phase}")
+        result["train"][phase] = {
+            "cached": train_rate(trainer, cached, steps),
+            "tfrecord": train_rate(trainer, streamed, steps)}
+    fastest = max(r["cached"] for r in result["train"].values())
+    result["input_over_fastest_train"] = (result["input_examples_per_s"]
+                                          / fastest)
+    for name, model in models.items():
+        log(f"[bench] infer {name}")
+        result["infer"][name] = inference(_model_fn(model), data_dir,
+                                          batch_size, repeats)
+    for name, path in (saved_models or {}).items():
+        log(f"[bench] infer saved model {name}")
+        result["infer"][f"saved:{name}"] = inference(
+            _saved_model_fn(path), data_dir, batch_size, repeats)
+    big = f"batch{batch_size}_examples_per_s"
+    result["infer_ratio_dsmlp_over_teacher"] = {
+        t: result["infer"]["dsmlp"][big] / result["infer"][t][big]
+        for t in teachers}
+    if criteo_file:
+        log("[bench] conversion")
+        result["convert"] = convert_rate(criteo_file, convert_rows)
+    return result
+
+
+def format_bench(result: dict[str, Any]) -> str:
+    big = f"batch{result['batch_size']}_examples_per_s"
+    lines = [f"input pipeline: {result['input_examples_per_s']:,.0f} ex/s "
+             f"({result['input_over_fastest_train']:.1f}x the fastest "
+             "training step rate)", "",
+             "| phase / model | train ex/s (cached) | train ex/s (TFRecord) |",
+             "|---|---|---|"]
+    for name, r in result["train"].items():
+        lines.append(f"| {name} | {r['cached']:,.0f} | {r['tfrecord']:,.0f} |")
+    lines += ["", f"| model | {big.replace('_', ' ')} | batch-1 p50 ms "
+              "| batch-1 p99 ms |", "|---|---|---|---|"]
+    for name, r in result["infer"].items():
+        lines.append(f"| {name} | {r[big]:,.0f} | {r['batch1_p50_ms']:.2f} "
+                     f"| {r['batch1_p99_ms']:.2f} |")
+    lines.append("")
+    for t, ratio in result["infer_ratio_dsmlp_over_teacher"].items():
+        lines.append(f"DS-MLP / {t} batch throughput: {ratio:.2f}x")
+    if "convert" in result:
+        c = result["convert"]
+        lines.append(f"conversion: {c['rows']:,} rows, "
+                     f"{c['convert_rows_per_s']:,.0f} rows/s, "
+                     f"{c['convert_over_wc']:.1f}x the time of `wc -l` "
+                     f"({c['wc_seconds']:.3f} s)")
+    return "\n".join(lines)
+
+
+def write_result(result: dict[str, Any], path: str) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)

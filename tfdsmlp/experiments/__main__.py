@@ -1,0 +1,112 @@
+"""python -m tfdsmlp.experiments frappe --out DIR [options]
+
+Converts ../shared/data/frappe (unless --data is given), runs every job of
+the chosen groups (resumable: finished jobs are skipped, interrupted runs
+resume), then writes the tables and plots into docs/RESULTS.md between the
+`experiments` markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+import tfdsmlp  # noqa: F401
+
+from tfdsmlp.experiments.aggregate import markdown
+from tfdsmlp.experiments.plan import GROUPS, TEACHERS, build_plan
+from tfdsmlp.experiments.runner import run_jobs
+
+BEGIN, END = "<!-- experiments:begin -->", "<!-- experiments:end -->"
+FRAPPE_FIELDS = ("user,item,daytime,weekday,isweekend,homework,cost,"
+                 "weather,country,city")
+
+
+def prepare_frappe(out_dir: str) -> str:
+    data = os.path.join(out_dir, "data")
+    if os.path.exists(os.path.join(data, "dataset.json")):
+        return data
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    src = os.path.join(os.path.dirname(root), "shared", "data", "frappe")
+    if not os.path.isdir(src):
+        raise SystemExit(f"{src} not found: pass --data DIR (a converted "
+                         "Frappe dataset directory).")
+    subprocess.run([sys.executable, "-m", "data_tools", "convert",
+                    "--format", "csv",
+                    "--train", os.path.join(src, "train.csv"),
+                    "--valid", os.path.join(src, "valid.csv"),
+                    "--test", os.path.join(src, "test.csv"),
+                    "--label", "label", "--categorical", FRAPPE_FIELDS,
+                    "--out", data], check=True)
+    return data
+
+
+def write_results(path: str, text: str) -> None:
+    old = ""
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            old = f.read()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in old and END in old:
+        new = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+    else:
+        new = old + ("\n" if old else "") + "## Experiments\n\n" + block + "\n"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(new)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tfdsmlp.experiments",
+                                description=__doc__,
+                                formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("dataset", choices=["frappe"],
+                   help="Which real dataset (presets of the same name).")
+    p.add_argument("--out", required=True,
+                   help="Experiment directory (runs/, logs/, data/).")
+    p.add_argument("--data", help="Converted dataset directory; default: "
+                                  "convert ../shared/data/frappe into "
+                                  "OUT/data.")
+    p.add_argument("--groups", default=",".join(GROUPS),
+                   help=f"Comma-separated subset of {','.join(GROUPS)}.")
+    p.add_argument("--seeds", default="2021,2022,2023",
+                   help="Comma-separated seeds (default 2021,2022,2023).")
+    p.add_argument("--teachers", default=",".join(TEACHERS),
+                   help="Teachers for the compatibility table.")
+    p.add_argument("--best-teacher", default="gdcn",
+                   help="Teacher of the ablation, sweep and width groups.")
+    p.add_argument("--results", default="docs/RESULTS.md",
+                   help="Markdown file to update (between markers).")
+    p.add_argument("--dry-run", action="store_true",
+                   help="Print the commands of unfinished jobs; run none.")
+    p.add_argument("--report-only", action="store_true",
+                   help="Only rewrite the results from finished jobs.")
+    args = p.parse_args(argv)
+    jobs = build_plan(groups=tuple(args.groups.split(",")),
+                      seeds=tuple(int(s) for s in args.seeds.split(",")),
+                      teachers=tuple(args.teachers.split(",")),
+                      best_teacher=args.best_teacher)
+    failed = []
+    if not args.report_only:
+        data = args.data or prepare_frappe(args.out)
+        failed = run_jobs(jobs, data, args.out, preset=args.dataset,
+                          dry_run=args.dry_run)
+    if args.dry_run:
+        return 0
+    command_line = "python -m tfdsmlp.experiments " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    plot_dir = os.path.join(os.path.dirname(args.results) or ".", "plots")
+    write_results(args.results, markdown(jobs, args.out, plot_dir,
+                                         command_line))
+    print(f"[experiments] wrote {args.results}")
+    if failed:
+        print(f"[experiments] {len(failed)} job(s) failed: "
+              f"{[j.name for j in failed]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The experiment grid of issue 6 (paper Tables 4-6, Figures 2 and 5) as a
+list of jobs, each one `tfdsmlp train` or `tfdsmlp run` invocation.
+
+Every job writes its own run directory; a job whose metrics.json exists is
+done, and `run` jobs resume inside a phase, so the whole grid is resumable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+GROUPS = ("defaults", "compat", "ablation", "sweep", "width")
+TEACHERS = ("gdcn", "dcnv2", "finalmlp", "autoint", "xdeepfm")
+WIDTHS = (100, 200, 400, 800, 1600)
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One run: `command` is "train" or "run"; `overrides` are --set
+    values; `teacher_job` names the train job whose weights it loads."""
+
+    name: str
+    command: str
+    model: str
+    seed: int
+    overrides: tuple[str, ...] = ()
+    teacher_job: str = ""
+    width: int = 0
+    # (group, row key) pairs: one run can serve several tables, e.g. the
+    # default DS-MLP is the "full" ablation row and a compatibility row.
+    memberships: tuple[tuple[str, str], ...] = ()
+
+
+def _seeded(seed: int, phases=("teacher", "distill", "align")) -> tuple:
+    return tuple(f"{p}.train.seed={seed}" for p in phases)
+
+
+def teacher_job(model: str, seed: int, width: int = 0) -> Job:
+    overrides = (f"train.seed={seed}",)
+    name = f"teacher_{model}_s{seed}"
+    if width:
+        name += f"_w{width}"
+        overrides += (f"params.hidden_units=[{width},{width},{width}]",)
+    return Job(name, "train", model, seed, overrides, width=width)
+
+
+def dsmlp_job(group: str, key: str, variant: str, teacher: Job, seed: int,
+              overrides: tuple[str, ...] = ()) -> Job:
+    """A DS-MLP run named by its content (teacher, variant, seed)."""
+    return Job(f"dsmlp_{teacher.model}_{variant}_s{seed}", "run",
+               teacher.model, seed, _seeded(seed) + overrides,
+               teacher_job=teacher.name, memberships=((group, key),))
+
+
+ABLATIONS = {
+    "full": (),
+    "no_alignment_loss": ("align.alpha=0", "align.beta=0"),
+    "no_main_mlp": ("student.model=teacher_parallel",),
+    "no_parallel_mlp": ("student.params.use_parallel=false",),
+    "no_dual_mlp": ("student.model=dcnv2",
+                    "student.params={embedding_l2: 0.05, "
+                    "hidden_units: [800, 800, 800], dropout: 0.2}"),
+    "no_kd": ("distill.kd_weight=0",),
+}
+DEFAULTS = {
+    "paper": (),
+    "train_parallel": ("distill.train_parallel=true",),
+    "init_from_teacher": ("distill.init_main_from_teacher=true",),
+    "public_code": ("distill.train_parallel=true",
+                    "distill.init_main_from_teacher=true",
+                    "distill.kd_loss=mse_prob"),
+}
+# (lambda = 1, alpha = beta = 1 is the default run, added as its own row)
+SWEEP = ([(f"lambda{v}", (f"distill.kd_weight={v}",)) for v in (0.5, 2.0)]
+         + [(f"ab{a}_{b}", (f"align.alpha={a}", f"align.beta={b}"))
+            for a, b in ((0.5, 0.5), (0.8, 1.2), (1.2, 0.8), (1.5, 1.5))])
+
+
+def build_plan(groups=GROUPS, seeds=(2021, 2022, 2023),
+               teachers=TEACHERS, best_teacher: str = "gdcn") -> list[Job]:
+    """All jobs of `groups`, teachers first (runs depend on them)."""
+    unknown = sorted(set(groups) - set(GROUPS))
+    if unknown:
+        raise ValueError(f"Unknown experiment group(s) {unknown}. "
+                         f"Valid groups: {list(GROUPS)}")
+    jobs: dict[str, Job] = {}
+
+    def add(job: Job) -> Job:
+        old = jobs.get(job.name)
+        if old is not None:
+            job = dataclasses.replace(
+                old, memberships=old.memberships + tuple(
+                    m for m in job.memberships if m not in old.memberships))
+        jobs[job.name] = job
+        return job
+
+    first = seeds[0]
+    best = teacher_job(best_teacher, first)
+    if "defaults" in groups:
+        add(best)
+        for name, ov in DEFAULTS.items():
+            variant = "full" if not ov else f"defaults_{name}"
+            add(dsmlp_job("defaults", name, variant, best, first, ov))
+    if "compat" in groups:
+        for t in teachers:
+            for s in seeds:
+                tj = add(teacher_job(t, s))
+                add(dsmlp_job("compat", t, "full", tj, s))
+    if "ablation" in groups:
+        for s in seeds:
+            tj = add(teacher_job(best_teacher, s))
+            for name, ov in ABLATIONS.items():
+                variant = "full" if not ov else f"ablation_{name}"
+                add(dsmlp_job("ablation", name, variant, tj, s, ov))
+    if "sweep" in groups:
+        add(best)
+        add(dsmlp_job("sweep", "lambda1_ab1_1", "full", best, first))
+        for name, ov in SWEEP:
+            add(dsmlp_job("sweep", name, f"sweep_{name}", best, first, ov))
+    if "width" in groups:
+        add(best)
+        for w in WIDTHS:
+            tj = teacher_job(best_teacher, first, width=w)
+            add(dataclasses.replace(tj, memberships=(("width", str(w)),)))
+            add(dsmlp_job("width", str(w), f"width{w}", best, first,
+                          (f"student.params.main_hidden_units="
+                           f"[{w},{w},{w}]",)))
+    return sorted(jobs.values(), key=lambda j: j.command != "train")

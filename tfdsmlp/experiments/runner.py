@@ -1,0 +1,64 @@
+"""Run the jobs of a plan as `python -m tfdsmlp` subprocesses, resumably."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from tfdsmlp.experiments.plan import Job
+
+
+def job_dir(out_dir: str, job: Job) -> str:
+    return os.path.join(out_dir, "runs", job.name)
+
+
+def job_metrics(out_dir: str, job: Job) -> dict | None:
+    path = os.path.join(job_dir(out_dir, job), "metrics.json")
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def command(job: Job, data_dir: str, out_dir: str, preset: str) -> list[str]:
+    cmd = [sys.executable, "-m", "tfdsmlp", job.command, "--data", data_dir,
+           "--preset", preset, "--out", job_dir(out_dir, job), "--quiet"]
+    if job.command == "train":
+        cmd += ["--model", job.model]
+    else:
+        cmd += ["--teacher", job.model, "--teacher-checkpoint",
+                os.path.join(out_dir, "runs", job.teacher_job, "weights",
+                             "best")]
+    for value in job.overrides:
+        cmd += ["--set", value]
+    return cmd
+
+
+def run_jobs(jobs: list[Job], data_dir: str, out_dir: str,
+             preset: str = "frappe", dry_run: bool = False,
+             log=print) -> list[Job]:
+    """Runs every job without metrics.json; returns the failed ones."""
+    os.makedirs(os.path.join(out_dir, "logs"), exist_ok=True)
+    failed = []
+    todo = [j for j in jobs if job_metrics(out_dir, j) is None]
+    log(f"[experiments] {len(jobs)} jobs, {len(jobs) - len(todo)} done, "
+        f"{len(todo)} to run")
+    for i, job in enumerate(todo, 1):
+        cmd = command(job, data_dir, out_dir, preset)
+        if dry_run:
+            log(" ".join(cmd))
+            continue
+        log(f"[experiments] {i}/{len(todo)} {job.name} ...")
+        start = time.time()
+        log_path = os.path.join(out_dir, "logs", f"{job.name}.log")
+        with open(log_path, "w", encoding="utf-8") as f:
+            done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+        status = "ok" if done.returncode == 0 else f"FAILED ({log_path})"
+        log(f"[experiments] {i}/{len(todo)} {job.name} {status} in "
+            f"{time.time() - start:.0f} s")
+        if done.returncode:
+            failed.append(job)
+    return failed
