@@ -250,3 +250,18 @@ def test_mirrored_strategy_two_logical_cpus(row_id_dir):
     assert result.returncode == 0, (result.stdout[-2000:]
                                     + result.stderr[-4000:])
     assert "OK" in result.stdout
+
+
+def test_epoch_stream_works_with_global_seed_zero(tiny_dataset_dir):
+    """Regression: a tensor shuffle seed used to fail when the global seed
+    was 0 (TF's seed check evaluated a tensor as a Python bool)."""
+    from tfdsmlp.data.reader import make_epoch_stream
+
+    tf.keras.utils.set_random_seed(0)
+    ds = make_epoch_stream(tiny_dataset_dir, "train", 32, seed=0,
+                           shuffle_buffer=64)
+    batches = [y.numpy() for _, y in ds.take(25)]  # > 1 epoch (10/epoch)
+    assert all(b.shape == (32, 1) for b in batches)
+    again = [y.numpy() for _, y in make_epoch_stream(
+        tiny_dataset_dir, "train", 32, seed=0, shuffle_buffer=64).take(25)]
+    assert all((a == b).all() for a, b in zip(batches, again))

@@ -21,10 +21,12 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
                         "errors).")
     p.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="KEY=VALUE",
-                   help="Override one config value, e.g. "
-                        "--set train.learning_rate=0.0005 or "
-                        "--set params.dropout=0.3 (repeatable; YAML "
-                        "syntax for the value).")
+                   help="Override one config value (repeatable; YAML "
+                        "syntax for the value). `train`: e.g. --set "
+                        "train.learning_rate=0.0005 --set "
+                        "params.dropout=0.3. `run`: e.g. --set "
+                        "distill.kd_weight=0.5 --set align.alpha=0.8 --set "
+                        "student.params.main_hidden_units=[400,400,400].")
 
 
 def _add_fault_flags(p: argparse.ArgumentParser) -> None:
@@ -37,6 +39,19 @@ def _add_fault_flags(p: argparse.ArgumentParser) -> None:
                    help="TensorFlow op determinism: reruns, and runs resumed "
                         "after an interruption, give identical results "
                         "(somewhat slower).")
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """Flags shared by `train` and `run`."""
+    p.add_argument("--preset", default="frappe",
+                   help="Preset file in tfdsmlp/configs giving model and "
+                        "training settings (frappe, criteo, avazu, "
+                        "movielens, synthetic). Default: frappe.")
+    p.add_argument("--out", required=True, help="Run directory to write.")
+    p.add_argument("--quiet", action="store_true",
+                   help="No per-epoch progress bars.")
+    _add_fault_flags(p)
+    _add_config_flags(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,14 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True,
                    help="Model name: dnn, deepfm, dcnv2, gdcn, finalmlp, "
                         "autoint, xdeepfm.")
-    p.add_argument("--preset", default="frappe",
-                   help="Preset file in tfdsmlp/configs (frappe, criteo, "
-                        "avazu, movielens, synthetic). Default: frappe.")
-    p.add_argument("--out", required=True, help="Run directory to write.")
-    p.add_argument("--quiet", action="store_true",
-                   help="No per-epoch progress bars.")
-    _add_fault_flags(p)
-    _add_config_flags(p)
+    _add_run_flags(p)
 
     p = sub.add_parser(
         "run", help="Teacher -> distillation -> alignment -> evaluation.",
@@ -83,10 +91,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default="gdcn",
                    help="Teacher model: gdcn, dcnv2, finalmlp, autoint, "
                         "xdeepfm, deepfm, dnn. Default: gdcn.")
-    p.add_argument("--preset", default="frappe",
-                   help="Preset in tfdsmlp/configs: model and training "
-                        "settings. Default: frappe.")
-    p.add_argument("--out", required=True, help="Run directory.")
     p.add_argument("--strategy", default="auto",
                    choices=["auto", "default", "mirrored", "multiworker"],
                    help="tf.distribute strategy. auto: multiworker when "
@@ -100,10 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Also export the DS-MLP to saved_models/NAME/<v>/ "
                         "and the teacher to saved_models/NAME_teacher/<v>/ "
                         "(see `export`).")
-    p.add_argument("--quiet", action="store_true",
-                   help="No per-epoch progress bars.")
-    _add_fault_flags(p)
-    _add_config_flags(p)
+    _add_run_flags(p)
 
     p = sub.add_parser(
         "report", help="Markdown table of finished runs.",

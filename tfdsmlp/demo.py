@@ -14,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfdsmlp.data.reader import make_dataset
-from tfdsmlp.export import export_saved_model
-from tfdsmlp.features import FeatureSpec
+from tfdsmlp.export.run_models import export_run
 from tfdsmlp.training.pipeline import run_dsmlp
 from tfdsmlp.training.presets import build_run_config
 
@@ -35,7 +34,7 @@ def batch_latency_ms(model, data_dir: str, batch_size: int = 4096,
 
 
 def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
-             teacher: str = "gdcn") -> dict:
+             teacher: str = "gdcn", overrides: tuple[str, ...] = ()) -> dict:
     from data_tools.synth import write_synthetic
 
     data_dir = os.path.join(out_dir, "data")
@@ -44,7 +43,8 @@ def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
               f"{data_dir}")
         write_synthetic(data_dir, num_rows=rows, seed=seed)
     cfg = build_run_config("synthetic", teacher,
-                           overrides=[f"teacher.train.seed={seed}"])
+                           overrides=[f"teacher.train.seed={seed}",
+                                      *overrides])
     run_dir = os.path.join(out_dir, "run")
     result = run_dsmlp(data_dir, cfg, run_dir, strategy="default",
                        verbose=2)
@@ -61,10 +61,9 @@ def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
         lat = f"{batch_latency_ms(model, data_dir):.1f}" if model else "-"
         print(f"{label:<22}{p['test']['auc']:>10.4f}"
               f"{p['test']['logloss']:>10.4f}{p['params']:>10}{lat:>10}")
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    path = export_saved_model(models["student"], spec,
-                              os.path.join(out_dir, "saved_models"), "dsmlp",
-                              data_dir=data_dir)
+    path = export_run(run_dir, "dsmlp", phase="dsmlp",
+                      base_dir=os.path.join(out_dir, "saved_models"),
+                      data_dir=data_dir)
     print(f"\nExported DS-MLP SavedModel: {path}")
     print(f"Check it as TF Serving would: python -m tfdsmlp serve-check "
           f"{path} --data {data_dir}")

@@ -373,8 +373,14 @@ def make_epoch_stream(data_dir: str, split: str, global_batch_size: int,
         if shard_records:
             ds = ds.shard(n, index)
         if shuffle_buffer > 1:
-            ds = ds.shuffle(shuffle_buffer, seed=seed * 1_000_003 + epoch,
-                            reshuffle_each_iteration=False)
+            # Shuffle blocks of `shuffle_buffer` records with stateless ops
+            # seeded by (seed, epoch, block): deterministic and resumable.
+            # (`Dataset.shuffle` cannot take a tensor seed when the global
+            # seed is 0: TF's seed check turns it into a Python bool.)
+            ds = ds.batch(shuffle_buffer).enumerate().map(
+                lambda i, block: tf.random.experimental.stateless_shuffle(
+                    block, seed=tf.stack([seed, epoch * 1_000_003 + i])),
+                deterministic=True).unbatch()
         return ds.batch(batch_size, drop_remainder=True)
 
     ds = tf.data.Dataset.counter(first_epoch).flat_map(one_epoch)

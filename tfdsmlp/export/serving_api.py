@@ -160,32 +160,34 @@ def _input_proto(examples, context=None):
     return inp
 
 
-def classification_request(model_name: str, examples: Iterable,
-                           signature_name: str = "classify", context=None,
-                           version: int | None = None):
-    """ClassificationRequest (Classify API) with tf.Example inputs."""
-    classification_pb2 = _serving_apis()[0]
-    req = classification_pb2.ClassificationRequest()
+def _examples_request(module_index: int, request_class: str,
+                      model_name: str, examples: Iterable,
+                      signature_name: str, context, version: int | None):
+    """A Classify/Regress request: model spec + tf.Example inputs."""
+    module = _serving_apis()[module_index]
+    req = getattr(module, request_class)()
     req.model_spec.name = model_name
     req.model_spec.signature_name = signature_name
     if version is not None:
         req.model_spec.version.value = int(version)
     req.input.CopyFrom(_input_proto(list(examples), context))
     return req
+
+
+def classification_request(model_name: str, examples: Iterable,
+                           signature_name: str = "classify", context=None,
+                           version: int | None = None):
+    """ClassificationRequest (Classify API) with tf.Example inputs."""
+    return _examples_request(0, "ClassificationRequest", model_name,
+                             examples, signature_name, context, version)
 
 
 def regression_request(model_name: str, examples: Iterable,
                        signature_name: str = "regress", context=None,
                        version: int | None = None):
     """RegressionRequest (Regress API) with tf.Example inputs."""
-    regression_pb2 = _serving_apis()[5]
-    req = regression_pb2.RegressionRequest()
-    req.model_spec.name = model_name
-    req.model_spec.signature_name = signature_name
-    if version is not None:
-        req.model_spec.version.value = int(version)
-    req.input.CopyFrom(_input_proto(list(examples), context))
-    return req
+    return _examples_request(5, "RegressionRequest", model_name, examples,
+                             signature_name, context, version)
 
 
 # ------------------------------------------------------------ REST bodies
