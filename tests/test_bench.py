@@ -29,3 +29,26 @@ def test_bench_reports_every_figure(tiny_dataset_dir):
     table = format_bench(result)
     assert "| distill |" in table and "DS-MLP / gdcn" in table
     assert os.path.isdir(tiny_dataset_dir)
+
+
+def test_infer_only_times_saved_models_only(tiny_dataset_dir, tmp_path):
+    import tfdsmlp  # noqa: F401
+    import tensorflow as tf
+
+    from tfdsmlp.export import export_saved_model
+    from tfdsmlp.features import FeatureSpec
+    from tfdsmlp.models import build_model
+
+    spec = FeatureSpec.from_dataset_dir(tiny_dataset_dir)
+    model = build_model("dnn", {"hidden_units": [4]}, spec)
+    model(model.dummy_inputs())
+    path = export_saved_model(model, spec, str(tmp_path), "m",
+                              warmup=False)
+    result = run_bench(tiny_dataset_dir, batch_size=32, repeats=5,
+                       saved_models={"m": path}, infer_only=True,
+                       log=lambda *_: None)
+    assert set(result) == {"batch_size", "infer"}
+    assert result["infer"]["saved:m"]["batch32_examples_per_s"] > 0
+    table = format_bench(result)
+    assert "| saved:m |" in table and "train ex/s" not in table
+    assert tf.saved_model.contains_saved_model(path)

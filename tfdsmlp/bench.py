@@ -121,8 +121,16 @@ def run_bench(data_dir: str, preset: str = "frappe",
               batch_size: int = 4096, steps: int = 20, repeats: int = 200,
               saved_models: dict[str, str] | None = None,
               criteo_file: str | None = None, convert_rows: int = 1_000_000,
-              log=print) -> dict[str, Any]:
-    """Measures everything listed in the module docstring."""
+              infer_only: bool = False, log=print) -> dict[str, Any]:
+    """Measures everything listed in the module docstring (with
+    `infer_only`, only the exported SavedModels' inference)."""
+    if infer_only:
+        result = {"batch_size": batch_size, "infer": {}}
+        for name, path in (saved_models or {}).items():
+            log(f"[bench] infer saved model {name}")
+            result["infer"][f"saved:{name}"] = inference(
+                _saved_model_fn(path), data_dir, batch_size, repeats)
+        return result
     spec = FeatureSpec.from_dataset_dir(data_dir)
     cfg = TrainConfig(batch_size=batch_size)
     cached = make_dataset(data_dir, "train", batch_size, repeat=True,
@@ -181,20 +189,25 @@ def run_bench(data_dir: str, preset: str = "frappe",
 
 def format_bench(result: dict[str, Any]) -> str:
     big = f"batch{result['batch_size']}_examples_per_s"
-    lines = [f"input pipeline: {result['input_examples_per_s']:,.0f} ex/s "
-             f"({result['input_over_fastest_train']:.1f}x the fastest "
-             "training step rate)", "",
-             "| phase / model | train ex/s (cached) | train ex/s (TFRecord) |",
-             "|---|---|---|"]
-    for name, r in result["train"].items():
-        lines.append(f"| {name} | {r['cached']:,.0f} | {r['tfrecord']:,.0f} |")
-    lines += ["", f"| model | {big.replace('_', ' ')} | batch-1 p50 ms "
+    lines = []
+    if "train" in result:
+        lines += [f"input pipeline: {result['input_examples_per_s']:,.0f} "
+                  f"ex/s ({result['input_over_fastest_train']:.1f}x the "
+                  "fastest training step rate)", "",
+                  "| phase / model | train ex/s (cached) "
+                  "| train ex/s (TFRecord) |", "|---|---|---|"]
+        for name, r in result["train"].items():
+            lines.append(f"| {name} | {r['cached']:,.0f} "
+                         f"| {r['tfrecord']:,.0f} |")
+        lines.append("")
+    lines += [f"| model | {big.replace('_', ' ')} | batch-1 p50 ms "
               "| batch-1 p99 ms |", "|---|---|---|---|"]
     for name, r in result["infer"].items():
         lines.append(f"| {name} | {r[big]:,.0f} | {r['batch1_p50_ms']:.2f} "
                      f"| {r['batch1_p99_ms']:.2f} |")
     lines.append("")
-    for t, ratio in result["infer_ratio_dsmlp_over_teacher"].items():
+    for t, ratio in result.get("infer_ratio_dsmlp_over_teacher",
+                               {}).items():
         lines.append(f"DS-MLP / {t} batch throughput: {ratio:.2f}x")
     if "convert" in result:
         c = result["convert"]

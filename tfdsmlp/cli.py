@@ -145,6 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convert-rows", type=int, default=1_000_000,
                    help="Rows of the replicated file. Default: 1000000.")
     p.add_argument("--json", metavar="FILE", help="Write all figures here.")
+    p.add_argument("--infer-only", action="store_true",
+                   help="Only time the --saved-model exports (no training, "
+                        "input or conversion figures).")
 
     p = sub.add_parser(
         "export", help="Export a run's model as a TF Serving SavedModel.",
@@ -277,7 +280,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        batch_size=args.batch_size, steps=args.steps,
                        repeats=args.repeats, saved_models=saved,
                        criteo_file=args.criteo_file,
-                       convert_rows=args.convert_rows)
+                       convert_rows=args.convert_rows,
+                       infer_only=args.infer_only)
     print(format_bench(result))
     if args.json:
         write_result(result, args.json)

@@ -138,8 +138,19 @@ def test_ablation_switches_run(tiny_dataset_dir, tmp_path, ablation,
         assert "student" in phases
 
 
-def test_stage1_student_is_scored_on_the_main_stream(run_dir):
-    _, result, _ = run_dir
-    student = result["phases"]["student"]
+def test_stage1_student_is_scored_on_what_stage1_trained(run_dir,
+                                                         tiny_dataset_dir,
+                                                         tmp_path):
+    # default (train_parallel=true): the fused DS-MLP was trained
+    _, result, cfg = run_dir
+    assert cfg.distill.train_parallel
+    assert "scored" not in result["phases"]["student"]
+    # paper setting: only the main MLP was trained in stage 1
+    paper = build_run_config("synthetic", "gdcn", overrides=TINY + [
+        "distill.train_parallel=false", "align.enabled=false"])
+    out = run_dsmlp(tiny_dataset_dir, paper, str(tmp_path / "paper"),
+                    strategy="default", verbose=0)
+    out.pop("_models")
+    student = out["phases"]["student"]
     assert student["scored"] == "main stream"
-    assert student["params"] == result["phases"]["dsmlp_main"]["params"]
+    assert student["params"] == out["phases"]["dsmlp_main"]["params"]
