@@ -16,7 +16,7 @@ def test_plan_shares_identical_runs_and_orders_teachers_first():
     names = [j.name for j in jobs]
     assert len(names) == len(set(names))
     full = next(j for j in jobs if j.name == "dsmlp_gdcn_full_s1")
-    assert set(full.memberships) >= {("defaults", "paper"),
+    assert set(full.memberships) >= {("defaults", "train_parallel"),
                                      ("compat", "gdcn"),
                                      ("ablation", "full")}
     first_run = next(i for i, j in enumerate(jobs) if j.command == "run")
