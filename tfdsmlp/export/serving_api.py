@@ -408,15 +408,22 @@ class Servable:
             raise ServingError(f"Expected {method} signature method_name, "
                                f"got: {got} (signature {name!r})")
 
-    def classify(self, request):
-        """ClassificationRequest -> ClassificationResponse."""
-        classification_pb2 = _serving_apis()[0]
+    def _examples_call(self, request, method: str, module_index: int,
+                       response_class: str):
+        """Runs a Classify/Regress request's signature on its tf.Examples;
+        returns (outputs, response with the model spec filled in)."""
         name, _ = self._signature(request.model_spec.signature_name)
-        self._check_method(name, CLASSIFY_METHOD)
+        self._check_method(name, method)
         out = self.call(name, {"inputs": self._serialized(request.input)})
-        resp = classification_pb2.ClassificationResponse()
+        resp = getattr(_serving_apis()[module_index], response_class)()
         resp.model_spec.name = request.model_spec.name
         resp.model_spec.signature_name = name
+        return out, resp
+
+    def classify(self, request):
+        """ClassificationRequest -> ClassificationResponse."""
+        out, resp = self._examples_call(request, CLASSIFY_METHOD, 0,
+                                        "ClassificationResponse")
         for classes, scores in zip(out["classes"], out["scores"]):
             c = resp.result.classifications.add()
             for label, score in zip(classes, scores):
@@ -425,13 +432,8 @@ class Servable:
 
     def regress(self, request):
         """RegressionRequest -> RegressionResponse."""
-        regression_pb2 = _serving_apis()[5]
-        name, _ = self._signature(request.model_spec.signature_name)
-        self._check_method(name, REGRESS_METHOD)
-        out = self.call(name, {"inputs": self._serialized(request.input)})
-        resp = regression_pb2.RegressionResponse()
-        resp.model_spec.name = request.model_spec.name
-        resp.model_spec.signature_name = name
+        out, resp = self._examples_call(request, REGRESS_METHOD, 5,
+                                        "RegressionResponse")
         for v in np.reshape(out["outputs"], [-1]):
             resp.result.regressions.add(value=float(v))
         return resp
