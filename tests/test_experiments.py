@@ -67,3 +67,93 @@ def test_markdown_tables_mean_and_std_and_results_markers(tmp_path):
     write_results(str(results), "second")
     body = results.read_text()
     assert "kept" in body and "second" in body and "0.9850" not in body
+
+
+def test_width_group_scales_both_streams_and_reuses_the_preset_runs():
+    jobs = {j.name: j for j in build_plan(groups=("width",), seeds=(3,))}
+    assert ("width", "400") in jobs["teacher_gdcn_s3"].memberships
+    assert ("width", "800") in jobs["dsmlp_gdcn_full_s3"].memberships
+    w100 = jobs["dsmlp_gdcn_width100_s3"]
+    assert "student.params.main_hidden_units=[100,100,100]" in w100.overrides
+    assert ("student.params.parallel_hidden_units=[50,50,50]"
+            in w100.overrides)
+    assert ("params.hidden_units=[200,200,200]"
+            in jobs["teacher_gdcn_s3_w200"].overrides)
+    assert not any("1600" in name for name in jobs)
+
+
+def test_frontier_group_adds_each_teacher_at_the_first_seed_only():
+    names = {j.name for j in build_plan(groups=("frontier",), seeds=(5, 6),
+                                        teachers=("gdcn", "xdeepfm"))}
+    assert {"teacher_xdeepfm_s5", "dsmlp_xdeepfm_full_s5",
+            "dsmlp_gdcn_width100_s5"} <= names
+    assert not any(name.endswith("_s6") for name in names)
+
+
+def test_only_selects_jobs_in_pattern_order():
+    from tfdsmlp.experiments.__main__ import select
+
+    jobs = build_plan(groups=("width",), seeds=(3,))
+    chosen = select(jobs, "dsmlp_gdcn_width2*,teacher_gdcn_s3_w1*")
+    assert [j.name for j in chosen] == ["dsmlp_gdcn_width200_s3",
+                                        "teacher_gdcn_s3_w100"]
+    assert select(jobs, None) == jobs
+    with pytest.raises(SystemExit, match="matches none"):
+        select(jobs, "nothing*")
+
+
+def _model(label, kind, teacher, auc, big, p50):
+    return {"label": label, "kind": kind, "teacher": teacher,
+            "test_auc": auc, "params": 10, "batch4096_examples_per_s": big,
+            "batch1_p50_ms": p50, "batch1_p99_ms": 2 * p50}
+
+
+def test_frontier_picks_the_fastest_better_dsmlp_no_slower_anywhere():
+    from tfdsmlp.experiments.frontier import (best_replacements,
+                                              frontier_markdown)
+
+    models = [_model("teacher_gdcn", "teacher", "gdcn", 0.984, 100.0, 0.5),
+              _model("teacher_finalmlp", "teacher", "finalmlp", 0.986,
+                     200.0, 0.5),
+              # fastest, but worse than both teachers
+              _model("dsmlp_gdcn_w100", "dsmlp", "gdcn", 0.983, 900.0, 0.3),
+              # beats both; 1.5x finalmlp (short of 2x), 3x gdcn
+              _model("dsmlp_gdcn_w200", "dsmlp", "gdcn", 0.987, 300.0, 0.4),
+              # better AUC but slower at batch 1
+              _model("dsmlp_gdcn", "dsmlp", "gdcn", 0.988, 150.0, 0.9)]
+    found = {r["teacher"]["teacher"]: r for r in best_replacements(models)}
+    assert found["gdcn"]["dsmlp"]["label"] == "dsmlp_gdcn_w200"
+    assert found["gdcn"]["ratio"] == pytest.approx(3.0)
+    assert found["finalmlp"]["ratio"] == pytest.approx(1.5)
+    assert found["finalmlp"]["need"] == 2.0
+    text = frontier_markdown({"models": models, "rounds": 3, "cpus": 2,
+                              "measured_at": "t",
+                              "load_average_before": 0.1})
+    assert "| gdcn | 0.9840 | dsmlp_gdcn_w200 | 0.9870 | 3.00x | >= 1x | " \
+           "yes |" in text
+    assert "| finalmlp | 0.9860 | dsmlp_gdcn_w200 | 0.9870 | 1.50x | " \
+           ">= 2x | no |" in text
+    models[3]["test_auc"] = 0.985  # now nothing beats finalmlp in time
+    assert "| finalmlp | 0.9860 | none |" in frontier_markdown(
+        {"models": models, "rounds": 1, "cpus": 2, "measured_at": "t",
+         "load_average_before": 0.1})
+
+
+def test_frontier_entries_from_finished_runs(tmp_path):
+    from tfdsmlp.experiments.frontier import frontier_entries
+
+    jobs = build_plan(groups=("frontier",), seeds=(1,), teachers=("gdcn",))
+    for job in jobs:
+        if job.command == "run":
+            _fake_metrics(job_dir(str(tmp_path), job), 0.99, 0.98)
+            path = os.path.join(job_dir(str(tmp_path), job), "metrics.json")
+            m = json.load(open(path))
+            for phase in m["phases"].values():
+                phase["params"] = 7
+            json.dump(m, open(path, "w"))
+    labels = {e["label"]: e for e in frontier_entries(jobs, str(tmp_path))}
+    assert set(labels) == {"teacher_gdcn", "dsmlp_gdcn", "dsmlp_gdcn_w100",
+                           "dsmlp_gdcn_w200", "dsmlp_gdcn_w400"}
+    assert labels["teacher_gdcn"]["phase"] == "teacher"
+    assert labels["teacher_gdcn"]["test_auc"] == 0.98
+    assert labels["dsmlp_gdcn_w100"]["test_auc"] == 0.99

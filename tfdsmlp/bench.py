@@ -5,10 +5,13 @@ Reports (examples/s unless noted):
 - train: training step rate of each teacher and of the DS-MLP phases
   (stage-1 distiller, stage-2 aligner) on cached batches (compute only) and
   from the TFRecords (end to end), so it is visible whether input or compute
-  bounds training;
+  bounds training, and the implied seconds per epoch of the training split;
 - infer: in-process inference of each model at batch 4096 (examples/s) and
   batch 1 (p50 / p99 ms), and the same for exported SavedModels given with
   --saved-model NAME=PATH;
+- embedding optimizer: training rate of a DNN over a large synthetic
+  vocabulary (--sparse-rows table rows) with Adam and whole-table L2
+  (FuxiCTR), Adam with batch-scope L2, and LazyAdam with batch-scope L2;
 - convert: `data_tools convert` rows/s on a raw Criteo-format file
   replicated to >= --convert-rows rows, against `wc -l` on the same file.
 All ratios are computed from figures measured in the same run.
@@ -31,7 +34,7 @@ import tensorflow as tf
 
 from tfdsmlp.data.reader import make_dataset
 from tfdsmlp.distill import Aligner, Distiller
-from tfdsmlp.features import FeatureSpec
+from tfdsmlp.features import FeatureSpec, FieldSpec, load_dataset_json
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.training.fit import compile_ctr_model, make_optimizer
 from tfdsmlp.training.presets import model_preset
@@ -87,6 +90,39 @@ def _saved_model_fn(path: str):
     return lambda x: sig(**x)
 
 
+SPARSE_VARIANTS = {  # name: (optimizer, embedding_l2_scope)
+    "adam_table_l2": ("adam", "table"),
+    "adam_batch_l2": ("adam", "batch"),
+    "lazy_adam_batch_l2": ("lazy_adam", "batch"),
+}
+
+
+def sparse_rates(rows: int, batch_size: int, steps: int,
+                 fields: int = 10) -> dict[str, float]:
+    """Training examples/s of a small DNN whose `fields` tables hold `rows`
+    rows in all, on uniform random ids, per `SPARSE_VARIANTS` entry: where
+    the table is large the dense moment update of Adam dominates."""
+    vocab = max(2, rows // fields)
+    spec = FeatureSpec(tuple(FieldSpec(f"f{i}", "categorical", vocab)
+                             for i in range(fields)))
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, vocab, size=(4 * batch_size, fields))
+    labels = rng.integers(0, 2, size=(4 * batch_size, 1)).astype(np.float32)
+    data = tf.data.Dataset.from_tensor_slices(({"ids": ids}, labels)).batch(
+        batch_size).cache().repeat()
+    out = {}
+    for name, (optimizer, scope) in SPARSE_VARIANTS.items():
+        tf.keras.utils.set_random_seed(0)
+        model = build_model("dnn", {"embedding_l2": 0.01,
+                                    "embedding_l2_scope": scope,
+                                    "hidden_units": [400, 400, 400]}, spec)
+        model(model.dummy_inputs())
+        compile_ctr_model(model, TrainConfig(batch_size=batch_size,
+                                             optimizer=optimizer))
+        out[name] = train_rate(model, data, steps)
+    return out
+
+
 def convert_rate(criteo_file: str, rows: int) -> dict[str, float]:
     """data_tools conversion vs `wc -l` on the same replicated file."""
     tmp = tempfile.mkdtemp(prefix="tfdsmlp-bench-")
@@ -121,7 +157,8 @@ def run_bench(data_dir: str, preset: str = "frappe",
               batch_size: int = 4096, steps: int = 20, repeats: int = 200,
               saved_models: dict[str, str] | None = None,
               criteo_file: str | None = None, convert_rows: int = 1_000_000,
-              infer_only: bool = False, log=print) -> dict[str, Any]:
+              sparse_rows: int = 0, infer_only: bool = False,
+              log=print) -> dict[str, Any]:
     """Measures everything listed in the module docstring (with
     `infer_only`, only the exported SavedModels' inference)."""
     if infer_only:
@@ -139,6 +176,8 @@ def run_bench(data_dir: str, preset: str = "frappe",
                             seed=0)
     result: dict[str, Any] = {"batch_size": batch_size, "train": {},
                               "infer": {}}
+    result["train_rows"] = load_dataset_json(data_dir)["splits"]["train"].get(
+        "rows")
     log("[bench] input pipeline")
     result["input_examples_per_s"] = input_rate(data_dir, batch_size,
                                                 steps * 3)
@@ -181,6 +220,10 @@ def run_bench(data_dir: str, preset: str = "frappe",
     result["infer_ratio_dsmlp_over_teacher"] = {
         t: result["infer"]["dsmlp"][big] / result["infer"][t][big]
         for t in teachers}
+    if sparse_rows:
+        log(f"[bench] embedding optimizers, {sparse_rows:,} table rows")
+        result["sparse"] = {"rows": sparse_rows, "train": sparse_rates(
+            sparse_rows, batch_size, steps)}
     if criteo_file:
         log("[bench] conversion")
         result["convert"] = convert_rate(criteo_file, convert_rows)
@@ -195,10 +238,13 @@ def format_bench(result: dict[str, Any]) -> str:
                   f"ex/s ({result['input_over_fastest_train']:.1f}x the "
                   "fastest training step rate)", "",
                   "| phase / model | train ex/s (cached) "
-                  "| train ex/s (TFRecord) |", "|---|---|---|"]
+                  "| train ex/s (TFRecord) | s per epoch (TFRecord) |",
+                  "|---|---|---|---|"]
+        rows = result.get("train_rows")
         for name, r in result["train"].items():
+            epoch = f"{rows / r['tfrecord']:.1f}" if rows else "-"
             lines.append(f"| {name} | {r['cached']:,.0f} "
-                         f"| {r['tfrecord']:,.0f} |")
+                         f"| {r['tfrecord']:,.0f} | {epoch} |")
         lines.append("")
     lines += [f"| model | {big.replace('_', ' ')} | batch-1 p50 ms "
               "| batch-1 p99 ms |", "|---|---|---|---|"]
@@ -209,6 +255,13 @@ def format_bench(result: dict[str, Any]) -> str:
     for t, ratio in result.get("infer_ratio_dsmlp_over_teacher",
                                {}).items():
         lines.append(f"DS-MLP / {t} batch throughput: {ratio:.2f}x")
+    if "sparse" in result:
+        sp = result["sparse"]
+        base = sp["train"]["adam_table_l2"]
+        lines.append(f"\nembedding optimizer, DNN over {sp['rows']:,} table "
+                     "rows (train ex/s, ratio to Adam + whole-table L2):")
+        for name, rate in sp["train"].items():
+            lines.append(f"- {name}: {rate:,.0f} ({rate / base:.2f}x)")
     if "convert" in result:
         c = result["convert"]
         lines.append(f"conversion: {c['rows']:,} rows, "

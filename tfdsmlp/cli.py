@@ -144,6 +144,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "train.txt); skipped when absent.")
     p.add_argument("--convert-rows", type=int, default=1_000_000,
                    help="Rows of the replicated file. Default: 1000000.")
+    p.add_argument("--sparse-rows", type=int, default=0, metavar="N",
+                   help="Also time Adam vs LazyAdam (and whole-table vs "
+                        "batch-scope embedding L2) on a DNN whose tables "
+                        "hold N rows in all, e.g. 2000000. Default: 0 "
+                        "(skipped).")
     p.add_argument("--json", metavar="FILE", help="Write all figures here.")
     p.add_argument("--infer-only", action="store_true",
                    help="Only time the --saved-model exports (no training, "
@@ -281,6 +286,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        repeats=args.repeats, saved_models=saved,
                        criteo_file=args.criteo_file,
                        convert_rows=args.convert_rows,
+                       sparse_rows=args.sparse_rows,
                        infer_only=args.infer_only)
     print(format_bench(result))
     if args.json:

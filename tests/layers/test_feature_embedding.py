@@ -75,7 +75,31 @@ def test_gradient_reaches_only_gathered_non_padding_rows(rng):
     assert rows_with_grad == {1, 2, 3 + 3}  # ids 1, 2 of field 0; 3 of field 1
 
 
+def test_batch_scope_l2_covers_each_looked_up_row_once_and_stays_sparse():
+    ids = np.array([[1, 0], [1, 3]], np.int64)  # row 1 twice, padding row 3
+    layer = FeatureEmbedding([3, 4], num_numeric=2, embedding_dim=2,
+                             embedding_l2=0.1, initializer_stddev=1.0,
+                             l2_scope="batch")
+    inputs = {"ids": ids, "dense": DENSE}
+    layer(inputs)
+    table = layer.embeddings.numpy().astype(np.float64)
+    numeric = layer.numeric_embeddings.numpy().astype(np.float64)
+    with tf.GradientTape() as tape:
+        layer(inputs)
+        loss = tf.add_n(layer.losses)
+    # unique rows: 1 (field 0), 3 (field 1, padding), 3 + 3 = 6 (field 1)
+    expected = 0.05 * (np.sum(table[[1, 3, 6]] ** 2) + np.sum(numeric ** 2))
+    np.testing.assert_allclose(float(loss), expected, rtol=1e-6)
+    grad = tape.gradient(loss, layer.embeddings)
+    assert isinstance(grad, tf.IndexedSlices)
+    dense_grad = tf.convert_to_tensor(grad).numpy()
+    np.testing.assert_allclose(dense_grad[[1, 3, 6]], 0.1 * table[[1, 3, 6]],
+                               rtol=1e-5)
+    assert not np.any(dense_grad[[0, 2, 4, 5]])
+
+
 @pytest.mark.parametrize("kwargs, match", [
+    ({"vocab_sizes": [3], "l2_scope": "rows"}, r"`l2_scope='rows'`"),
     ({"vocab_sizes": [1, 5]}, r"`vocab_sizes=\[1, 5\]`"),
     ({"vocab_sizes": "abc"}, r"`vocab_sizes='abc'`"),
     ({"vocab_sizes": [3], "num_numeric": -1}, r"`num_numeric=-1`"),
@@ -109,3 +133,9 @@ def test_roundtrip(assert_layer_roundtrip, tmp_path):
         lambda: FeatureEmbedding([3, 4], num_numeric=2, embedding_dim=2,
                                  embedding_l2=0.1, initializer_stddev=1.0),
         {"ids": IDS, "dense": DENSE}, tmp_path)
+
+
+def test_roundtrip_batch_scope(assert_layer_roundtrip, tmp_path):
+    assert_layer_roundtrip(
+        lambda: FeatureEmbedding([3, 4], embedding_dim=2, embedding_l2=0.1,
+                                 l2_scope="batch"), {"ids": IDS}, tmp_path)

@@ -3,12 +3,16 @@
 Converts ../shared/data/frappe (unless --data is given), runs every job of
 the chosen groups (resumable: finished jobs are skipped, interrupted runs
 resume), then writes the tables and plots into docs/RESULTS.md between the
-`experiments` markers.
+`experiments` markers. The `frontier` group also exports every teacher and
+DS-MLP of the first seed (OUT/saved_models) and times them side by side
+(OUT/frontier.json): AUC against inference cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
+import json
 import os
 import subprocess
 import sys
@@ -16,6 +20,8 @@ import sys
 import tfdsmlp  # noqa: F401
 
 from tfdsmlp.experiments.aggregate import markdown
+from tfdsmlp.experiments.frontier import (frontier_entries,
+                                          frontier_markdown, measure)
 from tfdsmlp.experiments.plan import GROUPS, TEACHERS, build_plan
 from tfdsmlp.experiments.runner import run_jobs
 
@@ -58,6 +64,41 @@ def write_results(path: str, text: str) -> None:
         f.write(new)
 
 
+def select(jobs, patterns: str | None):
+    """The jobs matching `patterns` (comma-separated fnmatch patterns),
+    ordered by the first pattern each matches; all jobs without patterns."""
+    if not patterns:
+        return jobs
+    chosen = []
+    for pattern in patterns.split(","):
+        chosen += [j for j in jobs if fnmatch.fnmatchcase(j.name, pattern)
+                   and j not in chosen]
+    if not chosen:
+        raise SystemExit(f"--only {patterns!r} matches none of the "
+                         f"{len(jobs)} jobs: {[j.name for j in jobs]}")
+    return chosen
+
+
+def frontier_section(args, jobs, data, plot_dir: str) -> str:
+    """Measures the frontier (or, with --report-only, reads its last
+    measurement) and returns its Markdown."""
+    path = os.path.join(args.out, "frontier.json")
+    if data is not None:
+        entries = frontier_entries(jobs, args.out)
+        if not entries:
+            return ""
+        result = measure(entries, args.out, data,
+                         rounds=args.frontier_rounds)
+    elif os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            result = json.load(f)
+    else:
+        return ""
+    return ("### AUC vs inference cost (frontier)\n\n"
+            + frontier_markdown(result, os.path.join(plot_dir,
+                                                     "frontier.png")) + "\n")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tfdsmlp.experiments",
                                 description=__doc__,
@@ -79,27 +120,39 @@ def main(argv=None) -> int:
                    help="Teacher of the ablation, sweep and width groups.")
     p.add_argument("--results", default="docs/RESULTS.md",
                    help="Markdown file to update (between markers).")
+    p.add_argument("--only", metavar="PATTERNS",
+                   help="Run only the jobs whose names match one of these "
+                        "comma-separated shell patterns (e.g. "
+                        "'dsmlp_gdcn_width*'), in this order; the report "
+                        "still covers every finished job of the groups.")
     p.add_argument("--dry-run", action="store_true",
                    help="Print the commands of unfinished jobs; run none.")
     p.add_argument("--report-only", action="store_true",
-                   help="Only rewrite the results from finished jobs.")
+                   help="Only rewrite the results from finished jobs (and "
+                        "the frontier from OUT/frontier.json).")
+    p.add_argument("--frontier-rounds", type=int, default=3,
+                   help="Interleaved timing rounds of the frontier group "
+                        "(the median counts). Default: 3.")
     args = p.parse_args(argv)
     jobs = build_plan(groups=tuple(args.groups.split(",")),
                       seeds=tuple(int(s) for s in args.seeds.split(",")),
                       teachers=tuple(args.teachers.split(",")),
                       best_teacher=args.best_teacher)
     failed = []
+    data = None
     if not args.report_only:
         data = args.data or prepare_frappe(args.out)
-        failed = run_jobs(jobs, data, args.out, preset=args.dataset,
-                          dry_run=args.dry_run)
+        failed = run_jobs(select(jobs, args.only), data, args.out,
+                          preset=args.dataset, dry_run=args.dry_run)
     if args.dry_run:
         return 0
     command_line = "python -m tfdsmlp.experiments " + " ".join(
         argv if argv is not None else sys.argv[1:])
     plot_dir = os.path.join(os.path.dirname(args.results) or ".", "plots")
-    write_results(args.results, markdown(jobs, args.out, plot_dir,
-                                         command_line))
+    text = markdown(jobs, args.out, plot_dir, command_line)
+    if "frontier" in args.groups.split(","):
+        text += "\n" + frontier_section(args, jobs, data, plot_dir)
+    write_results(args.results, text)
     print(f"[experiments] wrote {args.results}")
     if failed:
         print(f"[experiments] {len(failed)} job(s) failed: "

@@ -72,13 +72,14 @@ def width_plot(rows, jobs: list[Job], out_dir: str, path: str) -> bool:
     teacher = []
     for job in jobs:
         m = job_metrics(out_dir, job)
-        if job.width and job.command == "train" and m:
-            teacher.append((job.width, m["test"]["auc"]))
+        width = dict(job.memberships).get("width")
+        if width and job.command == "train" and m:
+            teacher.append((int(width), m["test"]["auc"]))
     if not student and not teacher:
         return False
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for pts, label in ((sorted(teacher), "teacher (MLP part)"),
-                       (student, "DS-MLP (main MLP)")):
+                       (student, "DS-MLP (main w, parallel w/2)")):
         if pts:
             ax.plot(*zip(*pts), marker="o", label=label)
     ax.set_xscale("log", base=2)
@@ -130,7 +131,7 @@ def markdown(jobs: list[Job], out_dir: str, plot_dir: str,
                  "Ablation with the best teacher (Table 6 analogue)"),
                 ("sweep", "setting", False,
                  "Hyper-parameter sweep on validation (Figure 5 analogue)"),
-                ("width", "main MLP width", True,
+                ("width", "width w (main MLP w x 3, parallel (w/2) x 3)", True,
                  "Width scaling (Figure 2 analogue)"))
     for group, col, with_teacher, title in sections:
         if any(g == group for g, _ in rows):

@@ -71,3 +71,11 @@ def check_positive(name: str, value: Any) -> float:
         raise ValueError(
             f"`{name}` should be a positive number. {_received(name, value)}")
     return float(value)
+
+
+def check_choice(name: str, value: Any, choices: Sequence[str]) -> str:
+    """Returns `value` if it is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"`{name}` should be one of {list(choices)}. "
+                         f"{_received(name, value)}")
+    return value

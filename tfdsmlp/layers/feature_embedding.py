@@ -12,6 +12,9 @@ import tensorflow as tf
 
 from tfdsmlp.layers import _validation as v
 
+# Where the embedding L2 term applies (see `FeatureEmbedding`).
+L2_SCOPES = ("table", "batch")
+
 
 @tf.keras.utils.register_keras_serializable(package="tfdsmlp")
 class FeatureEmbedding(tf.keras.layers.Layer):
@@ -36,6 +39,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     With `embedding_l2 > 0` the layer adds FuxiCTR's embedding regulariser
     `(embedding_l2 / 2) * sum(W ** 2)` over the whole table and over the
     numeric vectors to `layer.losses` (a Keras `l2(embedding_l2 / 2)`).
+    Its gradient `embedding_l2 * W` is dense: every row moves every step.
+    With `l2_scope="batch"` the term covers only the rows this batch looked
+    up, each once, `(embedding_l2 / 2) * sum_{r in unique(batch ids)}
+    ||E[r]||^2` (+ the numeric vectors), so the table's gradient stays an
+    `IndexedSlices` over those rows (see `LazyAdam`).
 
     Weights are drawn from `N(0, initializer_stddev ** 2)` (FuxiCTR: 1e-4).
 
@@ -48,6 +56,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             `0.0`.
         initializer_stddev: float. Standard deviation of the normal
             initialiser. Defaults to `1e-4`.
+        l2_scope: str. `"table"` (FuxiCTR: whole table each step) or
+            `"batch"` (the rows looked up by the batch). Defaults to
+            `"table"`.
         **kwargs: Standard `tf.keras.layers.Layer` arguments.
 
     Call arguments:
@@ -71,7 +82,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
 
     def __init__(self, vocab_sizes: list[int], num_numeric: int = 0,
                  embedding_dim: int = 10, embedding_l2: float = 0.0,
-                 initializer_stddev: float = 1e-4, **kwargs: Any) -> None:
+                 initializer_stddev: float = 1e-4, l2_scope: str = "table",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocab_sizes = v.check_int_list("vocab_sizes", vocab_sizes,
                                             minimum=2)
@@ -80,6 +92,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         self.embedding_l2 = v.check_non_negative("embedding_l2", embedding_l2)
         self.initializer_stddev = v.check_positive("initializer_stddev",
                                                    initializer_stddev)
+        self.l2_scope = v.check_choice("l2_scope", l2_scope, L2_SCOPES)
         if not self.vocab_sizes and not self.num_numeric:
             raise ValueError(
                 "`FeatureEmbedding` needs at least one field. Received: "
@@ -93,9 +106,10 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         """Number of output fields: categorical plus numeric."""
         return len(self.vocab_sizes) + self.num_numeric
 
-    def _weight(self, name: str, rows: int) -> tf.Variable:
+    def _weight(self, name: str, rows: int,
+                whole_table: bool = True) -> tf.Variable:
         regularizer = (tf.keras.regularizers.L2(self.embedding_l2 / 2.0)
-                       if self.embedding_l2 > 0 else None)
+                       if self.embedding_l2 > 0 and whole_table else None)
         return self.add_weight(
             name=name, shape=(rows, self.embedding_dim),
             initializer=tf.keras.initializers.RandomNormal(
@@ -104,7 +118,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
 
     def build(self, input_shape: Any) -> None:
         if self.vocab_sizes:
-            self.embeddings = self._weight("embeddings", sum(self.vocab_sizes))
+            self.embeddings = self._weight(
+                "embeddings", sum(self.vocab_sizes),
+                whole_table=self.l2_scope == "table")
         if self.num_numeric:
             self.numeric_embeddings = self._weight("numeric_embeddings",
                                                    self.num_numeric)
@@ -153,7 +169,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 # placeholders.
                 ids = tf.cast(ids, tf.int64)
             offsets = tf.constant(self._offsets, dtype=ids.dtype)
-            emb = tf.gather(self.embeddings, ids + offsets)
+            rows = ids + offsets
+            emb = tf.gather(self.embeddings, rows)
+            if self.l2_scope == "batch" and self.embedding_l2 > 0:
+                touched = tf.gather(self.embeddings,
+                                    tf.unique(tf.reshape(rows, [-1]))[0])
+                self.add_loss(self.embedding_l2 / 2.0
+                              * tf.reduce_sum(tf.square(touched)))
             mask = tf.cast(tf.not_equal(ids, 0), emb.dtype)
             parts.append(emb * mask[..., tf.newaxis])
         if self.num_numeric:
@@ -169,5 +191,6 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             "embedding_dim": self.embedding_dim,
             "embedding_l2": self.embedding_l2,
             "initializer_stddev": self.initializer_stddev,
+            "l2_scope": self.l2_scope,
         })
         return config

@@ -8,7 +8,7 @@ import tfdsmlp  # noqa: F401  (makes `tf.keras` Keras 2 before TF loads)
 import tensorflow as tf
 
 from tfdsmlp.layers import _validation as v
-from tfdsmlp.layers.feature_embedding import FeatureEmbedding
+from tfdsmlp.layers.feature_embedding import L2_SCOPES, FeatureEmbedding
 
 
 @tf.keras.utils.register_keras_serializable(package="tfdsmlp")
@@ -30,6 +30,8 @@ class LinearTerm(tf.keras.layers.Layer):
         num_numeric: int. Number of numeric fields. Defaults to `0`.
         embedding_l2: float. L2 coefficient on the weights, as FuxiCTR's
             `embedding_regularizer`. Defaults to `0.0`.
+        l2_scope: str. `"table"` or `"batch"`, as `FeatureEmbedding`.
+            Defaults to `"table"`.
         **kwargs: Standard `tf.keras.layers.Layer` arguments.
 
     Call arguments:
@@ -49,12 +51,14 @@ class LinearTerm(tf.keras.layers.Layer):
     """
 
     def __init__(self, vocab_sizes: list[int], num_numeric: int = 0,
-                 embedding_l2: float = 0.0, **kwargs: Any) -> None:
+                 embedding_l2: float = 0.0, l2_scope: str = "table",
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocab_sizes = v.check_int_list("vocab_sizes", vocab_sizes,
                                             minimum=2)
         self.num_numeric = v.check_int("num_numeric", num_numeric, 0)
         self.embedding_l2 = v.check_non_negative("embedding_l2", embedding_l2)
+        self.l2_scope = v.check_choice("l2_scope", l2_scope, L2_SCOPES)
         if not self.vocab_sizes and not self.num_numeric:
             raise ValueError(
                 "`LinearTerm` needs at least one field. Received: "
@@ -63,7 +67,8 @@ class LinearTerm(tf.keras.layers.Layer):
     def build(self, input_shape: Any) -> None:
         self.weights_layer = FeatureEmbedding(
             self.vocab_sizes, num_numeric=self.num_numeric, embedding_dim=1,
-            embedding_l2=self.embedding_l2, name="feature_weights")
+            embedding_l2=self.embedding_l2, l2_scope=self.l2_scope,
+            name="feature_weights")
         self.weights_layer.build(input_shape)
         self.bias = self.add_weight(name="bias", shape=(1,),
                                     initializer="zeros", trainable=True)
@@ -79,5 +84,6 @@ class LinearTerm(tf.keras.layers.Layer):
             "vocab_sizes": list(self.vocab_sizes),
             "num_numeric": self.num_numeric,
             "embedding_l2": self.embedding_l2,
+            "l2_scope": self.l2_scope,
         })
         return config

@@ -89,7 +89,9 @@ class AutoInt(CTRModel):
         self.linear = None
         if use_wide:
             self.linear = LinearTerm(self.vocab_sizes, self.num_numeric,
-                                     embedding_l2=embedding_l2, name="linear")
+                                     embedding_l2=self.embedding_l2,
+                                     l2_scope=self.embedding_l2_scope,
+                                     name="linear")
 
     def call(self, inputs, training=None):
         emb, flat = self.flat_embedding(inputs, training=training)

@@ -16,6 +16,7 @@ import tensorflow as tf
 from tfdsmlp.config import to_dict
 from tfdsmlp.features import FeatureSpec
 from tfdsmlp.layers import FeatureEmbedding
+from tfdsmlp.layers.feature_embedding import L2_SCOPES
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,16 +27,24 @@ class ModelConfig:
       embedding_dim: width of every field embedding (paper and BARS: 10).
       embedding_l2: FuxiCTR `embedding_regularizer`: adds
         (embedding_l2 / 2) * ||W||^2 over whole embedding tables each step.
+      embedding_l2_scope: "table" (FuxiCTR, above) or "batch": the L2 term
+        covers only the rows each batch looks up, so embedding gradients
+        stay sparse (for `train.optimizer: lazy_adam`).
     """
 
     embedding_dim: int = 10
     embedding_l2: float = 0.0
+    embedding_l2_scope: str = "table"
 
     def __post_init__(self) -> None:
         _check_positive(self, "embedding_dim")
         if self.embedding_l2 < 0:
             raise ValueError("`embedding_l2` should be >= 0. Received: "
                              f"`embedding_l2={self.embedding_l2}`")
+        if self.embedding_l2_scope not in L2_SCOPES:
+            raise ValueError(
+                f"`embedding_l2_scope` should be one of {list(L2_SCOPES)}. "
+                f"Received: `embedding_l2_scope={self.embedding_l2_scope!r}`")
 
 
 def _check_positive(cfg: Any, *names: str) -> None:
@@ -63,17 +72,18 @@ class CTRModel(tf.keras.Model):
 
     def __init__(self, vocab_sizes: list[int], num_numeric: int = 0,
                  embedding_dim: int = 10, embedding_l2: float = 0.0,
-                 **kwargs: Any) -> None:
+                 embedding_l2_scope: str = "table", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.vocab_sizes = [int(v) for v in vocab_sizes]
         self.num_numeric = int(num_numeric)
         self.embedding_dim = embedding_dim
         self.embedding_l2 = embedding_l2
+        self.embedding_l2_scope = embedding_l2_scope
         self.num_fields = len(self.vocab_sizes) + self.num_numeric
         self.embedding = FeatureEmbedding(
             self.vocab_sizes, num_numeric=self.num_numeric,
             embedding_dim=embedding_dim, embedding_l2=embedding_l2,
-            name="embedding")
+            l2_scope=embedding_l2_scope, name="embedding")
 
     @property
     def flat_dim(self) -> int:

@@ -32,7 +32,7 @@ class DeepFM(DNN):
         super().__init__(vocab_sizes, **kwargs)
         self.linear = LinearTerm(self.vocab_sizes, self.num_numeric,
                                  embedding_l2=self.embedding_l2,
-                                 name="linear")
+                                 l2_scope=self.embedding_l2_scope, name="linear")
         self.fm = FactorizationMachine(name="fm")
 
     def call(self, inputs, training=None):

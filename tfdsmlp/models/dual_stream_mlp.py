@@ -82,7 +82,7 @@ class DualStreamMLP(CTRModel):
             self.parallel_embedding = FeatureEmbedding(
                 self.vocab_sizes, num_numeric=self.num_numeric,
                 embedding_dim=embedding_dim, embedding_l2=embedding_l2,
-                name="parallel_embedding")
+                l2_scope=self.embedding_l2_scope, name="parallel_embedding")
             self.parallel_mlp = MLPBlock(self.parallel_hidden_units,
                                          name="parallel_mlp", **mlp_args)
 

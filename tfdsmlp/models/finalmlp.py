@@ -116,7 +116,8 @@ class FinalMLP(CTRModel):
             ctx_emb = FeatureEmbedding(
                 [self.vocab_sizes[i] for i in context],
                 embedding_dim=self.embedding_dim,
-                embedding_l2=self.embedding_l2, name=f"{prefix}_context")
+                embedding_l2=self.embedding_l2,
+                l2_scope=self.embedding_l2_scope, name=f"{prefix}_context")
         return gate, ctx_emb
 
     def _context(self, inputs, indices, ctx_emb):

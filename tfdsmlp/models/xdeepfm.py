@@ -54,7 +54,8 @@ class XDeepFM(CTRModel):
         self.dropout = dropout
         self.batch_norm = batch_norm
         self.linear = LinearTerm(self.vocab_sizes, self.num_numeric,
-                                 embedding_l2=embedding_l2, name="linear")
+                                 embedding_l2=self.embedding_l2,
+                                 l2_scope=self.embedding_l2_scope, name="linear")
         self.cin = CompressedInteractionNetwork(self.cin_layer_sizes,
                                                 name="cin")
         self.cin_head = tf.keras.layers.Dense(

@@ -23,21 +23,36 @@ from tfdsmlp.features import load_dataset_json
 from tfdsmlp.training.callbacks import (FaultInjection, NonFiniteLossError,
                                         TrainingBackup, evaluate,
                                         schedule_callbacks)
+from tfdsmlp.training.lazy_adam import LazyAdam
 from tfdsmlp.training.strategy import is_chief
 from tfdsmlp.training.train_config import TrainConfig
 
 
-def make_optimizer(cfg: TrainConfig) -> tf.keras.optimizers.Optimizer:
+def make_optimizer(cfg: TrainConfig, model: tf.keras.Model | None = None
+                   ) -> tf.keras.optimizers.Optimizer:
+    """`cfg.optimizer` with the learning rate and global-norm clip of
+    `cfg`. With `model`, refuses `lazy_adam` where the whole-table L2 term
+    makes every embedding gradient dense (the option would do nothing)."""
     kwargs: dict[str, Any] = {"learning_rate": cfg.learning_rate}
     if cfg.clipnorm > 0:
         kwargs["global_clipnorm"] = cfg.clipnorm
+    if cfg.optimizer == "lazy_adam":
+        if (model is not None and getattr(model, "embedding_l2", 0) > 0
+                and getattr(model, "embedding_l2_scope", "") == "table"):
+            raise ValueError(
+                "`optimizer: lazy_adam` needs sparse embedding gradients, "
+                f"but the model has `embedding_l2={model.embedding_l2}` over "
+                "the whole table (`embedding_l2_scope: table`). Set "
+                "`embedding_l2_scope: batch` or `embedding_l2: 0` in the "
+                "model params.")
+        return LazyAdam(**kwargs)
     return tf.keras.optimizers.Adam(**kwargs)
 
 
 def compile_ctr_model(model: tf.keras.Model, cfg: TrainConfig) -> None:
     """Standard compile: Adam + BCE on logits (+ streaming AUC for logs)."""
     model.compile(
-        optimizer=make_optimizer(cfg),
+        optimizer=make_optimizer(cfg, model),
         loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
         metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+OPTIMIZERS = ("adam", "lazy_adam")
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -26,6 +28,10 @@ class TrainConfig:
       skip_corrupt: skip unreadable records of truncated or corrupted
         TFRecord files (counted in the logs and metrics.json) instead of
         failing with an error naming the file.
+      optimizer: "adam" (Keras Adam; its sparse update still decays the
+        moments of whole embedding tables every step) or "lazy_adam"
+        (`LazyAdam`: only the looked-up rows; needs sparse embedding
+        gradients, i.e. `embedding_l2: 0` or `embedding_l2_scope: batch`).
     """
 
     batch_size: int = 4096
@@ -39,6 +45,7 @@ class TrainConfig:
     shuffle_buffer: int = 300_000
     steps_per_epoch: int = 0
     skip_corrupt: bool = False
+    optimizer: str = "adam"
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "learning_rate", "epochs", "patience",
@@ -49,6 +56,9 @@ class TrainConfig:
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError("`lr_decay` should be in (0, 1]. Received: "
                              f"`lr_decay={self.lr_decay}`")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"`optimizer` should be one of {list(OPTIMIZERS)}"
+                             f". Received: `optimizer={self.optimizer!r}`")
         if self.clipnorm < 0 or self.steps_per_epoch < 0:
             raise ValueError("`clipnorm` and `steps_per_epoch` should be "
                              f">= 0. Received: `clipnorm={self.clipnorm}`, "

@@ -1,0 +1,73 @@
+"""Lazy (sparse) Adam: touch only the embedding rows a batch looked up."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
+import tensorflow as tf
+
+
+@tf.keras.utils.register_keras_serializable(package="tfdsmlp")
+class LazyAdam(tf.keras.optimizers.Adam):
+    """Adam whose sparse updates read and write only the gathered rows.
+
+    Keras' Adam treats an `IndexedSlices` gradient (an embedding lookup's)
+    by decaying the moments of the WHOLE table every step, so each step
+    costs O(table rows) however few rows the batch used. LazyAdam (as TF
+    Addons' `LazyAdam`) updates only the rows `r` present in the gradient:
+
+    ```
+    m[r] <- beta_1 * m[r] + (1 - beta_1) * g[r]
+    v[r] <- beta_2 * v[r] + (1 - beta_2) * g[r] ** 2
+    w[r] <- w[r] - lr * sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)
+                   * m[r] / (sqrt(v[r]) + epsilon)
+    ```
+
+    Rows absent from the batch keep their weights and moments (plain Adam
+    would still move them with their decayed momentum). Dense gradients get
+    plain Adam. The gradient is sparse only when nothing adds a dense term
+    to the table: use it with `embedding_l2 = 0` or with
+    `embedding_l2_scope = "batch"` (the L2 term on the looked-up rows).
+
+    Args: as `tf.keras.optimizers.Adam`; `amsgrad` must be False.
+
+    Example:
+
+    ```python
+    model.compile(optimizer=LazyAdam(learning_rate=1e-3), loss=...)
+    ```
+    """
+
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9,
+                 beta_2: float = 0.999, epsilon: float = 1e-7,
+                 amsgrad: bool = False, name: str = "LazyAdam",
+                 **kwargs: Any) -> None:
+        if amsgrad:
+            raise ValueError("`LazyAdam` does not support `amsgrad=True`. "
+                             "Received: `amsgrad=True`")
+        super().__init__(learning_rate=learning_rate, beta_1=beta_1,
+                         beta_2=beta_2, epsilon=epsilon, amsgrad=False,
+                         name=name, **kwargs)
+
+    def update_step(self, gradient, variable):
+        if not isinstance(gradient, tf.IndexedSlices):
+            return super().update_step(gradient, variable)
+        dtype = variable.dtype
+        local_step = tf.cast(self.iterations + 1, dtype)
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        alpha = (tf.cast(self.learning_rate, dtype)
+                 * tf.sqrt(1 - tf.pow(beta_2, local_step))
+                 / (1 - tf.pow(beta_1, local_step)))
+        var_key = self._var_key(variable)
+        m = self._momentums[self._index_dict[var_key]]
+        v = self._velocities[self._index_dict[var_key]]
+        # Keras' apply_gradients has already summed duplicate indices.
+        rows, g = gradient.indices, gradient.values
+        m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * g
+        v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(g)
+        m.scatter_update(tf.IndexedSlices(m_rows, rows))
+        v.scatter_update(tf.IndexedSlices(v_rows, rows))
+        variable.scatter_sub(tf.IndexedSlices(
+            alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
