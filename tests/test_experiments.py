@@ -61,6 +61,9 @@ def test_markdown_tables_mean_and_std_and_results_markers(tmp_path):
     text = markdown(jobs, str(tmp_path), str(tmp_path / "plots"), "cmd")
     assert "| gdcn | 2 | 0.9700 ± 0.0000 | 0.2000 ± 0.0000 | " \
            "0.9850 ± 0.0050 | 0.9850 ± 0.0050 |" in text
+    assert "- gdcn: DS-MLP 0.9850 is above its teacher's 0.9700 (+0.0150, " \
+           "2 runs)" in text
+    assert "(gdcn, 0.9700): +0.0150 (target >= +0.0010: met)" in text
     results = tmp_path / "RESULTS.md"
     results.write_text("# Results\n\nkept\n")
     write_results(str(results), text)

@@ -60,13 +60,54 @@ def table(rows, group: str, first_col: str, with_teacher: bool) -> str:
     return "\n".join(lines)
 
 
-def width_plot(rows, jobs: list[Job], out_dir: str, path: str) -> bool:
-    """Test AUC vs hidden width for the teacher and the DS-MLP student."""
+def pyplot():
+    """matplotlib.pyplot on the file-only Agg backend."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: str) -> bool:
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    pyplot().close(fig)
+    return True
+
+
+def compat_checks(rows) -> str:
+    """The issue-6 quality targets, checked on the compat table's means."""
+    means = {}
+    for (g, key), items in sorted(rows.items()):
+        if g == "compat":
+            means[key] = (float(np.mean([it[2]["test"]["auc"]
+                                         for it in items])),
+                          float(np.mean([it[1]["test"]["auc"]
+                                         for it in items])), len(items))
+    if not means:
+        return ""
+    lines = ["Targets (mean test AUC over the runs of each row):", ""]
+    for key, (teacher, dsmlp, n) in means.items():
+        verdict = "above" if dsmlp > teacher else "NOT above"
+        lines.append(f"- {key}: DS-MLP {dsmlp:.4f} is {verdict} its "
+                     f"teacher's {teacher:.4f} ({dsmlp - teacher:+.4f}, "
+                     f"{n} run{'s' * (n > 1)})")
+    best_t = max(means, key=lambda k: means[k][0])
+    best_d = max(means, key=lambda k: means[k][1])
+    margin = means[best_d][1] - means[best_t][0]
+    lines.append(f"- best DS-MLP ({best_d} teacher, {means[best_d][1]:.4f}) "
+                 f"vs best teacher ({best_t}, {means[best_t][0]:.4f}): "
+                 f"{margin:+.4f} (target >= +0.0010: "
+                 f"{'met' if margin >= 0.001 else 'NOT met'})")
+    return "\n".join(lines)
+
+
+def width_plot(rows, jobs: list[Job], out_dir: str, path: str) -> bool:
+    """Test AUC vs hidden width for the teacher and the DS-MLP student."""
+    plt = pyplot()
     student = sorted((int(k), items[0][1]["test"]["auc"])
                      for (g, k), items in rows.items() if g == "width")
     teacher = []
@@ -86,19 +127,11 @@ def width_plot(rows, jobs: list[Job], out_dir: str, path: str) -> bool:
     ax.set_xlabel("hidden width (3 layers)")
     ax.set_ylabel("test AUC")
     ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path)
 
 
 def sweep_plot(rows, path: str) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     pts = sorted((k, items[0][1]["valid"]["auc"])
                  for (g, k), items in rows.items() if g == "sweep")
     if not pts:
@@ -109,11 +142,7 @@ def sweep_plot(rows, path: str) -> bool:
                 + 0.001)
     ax.set_ylabel("DS-MLP valid AUC")
     ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path)
 
 
 def markdown(jobs: list[Job], out_dir: str, plot_dir: str,
@@ -137,6 +166,8 @@ def markdown(jobs: list[Job], out_dir: str, plot_dir: str,
         if any(g == group for g, _ in rows):
             parts += [f"### {title}", "", table(rows, group, col,
                                                 with_teacher), ""]
+            if group == "compat":
+                parts += [compat_checks(rows), ""]
     if width_plot(rows, jobs, out_dir, os.path.join(plot_dir,
                                                     "width.png")):
         parts += ["![width scaling](plots/width.png)", ""]

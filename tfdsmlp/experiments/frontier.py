@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from tfdsmlp.experiments.aggregate import pyplot, save_figure
 from tfdsmlp.experiments.plan import Job
 from tfdsmlp.experiments.runner import job_dir, job_metrics
 
@@ -141,14 +142,9 @@ def frontier_markdown(result: dict, plot_path: str | None = None) -> str:
 
 
 def frontier_plot(models: list[dict], path: str) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not models:
         return False
-    fig, ax = plt.subplots(figsize=(6.5, 4))
+    fig, ax = pyplot().subplots(figsize=(6.5, 4))
     for kind, marker in (("teacher", "s"), ("dsmlp", "o")):
         pts = [m for m in models if m["kind"] == kind]
         ax.scatter([m[BIG] for m in pts], [m["test_auc"] for m in pts],
@@ -161,8 +157,4 @@ def frontier_plot(models: list[dict], path: str) -> bool:
     ax.set_xlabel("exported SavedModel, batch-4096 examples/s")
     ax.set_ylabel("test AUC")
     ax.legend()
-    fig.tight_layout()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return True
+    return save_figure(fig, path)

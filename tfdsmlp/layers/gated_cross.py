@@ -74,8 +74,11 @@ class GatedCrossNetwork(tf.keras.layers.Layer):
         x0 = x = inputs
         for kernel, gate_kernel, bias in zip(self.kernels, self.gate_kernels,
                                              self.biases):
-            gate = tf.sigmoid(tf.matmul(x, gate_kernel))
-            x = x0 * (tf.matmul(x, kernel) + bias) * gate + x
+            # One (d, 2d) product instead of two (d, d) ones: same values,
+            # fewer kernel launches (the weights stay separate variables).
+            both = tf.matmul(x, tf.concat([kernel, gate_kernel], axis=1))
+            linear, gate_logit = tf.split(both, 2, axis=1)
+            x = x0 * (linear + bias) * tf.sigmoid(gate_logit) + x
         return x
 
     def get_config(self) -> dict[str, Any]:
