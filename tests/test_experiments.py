@@ -89,7 +89,7 @@ def test_frontier_group_adds_each_teacher_at_the_first_seed_only():
     names = {j.name for j in build_plan(groups=("frontier",), seeds=(5, 6),
                                         teachers=("gdcn", "xdeepfm"))}
     assert {"teacher_xdeepfm_s5", "dsmlp_xdeepfm_full_s5",
-            "dsmlp_gdcn_width100_s5"} <= names
+            "dsmlp_xdeepfm_width100_s5", "dsmlp_gdcn_width100_s5"} <= names
     assert not any(name.endswith("_s6") for name in names)
 
 
@@ -160,3 +160,20 @@ def test_frontier_entries_from_finished_runs(tmp_path):
     assert labels["teacher_gdcn"]["phase"] == "teacher"
     assert labels["teacher_gdcn"]["test_auc"] == 0.98
     assert labels["dsmlp_gdcn_w100"]["test_auc"] == 0.99
+
+
+def test_report_only_reads_the_last_frontier_measurement(tmp_path):
+    from tfdsmlp.experiments.__main__ import main
+
+    models = [_model("teacher_gdcn", "teacher", "gdcn", 0.984, 100.0, 0.5),
+              _model("dsmlp_gdcn_w100", "dsmlp", "gdcn", 0.987, 300.0, 0.4)]
+    (tmp_path / "frontier.json").write_text(json.dumps(
+        {"models": models, "rounds": 3, "cpus": 2, "measured_at": "t",
+         "load_average_before": 0.1}))
+    results = tmp_path / "R.md"
+    assert main(["frappe", "--out", str(tmp_path), "--groups", "frontier",
+                 "--report-only", "--results", str(results)]) == 0
+    body = results.read_text()
+    assert "### AUC vs inference cost (frontier)" in body
+    assert "| gdcn | 0.9840 | dsmlp_gdcn_w100 | 0.9870 | 3.00x |" in body
+    assert (tmp_path / "plots" / "frontier.png").exists()

@@ -130,6 +130,10 @@ def main(argv=None) -> int:
     p.add_argument("--report-only", action="store_true",
                    help="Only rewrite the results from finished jobs (and "
                         "the frontier from OUT/frontier.json).")
+    p.add_argument("--remeasure", action="store_true",
+                   help="With --report-only: time the frontier's "
+                        "finished models again instead of reading "
+                        "OUT/frontier.json.")
     p.add_argument("--frontier-rounds", type=int, default=3,
                    help="Interleaved timing rounds of the frontier group "
                         "(the median counts). Default: 3.")
@@ -146,6 +150,8 @@ def main(argv=None) -> int:
                           preset=args.dataset, dry_run=args.dry_run)
     if args.dry_run:
         return 0
+    if args.report_only and args.remeasure:
+        data = args.data or prepare_frappe(args.out)
     command_line = "python -m tfdsmlp.experiments " + " ".join(
         argv if argv is not None else sys.argv[1:])
     plot_dir = os.path.join(os.path.dirname(args.results) or ".", "plots")

@@ -24,9 +24,19 @@ BIG = "batch4096_examples_per_s"
 COSTLY = ("finalmlp", "autoint", "xdeepfm")
 
 
+def entry_label(job: Job) -> str:
+    """dsmlp_<teacher> for the preset DS-MLP, dsmlp_<teacher>_w<width>
+    for a width variant (from the content-derived job name)."""
+    variant = job.name[len(f"dsmlp_{job.model}_"):].rsplit("_s", 1)[0]
+    if variant == "full":
+        return f"dsmlp_{job.model}"
+    return f"dsmlp_{job.model}_{variant.replace('width', 'w')}"
+
+
 def frontier_entries(jobs: list[Job], out_dir: str) -> list[dict[str, Any]]:
-    """Finished models of the frontier: each compat teacher (first seed)
-    and its 3x800 DS-MLP, and every DS-MLP of the width group."""
+    """Finished models of the frontier (first seed): each compat teacher,
+    its preset DS-MLP and its narrow (frontier) DS-MLP, and every DS-MLP of
+    the width group."""
     entries = []
     first = min((j.seed for j in jobs), default=0)
     for job in jobs:
@@ -41,15 +51,13 @@ def frontier_entries(jobs: list[Job], out_dir: str) -> list[dict[str, Any]]:
                             "phase": "teacher",
                             "test_auc": m["phases"]["teacher"]["test"]["auc"],
                             "params": m["phases"]["teacher"]["params"]})
-        if "compat" in groups or "width" in groups:
-            # the preset DS-MLP (a compat run) keeps its teacher's name
-            width = "" if "compat" in groups else groups["width"]
-            label = f"dsmlp_{job.model}" + (f"_w{width}" if width else "")
+        if groups.keys() & {"compat", "width", "frontier"}:
+            label = entry_label(job)
             if any(e["label"] == label for e in entries):
                 continue
             entries.append({"label": label, "kind": "dsmlp",
                             "teacher": job.model, "run": job_dir(out_dir, job),
-                            "phase": "dsmlp", "width": width,
+                            "phase": "dsmlp",
                             "test_auc": dsmlp["test"]["auc"],
                             "params": dsmlp["params"]})
     return entries

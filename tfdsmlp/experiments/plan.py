@@ -17,6 +17,8 @@ TEACHERS = ("gdcn", "dcnv2", "finalmlp", "autoint", "xdeepfm")
 # 1600-wide run costs ~15x a 400-wide one on 2 CPU cores.)
 WIDTHS = (100, 200, 400, 800)
 PRESET_TEACHER_WIDTH, PRESET_STUDENT_WIDTH = 400, 800
+# The narrow DS-MLP distilled from every teacher for the frontier.
+FRONTIER_WIDTH = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +57,13 @@ def dsmlp_job(group: str, key: str, variant: str, teacher: Job, seed: int,
     return Job(f"dsmlp_{teacher.model}_{variant}_s{seed}", "run",
                teacher.model, seed, _seeded(seed) + overrides,
                teacher_job=teacher.name, memberships=((group, key),))
+
+
+def width_overrides(w: int) -> tuple[str, ...]:
+    """A DS-MLP of width w: main MLP w x 3, parallel MLP (w/2) x 3."""
+    return (f"student.params.main_hidden_units=[{w},{w},{w}]",
+            f"student.params.parallel_hidden_units=[{w // 2},{w // 2},"
+            f"{w // 2}]")
 
 
 ABLATIONS = {
@@ -125,10 +134,12 @@ def build_plan(groups=GROUPS, seeds=(2021, 2022, 2023),
         add(dsmlp_job("sweep", "lambda1_ab1_1", "full", best, first))
         for name, ov in SWEEP:
             add(dsmlp_job("sweep", name, f"sweep_{name}", best, first, ov))
-    if "frontier" in groups:  # each teacher and its DS-MLP, + the widths
+    if "frontier" in groups:  # each teacher, its DS-MLP and a narrow one
         for t in teachers:
             tj = add(teacher_job(t, first))
             add(dsmlp_job("compat", t, "full", tj, first))
+            add(dsmlp_job("frontier", t, f"width{FRONTIER_WIDTH}", tj, first,
+                          width_overrides(FRONTIER_WIDTH)))
     if "width" in groups or "frontier" in groups:
         add(best)
         for w in WIDTHS:
@@ -141,8 +152,6 @@ def build_plan(groups=GROUPS, seeds=(2021, 2022, 2023),
             if w == PRESET_STUDENT_WIDTH:
                 add(dsmlp_job("width", str(w), "full", best, first))
             else:
-                add(dsmlp_job("width", str(w), f"width{w}", best, first, (
-                    f"student.params.main_hidden_units=[{w},{w},{w}]",
-                    "student.params.parallel_hidden_units="
-                    f"[{w // 2},{w // 2},{w // 2}]")))
+                add(dsmlp_job("width", str(w), f"width{w}", best, first,
+                              width_overrides(w)))
     return sorted(jobs.values(), key=lambda j: j.command != "train")
