@@ -129,6 +129,12 @@ def test_frontier_picks_the_fastest_better_dsmlp_no_slower_anywhere():
     assert found["gdcn"]["ratio"] == pytest.approx(3.0)
     assert found["finalmlp"]["ratio"] == pytest.approx(1.5)
     assert found["finalmlp"]["need"] == 2.0
+    own = _model("dsmlp_finalmlp_w200", "dsmlp", "finalmlp", 0.987, 250.0,
+                 0.45)  # slower than dsmlp_gdcn_w200, but finalmlp's own
+    picked = {r["teacher"]["teacher"]: r["dsmlp"]["label"]
+              for r in best_replacements(models + [own])}
+    assert picked == {"gdcn": "dsmlp_gdcn_w200",
+                      "finalmlp": "dsmlp_finalmlp_w200"}
     text = frontier_markdown({"models": models, "rounds": 3, "cpus": 2,
                               "measured_at": "t",
                               "load_average_before": 0.1})
