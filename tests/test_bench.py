@@ -13,7 +13,9 @@ def test_bench_reports_every_figure(tiny_dataset_dir):
                        teachers=("gdcn",), batch_size=32, steps=2,
                        repeats=5, log=lambda *_: None,
                        criteo_file=str(criteo) if criteo.exists() else None,
-                       convert_rows=20_000, sparse_rows=5_000)
+                       convert_rows=20_000, sparse_rows=5_000,
+                       steps_per_execution=2)
+    assert result["steps_per_execution"] == 2
     assert set(result["sparse"]["train"]) == {
         "adam_table_l2", "adam_batch_l2", "lazy_adam_batch_l2"}
     assert min(result["sparse"]["train"].values()) > 0
@@ -32,6 +34,7 @@ def test_bench_reports_every_figure(tiny_dataset_dir):
     table = format_bench(result)
     assert "| distill |" in table and "DS-MLP / gdcn" in table
     assert "- lazy_adam_batch_l2: " in table
+    assert "batch 32, 2 step(s) per execution" in table
     rows = result["train_rows"]
     assert rows > 0 and "s per epoch" in table
     assert f"| {rows / result['train']['gdcn']['tfrecord']:.1f} |" in table

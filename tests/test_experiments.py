@@ -183,3 +183,30 @@ def test_report_only_reads_the_last_frontier_measurement(tmp_path):
     assert "### AUC vs inference cost (frontier)" in body
     assert "| gdcn | 0.9840 | dsmlp_gdcn_w100 | 0.9870 | 3.00x |" in body
     assert (tmp_path / "plots" / "frontier.png").exists()
+
+
+def test_align_only_variants_reuse_the_default_runs_stage_1(tmp_path):
+    from tfdsmlp.experiments.runner import reuse_distill
+    jobs = {j.name: j for j in build_plan(groups=("ablation", "sweep"),
+                                          seeds=(7,))}
+    assert (jobs["dsmlp_gdcn_ablation_no_alignment_loss_s7"].distill_from
+            == "dsmlp_gdcn_full_s7")
+    assert jobs["dsmlp_gdcn_sweep_ab0.5_0.5_s7"].distill_from == (
+        "dsmlp_gdcn_full_s7")
+    for name in ("dsmlp_gdcn_full_s7", "dsmlp_gdcn_ablation_no_kd_s7",
+                 "dsmlp_gdcn_ablation_no_parallel_mlp_s7",
+                 "dsmlp_gdcn_sweep_lambda0.5_s7"):
+        assert jobs[name].distill_from == "", name
+    job = jobs["dsmlp_gdcn_ablation_no_alignment_loss_s7"]
+    src = tmp_path / "runs" / "dsmlp_gdcn_full_s7" / "distill"
+    (src / "weights").mkdir(parents=True)
+    (src / "weights" / "model.index").write_text("w")
+    log = []
+    assert not reuse_distill(job, str(tmp_path), log.append)  # unfinished
+    (src / "done.json").write_text("{}")
+    assert reuse_distill(job, str(tmp_path), log.append)
+    dst = tmp_path / "runs" / job.name / "distill"
+    assert (dst / "done.json").exists()
+    assert (dst / "weights" / "model.index").read_text() == "w"
+    assert "copied from dsmlp_gdcn_full_s7" in log[0]
+    assert not reuse_distill(job, str(tmp_path), log.append)  # already there

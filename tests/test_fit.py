@@ -178,3 +178,24 @@ def test_cli_batch_larger_than_train_split(tiny_dataset_dir, tmp_path,
     assert code != 0
     err = capsys.readouterr().err
     assert "320 rows" in err and "batch_size" in err
+
+
+def test_steps_per_execution_gives_the_same_training(tiny_dataset_dir,
+                                                     tiny_spec):
+    # Several steps per call of the train function: the same updates, so
+    # the same weights and history (the epoch's remainder steps included).
+    results, weights = [], []
+    for spe in (1, 3):
+        cfg = TrainConfig(batch_size=64, epochs=2, patience=5, seed=5,
+                          steps_per_execution=spe)
+        model = small_dnn(tiny_spec, seed=5)
+        results.append(fit_ctr_model(model, tiny_dataset_dir, cfg,
+                                     verbose=0))
+        weights.append(model.get_weights())
+    assert len(results[1]["history"]["loss"]) == 2
+    np.testing.assert_allclose(results[0]["history"]["val_auc"],
+                               results[1]["history"]["val_auc"], atol=1e-6)
+    for a, b in zip(*weights):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="steps_per_execution=0"):
+        TrainConfig(steps_per_execution=0)

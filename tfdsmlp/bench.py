@@ -37,7 +37,7 @@ from tfdsmlp.distill import Aligner, Distiller
 from tfdsmlp.features import FeatureSpec, FieldSpec, load_dataset_json
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.training.fit import compile_ctr_model, make_optimizer
-from tfdsmlp.training.presets import model_preset
+from tfdsmlp.training.presets import load_preset, model_preset
 from tfdsmlp.training.train_config import TrainConfig
 
 
@@ -57,7 +57,8 @@ def train_rate(model: tf.keras.Model, dataset, steps: int,
     the best of `passes` timed passes, as `timeit` advises, since other
     load on a shared machine only ever slows a pass down."""
     batch = next(iter(dataset))[1].shape[0]
-    model.fit(dataset.take(2), epochs=1, verbose=0)  # trace + warm up
+    warm = max(2, int(getattr(model, "_steps_per_execution", None) or 1))
+    model.fit(dataset.take(warm), epochs=1, verbose=0)  # trace + warm up
     best = 0.0
     for _ in range(passes):
         start = time.perf_counter()
@@ -164,9 +165,13 @@ def run_bench(data_dir: str, preset: str = "frappe",
               saved_models: dict[str, str] | None = None,
               criteo_file: str | None = None, convert_rows: int = 1_000_000,
               sparse_rows: int = 0, infer_only: bool = False,
+              steps_per_execution: int | None = None,
               log=print) -> dict[str, Any]:
     """Measures everything listed in the module docstring (with
-    `infer_only`, only the exported SavedModels' inference)."""
+    `infer_only`, only the exported SavedModels' inference).
+
+    Training compiles like `tfdsmlp train --preset` does: the preset's
+    `train.steps_per_execution` unless `steps_per_execution` is given."""
     if infer_only:
         result = {"batch_size": batch_size, "infer": {}}
         for name, path in (saved_models or {}).items():
@@ -175,13 +180,18 @@ def run_bench(data_dir: str, preset: str = "frappe",
                 _saved_model_fn(path), data_dir, batch_size, repeats)
         return result
     spec = FeatureSpec.from_dataset_dir(data_dir)
-    cfg = TrainConfig(batch_size=batch_size)
+    if steps_per_execution is None:
+        steps_per_execution = int(load_preset(preset).get("train", {}).get(
+            "steps_per_execution", 1))
+    cfg = TrainConfig(batch_size=batch_size,
+                      steps_per_execution=steps_per_execution)
     cached = make_dataset(data_dir, "train", batch_size, repeat=True,
                           seed=0).take(4).cache().repeat()
     streamed = make_dataset(data_dir, "train", batch_size, repeat=True,
                             seed=0)
     result: dict[str, Any] = {"batch_size": batch_size, "train": {},
-                              "infer": {}}
+                              "infer": {},
+                              "steps_per_execution": steps_per_execution}
     result["train_rows"] = load_dataset_json(data_dir)["splits"]["train"].get(
         "rows")
     log("[bench] input pipeline")
@@ -203,9 +213,11 @@ def run_bench(data_dir: str, preset: str = "frappe",
             "tfrecord": train_rate(model, streamed, steps)}
     student = models["dsmlp"]
     distiller = Distiller(models[teachers[0]], student)
-    distiller.compile(optimizer=make_optimizer(cfg))
+    distiller.compile(optimizer=make_optimizer(cfg),
+                      steps_per_execution=steps_per_execution)
     aligner = Aligner(student)
-    aligner.compile(optimizer=make_optimizer(cfg))
+    aligner.compile(optimizer=make_optimizer(cfg),
+                    steps_per_execution=steps_per_execution)
     for phase, trainer in (("distill", distiller), ("align", aligner)):
         log(f"[bench] train {phase}")
         result["train"][phase] = {
@@ -242,7 +254,10 @@ def format_bench(result: dict[str, Any]) -> str:
     if "train" in result:
         lines += [f"input pipeline: {result['input_examples_per_s']:,.0f} "
                   f"ex/s ({result['input_over_fastest_train']:.1f}x the "
-                  "fastest training step rate)", "",
+                  "fastest training step rate)",
+                  f"training: batch {result['batch_size']}, "
+                  f"{result.get('steps_per_execution', 1)} step(s) per "
+                  "execution", "",
                   "| phase / model | train ex/s (cached) "
                   "| train ex/s (TFRecord) | s per epoch (TFRecord) |",
                   "|---|---|---|---|"]

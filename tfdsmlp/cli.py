@@ -132,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Training and large inference batch. Default: 4096.")
     p.add_argument("--steps", type=int, default=20,
                    help="Timed training steps per model. Default: 20.")
+    p.add_argument("--steps-per-execution", type=int, metavar="N",
+                   help="Training steps per call of the compiled train "
+                        "function. Default: the preset's "
+                        "train.steps_per_execution (1 when it has none).")
     p.add_argument("--repeats", type=int, default=300,
                    help="Timed batch-1 inference calls. Default: 300.")
     p.add_argument("--saved-model", action="append", default=[],
@@ -287,7 +291,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        criteo_file=args.criteo_file,
                        convert_rows=args.convert_rows,
                        sparse_rows=args.sparse_rows,
-                       infer_only=args.infer_only)
+                       infer_only=args.infer_only,
+                       steps_per_execution=args.steps_per_execution)
     print(format_bench(result))
     if args.json:
         write_result(result, args.json)

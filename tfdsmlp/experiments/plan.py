@@ -36,6 +36,10 @@ class Job:
     # (group, row key) pairs: one run can serve several tables, e.g. the
     # default DS-MLP is the "full" ablation row and a compatibility row.
     memberships: tuple[tuple[str, str], ...] = ()
+    # A run whose teacher and distillation phases are identical to this
+    # job's (same teacher checkpoint, seed and every non-`align.` setting):
+    # its finished distill phase is copied instead of being trained again.
+    distill_from: str = ""
 
 
 def _seeded(seed: int, phases=("teacher", "distill", "align")) -> tuple:
@@ -53,10 +57,16 @@ def teacher_job(model: str, seed: int, width: int = 0) -> Job:
 
 def dsmlp_job(group: str, key: str, variant: str, teacher: Job, seed: int,
               overrides: tuple[str, ...] = ()) -> Job:
-    """A DS-MLP run named by its content (teacher, variant, seed)."""
-    return Job(f"dsmlp_{teacher.model}_{variant}_s{seed}", "run",
-               teacher.model, seed, _seeded(seed) + overrides,
-               teacher_job=teacher.name, memberships=((group, key),))
+    """A DS-MLP run named by its content (teacher, variant, seed).
+
+    A variant that only changes `align.*` settings shares stage 1 with the
+    default run of its teacher and seed (`distill_from`)."""
+    name = f"dsmlp_{teacher.model}_{variant}_s{seed}"
+    same_stage1 = f"dsmlp_{teacher.model}_full_s{seed}"
+    align_only = overrides and all(o.startswith("align.") for o in overrides)
+    return Job(name, "run", teacher.model, seed, _seeded(seed) + overrides,
+               teacher_job=teacher.name, memberships=((group, key),),
+               distill_from=same_stage1 if align_only else "")
 
 
 def width_overrides(w: int) -> tuple[str, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -37,6 +38,29 @@ def command(job: Job, data_dir: str, out_dir: str, preset: str) -> list[str]:
     return cmd
 
 
+def reuse_distill(job: Job, out_dir: str, log=print) -> bool:
+    """Copies the finished distill phase of `job.distill_from` (same teacher
+    checkpoint, seed and stage-1 settings) into the job's run directory, so
+    that `tfdsmlp run` loads it instead of training it again. Returns
+    whether it did (not when the source has not finished stage 1 or the
+    job already has a distill phase)."""
+    if not job.distill_from:
+        return False
+    src = os.path.join(out_dir, "runs", job.distill_from, "distill")
+    dst = os.path.join(job_dir(out_dir, job), "distill")
+    if (not os.path.exists(os.path.join(src, "done.json"))
+            or os.path.exists(dst)):
+        return False
+    os.makedirs(os.path.dirname(dst), exist_ok=True)
+    tmp = dst + ".copying"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, ignore=shutil.ignore_patterns("backup"))
+    os.replace(tmp, dst)  # a half-copied phase never looks finished
+    log(f"[experiments] {job.name}: stage 1 copied from {job.distill_from} "
+        f"(identical teacher, seed and distill settings)")
+    return True
+
+
 def run_jobs(jobs: list[Job], data_dir: str, out_dir: str,
              preset: str = "frappe", dry_run: bool = False,
              log=print) -> list[Job]:
@@ -52,6 +76,7 @@ def run_jobs(jobs: list[Job], data_dir: str, out_dir: str,
             log(" ".join(cmd))
             continue
         log(f"[experiments] {i}/{len(todo)} {job.name} ...")
+        reuse_distill(job, out_dir, log)
         start = time.time()
         log_path = os.path.join(out_dir, "logs", f"{job.name}.log")
         with open(log_path, "w", encoding="utf-8") as f:

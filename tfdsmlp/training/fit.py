@@ -54,7 +54,8 @@ def compile_ctr_model(model: tf.keras.Model, cfg: TrainConfig) -> None:
     model.compile(
         optimizer=make_optimizer(cfg, model),
         loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
-        metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")])
+        metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")],
+        steps_per_execution=cfg.steps_per_execution)
 
 
 def steps_per_epoch(data_dir: str, cfg: TrainConfig) -> int | None:

@@ -215,7 +215,9 @@ def _run_dsmlp(data_dir, cfg, run_dir, strategy, teacher_checkpoint,
                                   kd_loss=dcfg.kd_loss,
                                   temperature=dcfg.temperature,
                                   train_parallel=dcfg.train_parallel)
-            distiller.compile(optimizer=make_optimizer(dcfg.train, student))
+            distiller.compile(
+                optimizer=make_optimizer(dcfg.train, student),
+                steps_per_execution=dcfg.train.steps_per_execution)
             info = _phase(run_dir, "distill", student,
                           fit(distiller, "distill", dcfg.train), log, chief)
             # The stage-1 student is what stage 1 trained: the main MLP
@@ -235,7 +237,9 @@ def _run_dsmlp(data_dir, cfg, run_dir, strategy, teacher_checkpoint,
         acfg = cfg.align
         if acfg.enabled:
             aligner = Aligner(student, alpha=acfg.alpha, beta=acfg.beta)
-            aligner.compile(optimizer=make_optimizer(acfg.train, student))
+            aligner.compile(
+                optimizer=make_optimizer(acfg.train, student),
+                steps_per_execution=acfg.train.steps_per_execution)
             info = _phase(run_dir, "align", student,
                           fit(aligner, "align", acfg.train), log, chief)
             results["phases"]["dsmlp"] = _summary(
