@@ -199,3 +199,11 @@ def test_steps_per_execution_gives_the_same_training(tiny_dataset_dir,
         np.testing.assert_allclose(a, b, atol=1e-5)
     with pytest.raises(ValueError, match="steps_per_execution=0"):
         TrainConfig(steps_per_execution=0)
+
+
+def test_in_memory_training_learns_the_signal(tiny_dataset_dir, tiny_spec):
+    cfg = TrainConfig(batch_size=32, learning_rate=0.01, epochs=2,
+                      patience=1, seed=1, in_memory=True)
+    result = fit_ctr_model(small_dnn(tiny_spec), tiny_dataset_dir, cfg,
+                           verbose=0)
+    assert result["valid"]["auc"] > 0.7

@@ -265,3 +265,55 @@ def test_epoch_stream_works_with_global_seed_zero(tiny_dataset_dir):
     again = [y.numpy() for _, y in make_epoch_stream(
         tiny_dataset_dir, "train", 32, seed=0, shuffle_buffer=64).take(25)]
     assert all((a == b).all() for a, b in zip(batches, again))
+
+
+def _stream_rows(ds, steps):
+    out = []
+    for x, y in ds.take(steps):
+        ids = x["ids"][:, 0].numpy()
+        # every gathered row keeps its own features and label
+        np.testing.assert_array_equal(ids % 4 + 1, x["ids"][:, 1].numpy())
+        np.testing.assert_allclose(x["dense"][:, 0].numpy(), ids / 100.0,
+                                   rtol=1e-6)
+        np.testing.assert_array_equal(y[:, 0].numpy(), ids % 2)
+        out.append(ids.tolist())
+    return out
+
+
+def test_memory_stream_epochs_are_seeded_permutations(row_id_dir):
+    from tfdsmlp.data.memory import make_memory_stream
+    batches = _stream_rows(make_memory_stream(row_id_dir, "train", 10,
+                                              seed=3), 18)
+    epoch1 = sorted(sum(batches[:9], []))
+    assert epoch1 == list(range(1, ROWS["train"] + 1))  # each row once
+    assert sorted(sum(batches[9:], [])) == epoch1
+    assert batches[:9] != batches[9:]  # a new permutation each epoch
+    # a pure function of (seed, start_step): resuming at step 5 continues
+    resumed = _stream_rows(make_memory_stream(row_id_dir, "train", 10,
+                                              seed=3, start_step=5), 13)
+    assert resumed == batches[5:18]
+    other = _stream_rows(make_memory_stream(row_id_dir, "train", 10,
+                                            seed=4), 9)
+    assert other != batches[:9]
+
+
+def test_memory_stream_shards_rows_over_input_pipelines(row_id_dir):
+    from tfdsmlp.data.memory import make_memory_stream
+    seen = []
+    for i in range(2):
+        ctx = tf.distribute.InputContext(num_input_pipelines=2,
+                                         input_pipeline_id=i,
+                                         num_replicas_in_sync=2)
+        rows = sum(_stream_rows(make_memory_stream(
+            row_id_dir, "train", 10, input_context=ctx, seed=1), 9), [])
+        assert len(rows) == 45 and len(set(rows)) == 45  # 9 x 5: one epoch
+        seen.append(set(rows))
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == set(range(1, ROWS["train"] + 1))
+
+
+def test_memory_stream_batch_larger_than_split_is_an_error(row_id_dir):
+    from tfdsmlp.data.memory import make_memory_stream
+    with pytest.raises(ValueError, match="90 rows per input pipeline, "
+                                         "fewer than the batch \\(100\\)"):
+        make_memory_stream(row_id_dir, "train", 100)

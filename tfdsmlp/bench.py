@@ -1,11 +1,14 @@
 """`python -m tfdsmlp bench`: speed figures measured side by side in one run.
 
 Reports (examples/s unless noted):
-- input: tf.data throughput of the training split's TFRecords alone;
-- train: training step rate (best of 3 passes) of each teacher and of the DS-MLP phases
-  (stage-1 distiller, stage-2 aligner) on cached batches (compute only) and
-  from the TFRecords (end to end), so it is visible whether input or compute
-  bounds training, and the implied seconds per epoch of the training split;
+- input: throughput of the training stream alone, from the TFRecords
+  (`make_epoch_stream`) and from memory (`make_memory_stream`);
+- train: training step rate (best of 3 passes) of each teacher and of the
+  DS-MLP phases (stage-1 distiller, stage-2 aligner) on cached batches
+  (compute only), from the TFRecords and from memory (end to end), so it is
+  visible whether input or compute bounds training, and the implied
+  seconds per epoch of the training split with the preset's stream
+  (`train.in_memory`);
 - infer: in-process inference of each model at batch 4096 (examples/s) and
   batch 1 (p50 / p99 ms), and the same for exported SavedModels given with
   --saved-model NAME=PATH;
@@ -32,7 +35,8 @@ import tfdsmlp  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from tfdsmlp.data.reader import make_dataset
+from tfdsmlp.data.memory import make_memory_stream
+from tfdsmlp.data.reader import make_dataset, make_epoch_stream
 from tfdsmlp.distill import Aligner, Distiller
 from tfdsmlp.features import FeatureSpec, FieldSpec, load_dataset_json
 from tfdsmlp.models.registry import build_model
@@ -41,8 +45,8 @@ from tfdsmlp.training.presets import load_preset, model_preset
 from tfdsmlp.training.train_config import TrainConfig
 
 
-def input_rate(data_dir: str, batch_size: int, batches: int) -> float:
-    ds = make_dataset(data_dir, "train", batch_size, repeat=True, seed=0)
+def input_rate(ds: tf.data.Dataset, batch_size: int, batches: int) -> float:
+    """Examples/s of iterating `ds` alone (after its first batch)."""
     it = iter(ds)
     next(it)
     start = time.perf_counter()
@@ -58,11 +62,13 @@ def train_rate(model: tf.keras.Model, dataset, steps: int,
     load on a shared machine only ever slows a pass down."""
     batch = next(iter(dataset))[1].shape[0]
     warm = max(2, int(getattr(model, "_steps_per_execution", None) or 1))
-    model.fit(dataset.take(warm), epochs=1, verbose=0)  # trace + warm up
+    model.fit(dataset.take(warm), steps_per_epoch=warm, epochs=1,
+              verbose=0)  # trace + warm up
     best = 0.0
     for _ in range(passes):
         start = time.perf_counter()
-        model.fit(dataset.take(steps), epochs=1, verbose=0)
+        model.fit(dataset.take(steps), steps_per_epoch=steps, epochs=1,
+                  verbose=0)
         best = max(best, steps * batch / (time.perf_counter() - start))
     return best
 
@@ -180,23 +186,31 @@ def run_bench(data_dir: str, preset: str = "frappe",
                 _saved_model_fn(path), data_dir, batch_size, repeats)
         return result
     spec = FeatureSpec.from_dataset_dir(data_dir)
+    train_preset = load_preset(preset).get("train", {})
     if steps_per_execution is None:
-        steps_per_execution = int(load_preset(preset).get("train", {}).get(
-            "steps_per_execution", 1))
+        steps_per_execution = int(train_preset.get("steps_per_execution", 1))
     cfg = TrainConfig(batch_size=batch_size,
                       steps_per_execution=steps_per_execution)
-    cached = make_dataset(data_dir, "train", batch_size, repeat=True,
-                          seed=0).take(4).cache().repeat()
-    streamed = make_dataset(data_dir, "train", batch_size, repeat=True,
-                            seed=0)
-    result: dict[str, Any] = {"batch_size": batch_size, "train": {},
-                              "infer": {},
-                              "steps_per_execution": steps_per_execution}
+    # The batches `fit` trains on: from the TFRecords (make_epoch_stream) or
+    # from memory (train.in_memory); and 4 cached batches (compute only).
+    streams = {
+        "cached": make_dataset(data_dir, "train", batch_size, repeat=True,
+                               seed=0).take(4).cache().repeat(),
+        "tfrecord": make_epoch_stream(data_dir, "train", batch_size, seed=0,
+                                      shuffle_buffer=cfg.shuffle_buffer),
+        "memory": make_memory_stream(data_dir, "train", batch_size, seed=0)}
+    result: dict[str, Any] = {
+        "batch_size": batch_size, "train": {}, "infer": {},
+        "steps_per_execution": steps_per_execution,
+        "epoch_stream": ("memory" if train_preset.get("in_memory")
+                         else "tfrecord")}
     result["train_rows"] = load_dataset_json(data_dir)["splits"]["train"].get(
         "rows")
     log("[bench] input pipeline")
-    result["input_examples_per_s"] = input_rate(data_dir, batch_size,
-                                                steps * 3)
+    result["input_examples_per_s"] = input_rate(streams["tfrecord"],
+                                                batch_size, steps * 3)
+    result["input_memory_examples_per_s"] = input_rate(
+        streams["memory"], batch_size, steps * 3)
     models = {}
     for name in (*teachers, "dsmlp"):
         params = model_preset(preset, name)["params"]
@@ -208,9 +222,8 @@ def run_bench(data_dir: str, preset: str = "frappe",
             continue
         log(f"[bench] train {name}")
         compile_ctr_model(model, cfg)
-        result["train"][name] = {
-            "cached": train_rate(model, cached, steps),
-            "tfrecord": train_rate(model, streamed, steps)}
+        result["train"][name] = {k: train_rate(model, ds, steps)
+                                 for k, ds in streams.items()}
     student = models["dsmlp"]
     distiller = Distiller(models[teachers[0]], student)
     distiller.compile(optimizer=make_optimizer(cfg),
@@ -220,9 +233,8 @@ def run_bench(data_dir: str, preset: str = "frappe",
                     steps_per_execution=steps_per_execution)
     for phase, trainer in (("distill", distiller), ("align", aligner)):
         log(f"[bench] train {phase}")
-        result["train"][phase] = {
-            "cached": train_rate(trainer, cached, steps),
-            "tfrecord": train_rate(trainer, streamed, steps)}
+        result["train"][phase] = {k: train_rate(trainer, ds, steps)
+                                  for k, ds in streams.items()}
     fastest = max(r["cached"] for r in result["train"].values())
     result["input_over_fastest_train"] = (result["input_examples_per_s"]
                                           / fastest)
@@ -252,20 +264,27 @@ def format_bench(result: dict[str, Any]) -> str:
     big = f"batch{result['batch_size']}_examples_per_s"
     lines = []
     if "train" in result:
+        key = result.get("epoch_stream", "tfrecord")
+        stream = {"tfrecord": "TFRecord", "memory": "in memory"}[key]
         lines += [f"input pipeline: {result['input_examples_per_s']:,.0f} "
-                  f"ex/s ({result['input_over_fastest_train']:.1f}x the "
-                  "fastest training step rate)",
+                  f"ex/s from the TFRecords "
+                  f"({result['input_over_fastest_train']:.1f}x the "
+                  "fastest training step rate); "
+                  f"{result['input_memory_examples_per_s']:,.0f} ex/s "
+                  "from memory",
                   f"training: batch {result['batch_size']}, "
                   f"{result.get('steps_per_execution', 1)} step(s) per "
                   "execution", "",
                   "| phase / model | train ex/s (cached) "
-                  "| train ex/s (TFRecord) | s per epoch (TFRecord) |",
-                  "|---|---|---|---|"]
+                  "| train ex/s (TFRecord) | train ex/s (in memory) "
+                  f"| s per epoch ({stream}) |",
+                  "|---|---|---|---|---|"]
         rows = result.get("train_rows")
         for name, r in result["train"].items():
-            epoch = f"{rows / r['tfrecord']:.1f}" if rows else "-"
+            epoch = f"{rows / r[key]:.1f}" if rows else "-"
             lines.append(f"| {name} | {r['cached']:,.0f} "
-                         f"| {r['tfrecord']:,.0f} | {epoch} |")
+                         f"| {r['tfrecord']:,.0f} | {r['memory']:,.0f} "
+                         f"| {epoch} |")
         lines.append("")
     lines += [f"| model | {big.replace('_', ' ')} | batch-1 p50 ms "
               "| batch-1 p99 ms |", "|---|---|---|---|"]

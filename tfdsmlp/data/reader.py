@@ -391,13 +391,16 @@ def make_epoch_stream(data_dir: str, split: str, global_batch_size: int,
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def load_arrays(data_dir: str, split: str, batch_size: int = 65536):
+def load_arrays(data_dir: str, split: str, batch_size: int = 65536,
+                skip_corrupt: bool = False):
     """Reads a whole split into NumPy arrays (features dict, labels)."""
     import numpy as np
 
     feats: dict[str, list] = {}
     labels = []
-    for x, y in make_dataset(data_dir, split, batch_size, shuffle=False):
+    for x, y in make_dataset(data_dir, split, batch_size, shuffle=False,
+                             drop_remainder=False,
+                             skip_corrupt=skip_corrupt):
         for k, v in x.items():
             feats.setdefault(k, []).append(v.numpy())
         labels.append(y.numpy())

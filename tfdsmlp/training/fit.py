@@ -18,6 +18,7 @@ import tfdsmlp  # noqa: F401
 import tensorflow as tf
 
 from tfdsmlp.data import reader
+from tfdsmlp.data.memory import make_memory_stream
 from tfdsmlp.data.reader import make_dataset, make_epoch_stream
 from tfdsmlp.features import load_dataset_json
 from tfdsmlp.training.callbacks import (FaultInjection, NonFiniteLossError,
@@ -71,15 +72,27 @@ def steps_per_epoch(data_dir: str, cfg: TrainConfig) -> int | None:
 def train_dataset(data_dir: str, cfg: TrainConfig,
                   strategy: tf.distribute.Strategy | None = None,
                   start_step: int = 0):
-    """The training stream (`make_epoch_stream`), from step `start_step`,
-    sharded per input pipeline under a multi-replica `strategy`."""
-    kwargs = dict(seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer,
-                  skip_corrupt=cfg.skip_corrupt, start_step=start_step)
+    """The training stream from step `start_step` (`make_epoch_stream`, or
+    `make_memory_stream` with `cfg.in_memory`), sharded per input pipeline
+    under a multi-replica `strategy`."""
+    if cfg.in_memory:
+        arrays = reader.load_arrays(data_dir, "train",
+                                    skip_corrupt=cfg.skip_corrupt)
+
+        def stream(ctx=None):
+            return make_memory_stream(
+                data_dir, "train", cfg.batch_size, input_context=ctx,
+                seed=cfg.seed, start_step=start_step,
+                skip_corrupt=cfg.skip_corrupt, arrays=arrays)
+    else:
+        def stream(ctx=None):
+            return make_epoch_stream(
+                data_dir, "train", cfg.batch_size, input_context=ctx,
+                seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer,
+                skip_corrupt=cfg.skip_corrupt, start_step=start_step)
     if strategy is not None and strategy.num_replicas_in_sync > 1:
-        return strategy.distribute_datasets_from_function(
-            lambda ctx: make_epoch_stream(data_dir, "train", cfg.batch_size,
-                                          input_context=ctx, **kwargs))
-    return make_epoch_stream(data_dir, "train", cfg.batch_size, **kwargs)
+        return strategy.distribute_datasets_from_function(stream)
+    return stream()
 
 
 @contextlib.contextmanager
