@@ -210,3 +210,27 @@ def test_align_only_variants_reuse_the_default_runs_stage_1(tmp_path):
     assert (dst / "weights" / "model.index").read_text() == "w"
     assert "copied from dsmlp_gdcn_full_s7" in log[0]
     assert not reuse_distill(job, str(tmp_path), log.append)  # already there
+
+
+def test_ablation_paired_delta_and_width_table(tmp_path):
+    jobs = build_plan(groups=("ablation", "width"), seeds=(1, 2))
+    out = str(tmp_path)
+    for name, auc in (("dsmlp_gdcn_full_s1", 0.98),
+                      ("dsmlp_gdcn_full_s2", 0.99),
+                      ("dsmlp_gdcn_ablation_no_kd_s1", 0.975),
+                      ("dsmlp_gdcn_width100_s1", 0.985)):
+        _fake_metrics(os.path.join(out, "runs", name), auc, 0.97)
+    w100 = os.path.join(out, "runs", "teacher_gdcn_s1_w100")
+    os.makedirs(w100)
+    with open(os.path.join(w100, "metrics.json"), "w") as f:
+        json.dump({"valid": {"auc": 0.96, "logloss": 0.3},
+                   "test": {"auc": 0.965, "logloss": 0.31}}, f)
+    text = markdown(jobs, out, os.path.join(out, "plots"), "cmd")
+    # no_kd has seed 1 only: compared with full's seed 1 (0.98), not the
+    # mean over full's two seeds (0.985)
+    assert "| no_kd | 1 |" in text and "| -0.0050 (1) |" in text
+    assert "| full | 2 |" in text and "| 0.9850 ± 0.0050 | 0.2000 ± " \
+           "0.0000 | - |" in text
+    assert "| 100 | 0.9650 | 0.3100 | 0.9850 | 0.2000 | 0.9850 |" in text
+    # w = 800 is the preset DS-MLP (full run); its teacher is unfinished
+    assert "| 800 | - | - | 0.9800 | 0.2000 | 0.9800 |" in text

@@ -15,6 +15,8 @@ def test_mirrored_distillation_matches_single_device(tiny_dataset_dir):
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["max_weight_diff"] < 1e-5, result["max_weight_diff"]
+    assert result["max_weight_diff_in_memory"] < 1e-5, result[
+        "max_weight_diff_in_memory"]
     for key in ("loss", "ctr_loss", "kd_loss", "reg_loss"):
         np.testing.assert_allclose(result["mirrored"][key],
                                    result["single"][key], atol=1e-5)

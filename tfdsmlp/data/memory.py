@@ -18,7 +18,7 @@ import tfdsmlp  # noqa: F401
 import numpy as np
 import tensorflow as tf
 
-from tfdsmlp.data.reader import load_arrays
+from tfdsmlp.data.reader import load_arrays, pipeline_shape
 
 
 def memory_nbytes(features: dict, labels: np.ndarray) -> int:
@@ -42,16 +42,8 @@ def make_memory_stream(data_dir: str, split: str, global_batch_size: int,
         is step k of an uninterrupted one (resumed training is identical).
       arrays: optional (features, labels) already read by `load_arrays`.
     """
-    if global_batch_size <= 0:
-        raise ValueError("`global_batch_size` should be positive. "
-                         f"Received: `global_batch_size={global_batch_size}`")
-    n, index, batch_size, local_replicas = 1, 0, global_batch_size, 1
-    if input_context is not None:
-        n, index = (input_context.num_input_pipelines,
-                    input_context.input_pipeline_id)
-        batch_size = input_context.get_per_replica_batch_size(
-            global_batch_size)
-        local_replicas = max(1, input_context.num_replicas_in_sync // n)
+    n, index, batch_size, local_replicas = pipeline_shape(global_batch_size,
+                                                         input_context)
     features, labels = arrays or load_arrays(
         data_dir, split, skip_corrupt=skip_corrupt)
     features = {k: v[index::n] for k, v in features.items()}

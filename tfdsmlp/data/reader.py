@@ -306,6 +306,22 @@ def epoch_batches(data_dir: str, split: str, batch_size: int,
     return (int(rows) // num_input_pipelines) // max(1, batch_size)
 
 
+def pipeline_shape(global_batch_size: int,
+                   input_context: tf.distribute.InputContext | None = None
+                   ) -> tuple[int, int, int, int]:
+    """(input pipelines, this pipeline's index, its per-replica batch size,
+    replicas it feeds) of a training stream; checks the batch size."""
+    if global_batch_size <= 0:
+        raise ValueError("`global_batch_size` should be positive. "
+                         f"Received: `global_batch_size={global_batch_size}`")
+    if input_context is None:
+        return 1, 0, global_batch_size, 1
+    n = input_context.num_input_pipelines
+    return (n, input_context.input_pipeline_id,
+            input_context.get_per_replica_batch_size(global_batch_size),
+            max(1, input_context.num_replicas_in_sync // n))
+
+
 def make_epoch_stream(data_dir: str, split: str, global_batch_size: int,
                       input_context: tf.distribute.InputContext | None = None,
                       seed: int = 0, start_step: int = 0,
@@ -332,19 +348,11 @@ def make_epoch_stream(data_dir: str, split: str, global_batch_size: int,
       shuffle_buffer: int. Records in the shuffle buffer; <= 1 keeps the
         file order (no record shuffle).
     """
-    if global_batch_size <= 0:
-        raise ValueError("`global_batch_size` should be positive. "
-                         f"Received: `global_batch_size={global_batch_size}`")
+    n, index, batch_size, local_replicas = pipeline_shape(global_batch_size,
+                                                         input_context)
     spec = FeatureSpec.from_dataset_dir(data_dir)
     files = split_files(data_dir, split)
     compression = spec.compression or None
-    n, index, batch_size, local_replicas = 1, 0, global_batch_size, 1
-    if input_context is not None:
-        n, index = (input_context.num_input_pipelines,
-                    input_context.input_pipeline_id)
-        batch_size = input_context.get_per_replica_batch_size(
-            global_batch_size)
-        local_replicas = max(1, input_context.num_replicas_in_sync // n)
     shard_records = len(files) < n
     if not shard_records:
         files = files[index::n]  # = Dataset.shard(n, index) on the list
