@@ -317,3 +317,13 @@ def test_memory_stream_batch_larger_than_split_is_an_error(row_id_dir):
     with pytest.raises(ValueError, match="90 rows per input pipeline, "
                                          "fewer than the batch \\(100\\)"):
         make_memory_stream(row_id_dir, "train", 100)
+
+
+def test_in_memory_refuses_a_split_larger_than_half_the_ram(row_id_dir):
+    from tfdsmlp.data.memory import check_fits_in_memory, split_nbytes
+    # 90 rows x (2 int64 ids + 1 float32 value + float32 label)
+    assert split_nbytes(row_id_dir, "train") == 90 * (2 * 8 + 4 + 4)
+    check_fits_in_memory(row_id_dir, "train", ram_bytes=2 * 90 * 24)
+    with pytest.raises(ValueError, match="would take .* GiB in memory, more "
+                                         "than 50% .*train.in_memory=false"):
+        check_fits_in_memory(row_id_dir, "train", ram_bytes=2 * 90 * 24 - 1)

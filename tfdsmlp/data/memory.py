@@ -14,16 +14,42 @@ where n is the number of rows of this input pipeline and b its batch size.
 
 from __future__ import annotations
 
+import os
+
 import tfdsmlp  # noqa: F401
-import numpy as np
 import tensorflow as tf
 
 from tfdsmlp.data.reader import load_arrays, pipeline_shape
+from tfdsmlp.features import FeatureSpec, load_dataset_json
+
+# Share of the machine's RAM the in-memory split may take.
+MAX_RAM_FRACTION = 0.5
 
 
-def memory_nbytes(features: dict, labels: np.ndarray) -> int:
-    """Bytes held by the in-memory split."""
-    return int(labels.nbytes + sum(v.nbytes for v in features.values()))
+def split_nbytes(data_dir: str, split: str) -> int | None:
+    """Bytes the parsed split takes in memory (int64 ids, float32 numeric
+    values and label), from dataset.json's row count (None without it)."""
+    rows = load_dataset_json(data_dir)["splits"][split].get("rows")
+    if rows is None:
+        return None
+    spec = FeatureSpec.from_dataset_dir(data_dir)
+    return int(rows) * (8 * spec.num_categorical + 4 * spec.num_numeric + 4)
+
+
+def check_fits_in_memory(data_dir: str, split: str = "train",
+                         ram_bytes: int | None = None) -> None:
+    """Raises ValueError, before anything is read, when the parsed split
+    would take more than MAX_RAM_FRACTION of the machine's RAM."""
+    need = split_nbytes(data_dir, split)
+    if ram_bytes is None:
+        ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need is not None and need > MAX_RAM_FRACTION * ram_bytes:
+        raise ValueError(
+            f"train.in_memory: split {split!r} of {data_dir} would take "
+            f"{need / 2**30:.1f} GiB in memory, more than "
+            f"{MAX_RAM_FRACTION:.0%} of this machine's "
+            f"{ram_bytes / 2**30:.1f} GiB of RAM. Set train.in_memory=false "
+            "to stream it from the TFRecords.")
 
 
 def make_memory_stream(data_dir: str, split: str, global_batch_size: int,
@@ -44,8 +70,10 @@ def make_memory_stream(data_dir: str, split: str, global_batch_size: int,
     """
     n, index, batch_size, local_replicas = pipeline_shape(global_batch_size,
                                                          input_context)
-    features, labels = arrays or load_arrays(
-        data_dir, split, skip_corrupt=skip_corrupt)
+    if arrays is None:
+        check_fits_in_memory(data_dir, split)
+        arrays = load_arrays(data_dir, split, skip_corrupt=skip_corrupt)
+    features, labels = arrays
     features = {k: v[index::n] for k, v in features.items()}
     labels = labels[index::n]
     rows = len(labels)

@@ -18,7 +18,7 @@ import tfdsmlp  # noqa: F401
 import tensorflow as tf
 
 from tfdsmlp.data import reader
-from tfdsmlp.data.memory import make_memory_stream
+from tfdsmlp.data.memory import check_fits_in_memory, make_memory_stream
 from tfdsmlp.data.reader import make_dataset, make_epoch_stream
 from tfdsmlp.features import load_dataset_json
 from tfdsmlp.training.callbacks import (FaultInjection, NonFiniteLossError,
@@ -76,6 +76,7 @@ def train_dataset(data_dir: str, cfg: TrainConfig,
     `make_memory_stream` with `cfg.in_memory`), sharded per input pipeline
     under a multi-replica `strategy`."""
     if cfg.in_memory:
+        check_fits_in_memory(data_dir, "train")
         arrays = reader.load_arrays(data_dir, "train",
                                     skip_corrupt=cfg.skip_corrupt)
 
