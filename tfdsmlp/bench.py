@@ -40,7 +40,7 @@ from tfdsmlp.data.reader import make_dataset, make_epoch_stream
 from tfdsmlp.distill import Aligner, Distiller
 from tfdsmlp.features import FeatureSpec, FieldSpec, load_dataset_json
 from tfdsmlp.models.registry import build_model
-from tfdsmlp.training.fit import compile_ctr_model, make_optimizer
+from tfdsmlp.training.fit import compile_ctr_model, compile_trainer
 from tfdsmlp.training.presets import load_preset, model_preset
 from tfdsmlp.training.train_config import TrainConfig
 
@@ -226,11 +226,9 @@ def run_bench(data_dir: str, preset: str = "frappe",
                                  for k, ds in streams.items()}
     student = models["dsmlp"]
     distiller = Distiller(models[teachers[0]], student)
-    distiller.compile(optimizer=make_optimizer(cfg),
-                      steps_per_execution=steps_per_execution)
+    compile_trainer(distiller, cfg)
     aligner = Aligner(student)
-    aligner.compile(optimizer=make_optimizer(cfg),
-                    steps_per_execution=steps_per_execution)
+    compile_trainer(aligner, cfg)
     for phase, trainer in (("distill", distiller), ("align", aligner)):
         log(f"[bench] train {phase}")
         result["train"][phase] = {k: train_rate(trainer, ds, steps)

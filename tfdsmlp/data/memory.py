@@ -52,6 +52,13 @@ def check_fits_in_memory(data_dir: str, split: str = "train",
             "to stream it from the TFRecords.")
 
 
+def load_in_memory(data_dir: str, split: str = "train",
+                   skip_corrupt: bool = False):
+    """`check_fits_in_memory`, then the split as (features, labels) arrays."""
+    check_fits_in_memory(data_dir, split)
+    return load_arrays(data_dir, split, skip_corrupt=skip_corrupt)
+
+
 def make_memory_stream(data_dir: str, split: str, global_batch_size: int,
                        input_context: tf.distribute.InputContext | None = None,
                        seed: int = 0, start_step: int = 0,
@@ -66,14 +73,12 @@ def make_memory_stream(data_dir: str, split: str, global_batch_size: int,
       seed: int. Seed of every epoch's permutation.
       start_step: int. Global training steps to skip; step k of the stream
         is step k of an uninterrupted one (resumed training is identical).
-      arrays: optional (features, labels) already read by `load_arrays`.
+      arrays: optional (features, labels) already read by `load_in_memory`.
     """
     n, index, batch_size, local_replicas = pipeline_shape(global_batch_size,
                                                          input_context)
-    if arrays is None:
-        check_fits_in_memory(data_dir, split)
-        arrays = load_arrays(data_dir, split, skip_corrupt=skip_corrupt)
-    features, labels = arrays
+    features, labels = arrays or load_in_memory(data_dir, split,
+                                                skip_corrupt)
     features = {k: v[index::n] for k, v in features.items()}
     labels = labels[index::n]
     rows = len(labels)

@@ -18,7 +18,7 @@ import tfdsmlp  # noqa: F401
 import tensorflow as tf
 
 from tfdsmlp.data import reader
-from tfdsmlp.data.memory import check_fits_in_memory, make_memory_stream
+from tfdsmlp.data.memory import load_in_memory, make_memory_stream
 from tfdsmlp.data.reader import make_dataset, make_epoch_stream
 from tfdsmlp.features import load_dataset_json
 from tfdsmlp.training.callbacks import (FaultInjection, NonFiniteLossError,
@@ -59,6 +59,14 @@ def compile_ctr_model(model: tf.keras.Model, cfg: TrainConfig) -> None:
         steps_per_execution=cfg.steps_per_execution)
 
 
+def compile_trainer(trainer: tf.keras.Model, cfg: TrainConfig,
+                    model: tf.keras.Model | None = None) -> None:
+    """Compiles a `Distiller` / `Aligner` with the phase's optimizer and
+    `steps_per_execution` (their `train_step` owns the losses)."""
+    trainer.compile(optimizer=make_optimizer(cfg, model),
+                    steps_per_execution=cfg.steps_per_execution)
+
+
 def steps_per_epoch(data_dir: str, cfg: TrainConfig) -> int | None:
     """Steps of one training epoch: `cfg.steps_per_epoch`, else the full
     batches of the training split (None when dataset.json has no row
@@ -76,9 +84,7 @@ def train_dataset(data_dir: str, cfg: TrainConfig,
     `make_memory_stream` with `cfg.in_memory`), sharded per input pipeline
     under a multi-replica `strategy`."""
     if cfg.in_memory:
-        check_fits_in_memory(data_dir, "train")
-        arrays = reader.load_arrays(data_dir, "train",
-                                    skip_corrupt=cfg.skip_corrupt)
+        arrays = load_in_memory(data_dir, "train", cfg.skip_corrupt)
 
         def stream(ctx=None):
             return make_memory_stream(

@@ -41,8 +41,8 @@ from tfdsmlp.models.dual_stream_mlp import DualStreamMLP
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.models.teacher_parallel import TeacherParallel
 from tfdsmlp.training.callbacks import NonFiniteLossError
-from tfdsmlp.training.fit import (compile_ctr_model, evaluate_splits,
-                                  fit_phase, make_optimizer,
+from tfdsmlp.training.fit import (compile_ctr_model, compile_trainer,
+                                  evaluate_splits, fit_phase,
                                   skipped_record_counts, write_json)
 from tfdsmlp.training.run_config import TEACHER_PARALLEL, RunConfig
 from tfdsmlp.training.strategy import get_strategy, is_chief
@@ -215,9 +215,7 @@ def _run_dsmlp(data_dir, cfg, run_dir, strategy, teacher_checkpoint,
                                   kd_loss=dcfg.kd_loss,
                                   temperature=dcfg.temperature,
                                   train_parallel=dcfg.train_parallel)
-            distiller.compile(
-                optimizer=make_optimizer(dcfg.train, student),
-                steps_per_execution=dcfg.train.steps_per_execution)
+            compile_trainer(distiller, dcfg.train, student)
             info = _phase(run_dir, "distill", student,
                           fit(distiller, "distill", dcfg.train), log, chief)
             # The stage-1 student is what stage 1 trained: the main MLP
@@ -237,9 +235,7 @@ def _run_dsmlp(data_dir, cfg, run_dir, strategy, teacher_checkpoint,
         acfg = cfg.align
         if acfg.enabled:
             aligner = Aligner(student, alpha=acfg.alpha, beta=acfg.beta)
-            aligner.compile(
-                optimizer=make_optimizer(acfg.train, student),
-                steps_per_execution=acfg.train.steps_per_execution)
+            compile_trainer(aligner, acfg.train, student)
             info = _phase(run_dir, "align", student,
                           fit(aligner, "align", acfg.train), log, chief)
             results["phases"]["dsmlp"] = _summary(
