@@ -12,8 +12,8 @@ import tfdsmlp.layers as L
 CLASSES = [getattr(L, n) for n in L.__all__ if isinstance(getattr(L, n), type)]
 
 
-def test_all_ten_layers_are_exported():
-    assert len(CLASSES) == 10
+def test_all_eleven_layers_are_exported():
+    assert len(CLASSES) == 11
 
 
 @pytest.mark.parametrize("cls", CLASSES, ids=lambda c: c.__name__)
@@ -43,6 +43,7 @@ BUILD_CASES = {
     "FeatureSelectionGate": (lambda: L.FeatureSelectionGate([3]), _ones(4)),
     "BilinearFusion": (lambda: L.BilinearFusion(2), [_ones(4), _ones(6)]),
     "FactorizationMachine": (L.FactorizationMachine, _ones(3, 4)),
+    "FusedBatchNorm": (L.FusedBatchNorm, _ones(4)),
 }
 
 

@@ -4,6 +4,7 @@ One public layer per module; every layer is registered for serialisation
 under the package name "tfdsmlp".
 """
 
+from tfdsmlp.layers.batch_norm import FusedBatchNorm
 from tfdsmlp.layers.bilinear_fusion import BilinearFusion
 from tfdsmlp.layers.cin import CompressedInteractionNetwork
 from tfdsmlp.layers.cross_network import CROSS_TYPES, CrossNetwork
@@ -23,6 +24,7 @@ __all__ = [
     "FactorizationMachine",
     "FeatureEmbedding",
     "FeatureSelectionGate",
+    "FusedBatchNorm",
     "GatedCrossNetwork",
     "LinearTerm",
     "MLPBlock",

@@ -8,6 +8,7 @@ import tfdsmlp  # noqa: F401  (makes `tf.keras` Keras 2 before TF loads)
 import tensorflow as tf
 
 from tfdsmlp.layers import _validation as v
+from tfdsmlp.layers.batch_norm import FusedBatchNorm
 
 Activation = str | Callable[[tf.Tensor], tf.Tensor]
 
@@ -32,8 +33,8 @@ class MLPBlock(tf.keras.layers.Layer):
     then, if `output_dim` is given, `y = output_activation(W_o x + b_o)`.
     Dense kernels are Glorot-normal, biases zero. Batch normalisation uses
     PyTorch's defaults (`momentum=0.9` in Keras terms, `epsilon=1e-5`), as
-    FuxiCTR does. With `hidden_units=[]` and no `output_dim` the block is the
-    identity.
+    FuxiCTR does, on the fused kernel (`FusedBatchNorm`). With
+    `hidden_units=[]` and no `output_dim` the block is the identity.
 
     Args:
         hidden_units: list of int. Widths of the hidden layers; may be empty.
@@ -99,8 +100,8 @@ class MLPBlock(tf.keras.layers.Layer):
                 units, kernel_initializer="glorot_normal",
                 bias_initializer="zeros"))
             if self.batch_norm:
-                self.block_layers.append(tf.keras.layers.BatchNormalization(
-                    momentum=0.9, epsilon=1e-5))
+                self.block_layers.append(FusedBatchNorm(momentum=0.9,
+                                                        epsilon=1e-5))
             self.block_layers.append(
                 tf.keras.layers.Activation(self.activation))
             if self.dropout > 0:

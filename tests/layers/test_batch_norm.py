@@ -1,0 +1,100 @@
+"""Tests for FusedBatchNorm: Keras' BatchNormalization values, fused."""
+
+import numpy as np
+import pytest
+
+import tfdsmlp  # noqa: F401
+import tensorflow as tf
+
+from tfdsmlp.layers import FusedBatchNorm
+
+
+def _pair(x, **kwargs):
+    ref = tf.keras.layers.BatchNormalization(**kwargs)
+    fused = FusedBatchNorm(**kwargs)
+    for layer in (ref, fused):
+        layer.build(x.shape)
+        layer.gamma.assign([1.0, 2.0, 0.5])
+        layer.beta.assign([0.0, -1.0, 3.0])
+    return ref, fused
+
+
+def test_values_by_hand():
+    # Column 0: (1, 3) -> mean 2, biased var 1; column 1: constant 4.
+    x = np.array([[1.0, 4.0, 0.0], [3.0, 4.0, 2.0]], np.float32)
+    layer = FusedBatchNorm(momentum=0.9, epsilon=1e-5)
+    layer.build(x.shape)
+    layer.gamma.assign([1.0, 2.0, 0.5])
+    layer.beta.assign([0.0, -1.0, 3.0])
+    y = layer(x, training=True).numpy()
+    s = 1 / np.sqrt(1 + 1e-5)
+    np.testing.assert_allclose(y, [[-s, -1, 3 - 0.5 * s], [s, -1, 3 + 0.5 * s]],
+                               atol=1e-5)
+    # moving = 0.9 * (0 | 1) + 0.1 * batch statistic (biased variance)
+    np.testing.assert_allclose(layer.moving_mean, [0.2, 0.4, 0.1], atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance, [1.0, 0.9, 1.0],
+                               atol=1e-6)
+    # inference uses the moving statistics
+    expected = (x - [0.2, 0.4, 0.1]) / np.sqrt(
+        np.array([1.0, 0.9, 1.0]) + 1e-5) * [1.0, 2.0, 0.5] + [0.0, -1.0, 3.0]
+    np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
+
+
+def test_matches_keras_layer_in_training_and_inference(rng):
+    x = tf.constant(rng.normal(2.0, 3.0, size=(64, 3)).astype(np.float32))
+    ref, fused = _pair(x, momentum=0.9, epsilon=1e-5)
+    for _ in range(3):
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            y_ref = ref(x, training=True)
+            y_fused = fused(x, training=True)
+            loss_ref = tf.reduce_sum(y_ref ** 3)
+            loss_fused = tf.reduce_sum(y_fused ** 3)
+        np.testing.assert_allclose(y_fused, y_ref, atol=1e-5)
+        for a, b in zip(tape.gradient(loss_fused, [x, fused.gamma, fused.beta]),
+                        tape.gradient(loss_ref, [x, ref.gamma, ref.beta])):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    for name in ("moving_mean", "moving_variance"):
+        np.testing.assert_allclose(getattr(fused, name), getattr(ref, name),
+                                   rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(fused(x, training=False),
+                               ref(x, training=False), atol=1e-5)
+
+
+def test_checkpoint_layout_is_keras_batch_norm(tmp_path):
+    x = np.ones((4, 3), np.float32)
+    ref, fused = _pair(x)
+    ref.moving_mean.assign([1.0, 2.0, 3.0])
+    path = tf.train.Checkpoint(bn=ref).save(str(tmp_path / "ckpt"))
+    tf.train.Checkpoint(bn=fused).restore(path).assert_consumed()
+    np.testing.assert_allclose(fused.moving_mean, [1.0, 2.0, 3.0])
+    assert [w.name for w in fused.weights] == [w.name for w in ref.weights]
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"axis": 1}, "axis"),
+    ({"fused": False}, "fused"),
+    ({"virtual_batch_size": 2}, "virtual_batch_size"),
+    ({"momentum": 1.0}, "momentum"),
+    ({"epsilon": 0.0}, "epsilon"),
+])
+def test_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        FusedBatchNorm(**kwargs)
+
+
+def test_bad_input_rank():
+    with pytest.raises(ValueError, match=r"\(batch, features\).*Received"):
+        FusedBatchNorm()(np.ones((2, 3, 4), np.float32))
+
+
+def test_roundtrip(assert_layer_roundtrip, tmp_path, rng):
+    def factory():
+        layer = FusedBatchNorm(momentum=0.9, epsilon=1e-5)
+        layer.build((None, 4))
+        layer.moving_mean.assign([0.5, -1.0, 2.0, 0.0])
+        layer.moving_variance.assign([2.0, 0.5, 1.0, 4.0])
+        return layer
+
+    assert_layer_roundtrip(factory, rng.normal(size=(5, 4)).astype(np.float32),
+                           tmp_path)
