@@ -16,6 +16,9 @@ def test_bench_reports_every_figure(tiny_dataset_dir):
                        convert_rows=20_000, sparse_rows=5_000,
                        steps_per_execution=2)
     assert result["steps_per_execution"] == 2
+    # the streams are timed over whole epochs: 320 rows // 32 = 10 steps
+    assert result["train_steps"] == {"cached": 2, "tfrecord": 10,
+                                     "memory": 10}
     assert set(result["sparse"]["train"]) == {
         "adam_table_l2", "adam_batch_l2", "lazy_adam_batch_l2"}
     assert min(result["sparse"]["train"].values()) > 0

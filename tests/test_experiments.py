@@ -6,8 +6,8 @@ import os
 import pytest
 
 from tfdsmlp.experiments.__main__ import write_results
-from tfdsmlp.experiments.aggregate import markdown
-from tfdsmlp.experiments.plan import build_plan
+from tfdsmlp.experiments.aggregate import markdown, paired_delta
+from tfdsmlp.experiments.plan import Job, build_plan
 from tfdsmlp.experiments.runner import command, job_dir, run_jobs
 
 
@@ -234,3 +234,12 @@ def test_ablation_paired_delta_and_width_table(tmp_path):
     assert "| 100 | 0.9650 | 0.3100 | 0.9850 | 0.2000 | 0.9850 |" in text
     # w = 800 is the preset DS-MLP (full run); its teacher is unfinished
     assert "| 800 | - | - | 0.9800 | 0.2000 | 0.9800 |" in text
+
+
+def test_paired_delta_rounding_to_zero_prints_plus():
+    job = lambda name, seed: Job(name, "run", "gdcn", seed)  # noqa
+    rows = {("ablation", "full"): [(job("a", 1), {"test": {"auc": 0.98}}, {})],
+            ("ablation", "x"): [(job("b", 1),
+                                 {"test": {"auc": 0.98 - 1e-6}}, {})]}
+    assert paired_delta(rows, "ablation", "x", "full") == "+0.0000 (1)"
+    assert paired_delta(rows, "ablation", "full", "full") == "-"

@@ -5,7 +5,8 @@ Reports (examples/s unless noted):
   (`make_epoch_stream`) and from memory (`make_memory_stream`);
 - train: training step rate (best of 3 passes) of each teacher and of the
   DS-MLP phases (stage-1 distiller, stage-2 aligner) on cached batches
-  (compute only), from the TFRecords and from memory (end to end), so it is
+  (compute only; --steps per pass), from the TFRecords and from memory (end
+  to end; a whole epoch of the training split per pass), so it is
   visible whether input or compute bounds training, and the implied
   seconds per epoch of the training split with the preset's stream
   (`train.in_memory`);
@@ -55,22 +56,37 @@ def input_rate(ds: tf.data.Dataset, batch_size: int, batches: int) -> float:
     return batches * batch_size / (time.perf_counter() - start)
 
 
+class _EpochTimer(tf.keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def train_rate(model: tf.keras.Model, dataset, steps: int,
-               passes: int = 3) -> float:
-    """Examples/s of `model.fit` over `steps` batches (after a warm-up):
-    the best of `passes` timed passes, as `timeit` advises, since other
-    load on a shared machine only ever slows a pass down."""
+               passes: int = 3, steps_per_execution: int = 1) -> float:
+    """Examples/s of `model.fit` in passes of `steps` batches: the best of
+    `passes` timed passes, as `timeit` advises, since other load on a
+    shared machine only ever slows a pass down.
+
+    A short fit first traces the train function (at least one execution
+    of the `steps_per_execution` the model was compiled with); the timed
+    passes are then the epochs of one `fit` over the endless `dataset`, so
+    the stream runs on from pass to pass, as in training, instead of
+    restarting (and refilling its shuffle buffer) at every pass."""
     batch = next(iter(dataset))[1].shape[0]
-    warm = max(2, int(getattr(model, "_steps_per_execution", None) or 1))
+    warm = max(2, steps_per_execution)
     model.fit(dataset.take(warm), steps_per_epoch=warm, epochs=1,
               verbose=0)  # trace + warm up
-    best = 0.0
-    for _ in range(passes):
-        start = time.perf_counter()
-        model.fit(dataset.take(steps), steps_per_epoch=steps, epochs=1,
-                  verbose=0)
-        best = max(best, steps * batch / (time.perf_counter() - start))
-    return best
+    timer = _EpochTimer()
+    model.fit(dataset, steps_per_epoch=steps, epochs=passes, verbose=0,
+              callbacks=[timer])
+    return steps * batch / min(timer.seconds)
 
 
 def latency(fn, inputs, repeats: int) -> dict[str, float]:
@@ -212,6 +228,13 @@ def run_bench(data_dir: str, preset: str = "frappe",
     result["input_memory_examples_per_s"] = input_rate(
         streams["memory"], batch_size, steps * 3)
     models = {}
+    # Cached batches: `steps` per pass. The two streams: a whole epoch of
+    # the training split per pass, so every pass pays its share of the
+    # stream's per-epoch work (the TFRecord stream's shuffle blocks).
+    epoch_steps = (result["train_rows"] or 0) // batch_size or steps
+    stream_steps = {"cached": steps, "tfrecord": epoch_steps,
+                    "memory": epoch_steps}
+    result["train_steps"] = stream_steps
     for name in (*teachers, "dsmlp"):
         params = model_preset(preset, name)["params"]
         tf.keras.utils.set_random_seed(0)
@@ -222,8 +245,10 @@ def run_bench(data_dir: str, preset: str = "frappe",
             continue
         log(f"[bench] train {name}")
         compile_ctr_model(model, cfg)
-        result["train"][name] = {k: train_rate(model, ds, steps)
-                                 for k, ds in streams.items()}
+        result["train"][name] = {
+            k: train_rate(model, ds, stream_steps[k],
+                          steps_per_execution=steps_per_execution)
+            for k, ds in streams.items()}
     student = models["dsmlp"]
     distiller = Distiller(models[teachers[0]], student)
     compile_trainer(distiller, cfg)
@@ -231,8 +256,10 @@ def run_bench(data_dir: str, preset: str = "frappe",
     compile_trainer(aligner, cfg)
     for phase, trainer in (("distill", distiller), ("align", aligner)):
         log(f"[bench] train {phase}")
-        result["train"][phase] = {k: train_rate(trainer, ds, steps)
-                                  for k, ds in streams.items()}
+        result["train"][phase] = {
+            k: train_rate(trainer, ds, stream_steps[k],
+                          steps_per_execution=steps_per_execution)
+            for k, ds in streams.items()}
     fastest = max(r["cached"] for r in result["train"].values())
     result["input_over_fastest_train"] = (result["input_examples_per_s"]
                                           / fastest)

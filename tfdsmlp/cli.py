@@ -131,7 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4096,
                    help="Training and large inference batch. Default: 4096.")
     p.add_argument("--steps", type=int, default=20,
-                   help="Timed training steps per model. Default: 20.")
+                   help="Timed training steps per pass on cached batches "
+                        "(the TFRecord and in-memory streams are timed over "
+                        "whole epochs of the training split). Default: 20.")
     p.add_argument("--steps-per-execution", type=int, metavar="N",
                    help="Training steps per call of the compiled train "
                         "function. Default: the preset's "

@@ -53,7 +53,8 @@ def paired_delta(rows, group: str, key: str, base: str,
               for it in rows[(group, key)] if it[0].seed in base_auc]
     if not deltas:
         return "-"
-    return f"{np.mean(deltas):+.4f} ({len(deltas)})"
+    mean = round(float(np.mean(deltas)), 4) + 0.0  # no "-0.0000"
+    return f"{mean:+.4f} ({len(deltas)})"
 
 
 def table(rows, group: str, first_col: str, with_teacher: bool,
