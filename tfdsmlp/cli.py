@@ -117,8 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "bench", help="Speed figures measured side by side in one run.",
         description="Training throughput of each teacher and DS-MLP phase "
-                    "(cached batches and from TFRecords), tf.data input "
-                    "throughput, inference latency/throughput of each model "
+                    "(cached batches, from TFRecords and from memory), "
+                    "tf.data input throughput, inference "
+                    "latency/throughput of each model "
                     "in process and of exported SavedModels, and "
                     "data_tools conversion speed against `wc -l`. Prints "
                     "Markdown tables and writes --json.")

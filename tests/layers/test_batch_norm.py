@@ -1,4 +1,5 @@
-"""Tests for FusedBatchNorm: Keras' BatchNormalization values, fused."""
+"""Tests for FusedBatchNorm: Keras' BatchNormalization outputs, fused, with
+PyTorch's (unbiased) moving variance."""
 
 import numpy as np
 import pytest
@@ -30,14 +31,25 @@ def test_values_by_hand():
     s = 1 / np.sqrt(1 + 1e-5)
     np.testing.assert_allclose(y, [[-s, -1, 3 - 0.5 * s], [s, -1, 3 + 0.5 * s]],
                                atol=1e-5)
-    # moving = 0.9 * (0 | 1) + 0.1 * batch statistic (biased variance)
+    # moving = 0.9 * (0 | 1) + 0.1 * batch statistic; the variance is the
+    # unbiased one (n / (n - 1) = 2 times the biased 1, 0, 1)
     np.testing.assert_allclose(layer.moving_mean, [0.2, 0.4, 0.1], atol=1e-6)
-    np.testing.assert_allclose(layer.moving_variance, [1.0, 0.9, 1.0],
+    np.testing.assert_allclose(layer.moving_variance, [1.1, 0.9, 1.1],
                                atol=1e-6)
     # inference uses the moving statistics
     expected = (x - [0.2, 0.4, 0.1]) / np.sqrt(
-        np.array([1.0, 0.9, 1.0]) + 1e-5) * [1.0, 2.0, 0.5] + [0.0, -1.0, 3.0]
+        np.array([1.1, 0.9, 1.1]) + 1e-5) * [1.0, 2.0, 0.5] + [0.0, -1.0, 3.0]
     np.testing.assert_allclose(layer(x, training=False), expected, atol=1e-5)
+
+
+def test_one_row_batch_keeps_finite_statistics():
+    # n - 1 = 0: the moving variance must not become NaN (the batch
+    # variance of one row is 0), the output is beta as in Keras' layer.
+    layer = FusedBatchNorm(momentum=0.9, epsilon=1e-5)
+    y = layer(np.array([[5.0, -2.0]], np.float32), training=True)
+    np.testing.assert_allclose(y, [[0.0, 0.0]], atol=1e-6)
+    np.testing.assert_allclose(layer.moving_mean, [0.5, -0.2], atol=1e-6)
+    np.testing.assert_allclose(layer.moving_variance, [0.9, 0.9], atol=1e-6)
 
 
 def test_matches_keras_layer_in_training_and_inference(rng):
@@ -54,9 +66,14 @@ def test_matches_keras_layer_in_training_and_inference(rng):
         for a, b in zip(tape.gradient(loss_fused, [x, fused.gamma, fused.beta]),
                         tape.gradient(loss_ref, [x, ref.gamma, ref.beta])):
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-    for name in ("moving_mean", "moving_variance"):
-        np.testing.assert_allclose(getattr(fused, name), getattr(ref, name),
-                                   rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(fused.moving_mean, ref.moving_mean, rtol=1e-6)
+    # from 1.0, three updates of momentum 0.9: Keras averages the biased
+    # batch variance, FusedBatchNorm the unbiased one (x 64 / 63)
+    kept = 0.9 ** 3
+    np.testing.assert_allclose(
+        fused.moving_variance,
+        kept + (ref.moving_variance.numpy() - kept) * 64 / 63, rtol=1e-5)
+    ref.moving_variance.assign(fused.moving_variance)
     np.testing.assert_allclose(fused(x, training=False),
                                ref(x, training=False), atol=1e-5)
 

@@ -12,25 +12,34 @@ import tensorflow as tf
 class FusedBatchNorm(tf.keras.layers.BatchNormalization):
     """`tf.keras.layers.BatchNormalization` of 2-D inputs, run fused.
 
-    For inputs `x` of shape `(batch, d)`, per feature `j`:
+    For inputs `x` of shape `(n, d)` (a batch of n rows), per feature `j`:
 
     ```
-    training:  y_j = gamma_j * (x_j - mean_B(x_j)) / sqrt(var_B(x_j) + eps)
+    training:  y_j = gamma_j * (x_j - mean(x_j)) / sqrt(var(x_j) + eps)
                      + beta_j
-               moving_mean_j     <- m * moving_mean_j + (1 - m) * mean_B(x_j)
-               moving_variance_j <- m * moving_variance_j + (1 - m) * var_B(x_j)
+               moving_mean_j     <- m * moving_mean_j + (1 - m) * mean(x_j)
+               moving_variance_j <- m * moving_variance_j
+                                    + (1 - m) * var(x_j) * n / max(n - 1, 1)
     inference: y_j = gamma_j * (x_j - moving_mean_j)
                      / sqrt(moving_variance_j + eps) + beta_j
     ```
 
-    with `var_B` the biased batch variance and `m = momentum`: the same
-    values, weights and checkpoint layout as Keras' layer. Keras only runs
-    its fused kernel (`FusedBatchNormV3`, one op forward and one backward)
-    on 4-D/5-D inputs and falls back to about ten element-wise ops for 2-D
-    ones, which makes batch norm a quarter of an MLP's training step on a
-    CPU; this layer views `(batch, d)` as `(batch, 1, 1, d)` and takes the
-    fused path (measured forward + backward at 4096 x 400 on 2 CPU cores:
-    5.6 ms -> 3.7 ms).
+    with `var` the biased batch variance and `m = momentum`. The outputs
+    and gradients are those of Keras' layer; the moving variance averages
+    the unbiased batch variance, as PyTorch's `BatchNorm1d` (so FuxiCTR)
+    does, where Keras' 2-D layer averages the biased one (a factor
+    n / (n - 1): 1.0002 at batch 4096). Weights and checkpoint layout are
+    Keras' (`gamma`, `beta`, `moving_mean`, `moving_variance`).
+
+    Why: Keras only runs its fused kernel (`FusedBatchNormV3`, one op
+    forward and one backward) on 4-D/5-D inputs and falls back to about ten
+    element-wise ops for 2-D ones, which makes batch norm a quarter of an
+    MLP's training step on a CPU; this layer views `(n, d)` as
+    `(n, 1, 1, d)` and takes the fused path (measured forward + backward at
+    4096 x 400 on 2 CPU cores: 5.6 ms -> 3.7 ms). It keeps the kernel's
+    unbiased moving variance because converting it to Keras' biased one
+    divides by n - 1, which turns the moving variance into NaN on a
+    one-row training batch.
 
     Args:
         momentum: float. Moving-average momentum, in [0, 1). Defaults to
@@ -66,9 +75,9 @@ class FusedBatchNorm(tf.keras.layers.BatchNormalization):
                              f"`epsilon={epsilon!r}`")
         super().__init__(axis=-1, momentum=momentum, epsilon=epsilon,
                          fused=True, **kwargs)
-        # The fused kernel's batch variance is unbiased; have Keras convert
-        # it, so the moving variance is the biased one of the 2-D layer.
-        self._bessels_correction_test_only = False
+        # Keras' default for the fused path: no n / (n - 1) conversion of
+        # the kernel's unbiased batch variance (see the docstring).
+        self._bessels_correction_test_only = True
 
     def build(self, input_shape: tf.TensorShape) -> None:
         shape = tf.TensorShape(input_shape)
