@@ -75,3 +75,57 @@ def test_kill_9_mid_epoch_then_rerun_matches_uninterrupted(tiny_dataset_dir,
             np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
     # The backup is removed once the phase is done.
     assert not os.path.exists(os.path.join(killed, "distill", "backup"))
+
+
+TINY_TRAIN = ["params.hidden_units=[16]", "params.num_cross_layers=1",
+              "params.batch_norm=true", "train.epochs=3",
+              "train.batch_size=32", "train.shuffle_buffer=1000"]
+
+
+def _train_args(data_dir, out):
+    args = ["train", "--data", data_dir, "--preset", "synthetic", "--model",
+            "gdcn", "--out", out, "--quiet", DET]
+    for kv in TINY_TRAIN:
+        args += ["--set", kv]
+    return args
+
+
+def test_train_kill_9_then_rerun_matches_uninterrupted(tiny_dataset_dir,
+                                                       tmp_path):
+    # `python -m tfdsmlp train` (the experiments' teacher jobs) resumes too.
+    full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
+    runs = [popen_cli(_train_args(tiny_dataset_dir, full),
+                      tmp_path / "full.log", cli_env()),
+            popen_cli(_train_args(tiny_dataset_dir, killed),
+                      tmp_path / "killed.log",
+                      cli_env(TFDSMLP_FAULT_INJECT="train:3:2"))]
+    wait_all(runs, timeout=240)
+    assert runs[0].returncode == 0, tail(tmp_path / "full.log")
+    assert runs[1].returncode == -signal.SIGKILL, tail(tmp_path / "killed.log")
+    assert not os.path.exists(os.path.join(killed, "metrics.json"))
+    assert read_json(os.path.join(killed, "backup", "state.json"))[
+        "epoch"] == 2
+
+    # Another config must not resume this backup.
+    other = popen_cli(_train_args(tiny_dataset_dir, killed)
+                      + ["--set", "params.hidden_units=[8]"],
+                      tmp_path / "other.log", cli_env())
+    wait_all([other], timeout=180)
+    assert other.returncode != 0
+    assert "backup of an interrupted run with another config" in tail(
+        tmp_path / "other.log")
+
+    again = popen_cli(_train_args(tiny_dataset_dir, killed),
+                      tmp_path / "again.log", cli_env())
+    wait_all([again], timeout=180)
+    assert again.returncode == 0, tail(tmp_path / "again.log")
+    a = read_json(os.path.join(full, "metrics.json"))
+    b = read_json(os.path.join(killed, "metrics.json"))
+    assert b["resumed_from_epoch"] == 2
+    assert numeric_diffs(a, b) == []
+    wa = _weights(os.path.join(full, "weights", "best"))
+    wb = _weights(os.path.join(killed, "weights", "best"))
+    assert set(wa) == set(wb)
+    for key in wa:
+        np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
+    assert not os.path.exists(os.path.join(killed, "backup"))

@@ -10,6 +10,7 @@ restoring the best weights. `ExactValidation` writes exact `val_auc` and
 from __future__ import annotations
 
 import glob
+import contextlib
 import json
 import os
 import shutil
@@ -286,14 +287,31 @@ class TrainingBackup(tf.keras.callbacks.Callback):
                 os.remove(path)
 
 
+@contextlib.contextmanager
+def checkpointable_dropout():
+    """Within it, Keras dropout draws from a `tf.random.Generator`, whose
+    state is a variable that `TrainingBackup` saves and restores with the
+    weights: a resumed fit draws the same masks as an uninterrupted one
+    (Keras' legacy stateful random ops restart their sequence in a new
+    process). The process-wide Keras setting is put back afterwards."""
+    experimental = tf.keras.backend.experimental
+    was_enabled = experimental.is_tf_random_generator_enabled()
+    experimental.enable_tf_random_generator()
+    try:
+        yield
+    finally:
+        if not was_enabled:
+            experimental.disable_tf_random_generator()
+
+
 def _state_checkpoint(model: tf.keras.Model) -> tf.train.Checkpoint:
     """Model + optimizer + the random generators of dropout layers.
 
     Keras keeps a layer's `tf.random.Generator` out of its checkpoints on
     purpose (backward compatibility); the backup needs it so that a resumed
     phase draws the same dropout masks as an uninterrupted one. (With Keras'
-    default legacy stateful random ops there is no state to save: run_dsmlp
-    enables `tf.random.Generator` for that reason.)"""
+    default legacy stateful random ops there is no state to save: train in
+    `checkpointable_dropout()`.)"""
     generators = []
     for layer in model.submodules:
         rng = getattr(layer, "_random_generator", None)

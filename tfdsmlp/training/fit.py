@@ -212,13 +212,16 @@ def skipped_record_counts(data_dir: str, splits=reader.SPLITS
 
 def fit_ctr_model(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
                   log_dir: str | None = None, verbose: int = 1,
-                  extra_callbacks: list | None = None) -> dict[str, Any]:
-    """Trains `model` on `data_dir` and returns exact valid/test metrics."""
+                  extra_callbacks: list | None = None,
+                  backup_dir: str | None = None) -> dict[str, Any]:
+    """Trains `model` on `data_dir` and returns exact valid/test metrics
+    (resumable from `backup_dir` as `fit_phase`)."""
     tf.keras.utils.set_random_seed(cfg.seed)
     if model.optimizer is None:
         compile_ctr_model(model, cfg)
     result = fit_phase(model, data_dir, cfg, log_dir=log_dir,
-                       verbose=verbose, extra_callbacks=extra_callbacks)
+                       backup_dir=backup_dir, verbose=verbose,
+                       extra_callbacks=extra_callbacks)
     result.update(evaluate_splits(model, data_dir, cfg.batch_size,
                                   skip_corrupt=cfg.skip_corrupt))
     result["params"] = int(model.count_params())

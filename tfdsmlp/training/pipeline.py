@@ -40,7 +40,7 @@ from tfdsmlp.features import FeatureSpec
 from tfdsmlp.models.dual_stream_mlp import DualStreamMLP
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.models.teacher_parallel import TeacherParallel
-from tfdsmlp.training.callbacks import NonFiniteLossError
+from tfdsmlp.training.callbacks import NonFiniteLossError, checkpointable_dropout
 from tfdsmlp.training.fit import (compile_ctr_model, compile_trainer,
                                   evaluate_splits, fit_phase,
                                   skipped_record_counts, write_json)
@@ -137,20 +137,9 @@ def run_dsmlp(data_dir: str, cfg: RunConfig, run_dir: str,
     saved; its backup of the last good epoch is kept)."""
     if deterministic:
         tf.config.experimental.enable_op_determinism()
-    # Dropout draws from a `tf.random.Generator` whose state is a variable,
-    # so it is backed up and restored with the weights: a resumed phase
-    # draws the same masks as an uninterrupted one (Keras' legacy stateful
-    # random ops restart their sequence in a new process). The process-wide
-    # Keras setting is put back afterwards.
-    experimental = tf.keras.backend.experimental
-    was_enabled = experimental.is_tf_random_generator_enabled()
-    experimental.enable_tf_random_generator()
-    try:
+    with checkpointable_dropout():  # resumed phases draw the same masks
         return _run_dsmlp(data_dir, cfg, run_dir, strategy,
                           teacher_checkpoint, verbose)
-    finally:
-        if not was_enabled:
-            experimental.disable_tf_random_generator()
 
 
 def _run_dsmlp(data_dir, cfg, run_dir, strategy, teacher_checkpoint,
