@@ -1,7 +1,8 @@
-"""Command line: `python -m data_tools {convert,inspect,synth} ...`.
+"""Command line: `python -m data_tools {convert,inspect,synth,build-native}`.
 
 A thin argparse layer over `data_tools.convert.convert`,
-`data_tools.inspect_dataset.inspect` and `data_tools.synth.write_synthetic`.
+`data_tools.inspect_dataset.inspect`, `data_tools.synth.write_synthetic`
+and `data_tools.native.build`.
 """
 
 from __future__ import annotations
@@ -82,7 +83,16 @@ def _convert_parser(sub) -> None:
                    help="fail if rejected/read rows of any split exceed this "
                    "(default 0.01); bad rows are listed in DIR/rejected.txt")
     p.add_argument("--workers", type=int, default=None,
-                   help="worker processes (default: number of usable CPUs)")
+                   help="worker threads (native) or processes (Python) "
+                   "(default: number of usable CPUs)")
+    p.add_argument("--engine", choices=["auto", "native", "python"],
+                   default="auto",
+                   help="auto (default): the native C converter, built on "
+                   "first use with the system C compiler, falling back to "
+                   "the Python one (with a note why) for inputs it does not "
+                   "handle: rejected rows, quoted CSV fields, GZIP output; "
+                   "native: fail instead of falling back; python: always "
+                   "the Python converter. Both write identical files")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bars on stderr")
 
@@ -126,6 +136,20 @@ def _other_parsers(sub) -> None:
                    help="replace DIR if it exists")
 
 
+def _build_native_parser(sub) -> None:
+    p = sub.add_parser(
+        "build-native", help="compile the native converter (done on first "
+        "use otherwise)",
+        description="Compile data_tools/native/ctrconvert.c with the system C "
+        "compiler ($CC, cc, gcc or clang) into $TFDSMLP_NATIVE_DIR (default "
+        "~/.cache/tfdsmlp/native) and print the binary's path. `convert "
+        "--engine auto` builds it on first use; `make venv` runs this.")
+    p.add_argument("--force", action="store_true",
+                   help="compile even if the binary for this source exists")
+    p.add_argument("--quiet", action="store_true",
+                   help="print nothing on success")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m data_tools",
@@ -133,9 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         " inspect a dataset, or write a synthetic one.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{convert,inspect,synth}")
+                                metavar="{convert,inspect,synth,build-native}")
     _convert_parser(sub)
     _other_parsers(sub)
+    _build_native_parser(sub)
     return parser
 
 
@@ -155,8 +180,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 compression="" if args.compression == "none" else "GZIP",
                 max_reject_fraction=args.max_reject_fraction,
                 overwrite=args.overwrite, workers=args.workers,
-                quiet=args.quiet)
+                engine=args.engine, quiet=args.quiet)
             print(json.dumps(summary, indent=2))
+        elif args.command == "build-native":
+            from data_tools import native
+            try:
+                path = native.build(force=args.force)
+            except native.BuildError as e:
+                print(f"python -m data_tools build-native: error: {e}",
+                      file=sys.stderr)
+                return 1
+            if not args.quiet:
+                print(path)
         elif args.command == "inspect":
             from data_tools.inspect_dataset import inspect
             inspect(args.dir, split=args.split, num=args.num)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Iterator, Optional, Sequence
 
-import numpy as np
+MASK64 = (1 << 64) - 1
 
 MiB = 1 << 20
 READ_BLOCK = 4 * MiB
@@ -57,11 +57,13 @@ def chunk_count(size: int, shards: int, max_chunk_bytes: int = 32 * MiB,
 
 
 def read_lines(path: str, start: int, end: int
-               ) -> Iterator[tuple[int, list[bytes]]]:
-    """Yields (byte offset of the first line, lines) for [start, end).
+               ) -> Iterator[tuple[int, list[bytes], Optional[list[int]]]]:
+    """Yields (byte offset of the first line, lines, stripped) for [start, end).
 
     `start` and `end` must be line starts (or the file end). Lines have their
-    trailing newline (and carriage return) removed.
+    trailing newline and carriage return removed; `stripped` says, per line,
+    how many bytes besides the newline were removed (1 for a carriage
+    return), or is None when none were. `line_offsets` takes all three.
     """
     with open(path, "rb") as f:
         f.seek(start)
@@ -79,38 +81,72 @@ def read_lines(path: str, start: int, end: int
             carry = lines.pop()
             if lines:
                 consumed = len(data) - len(carry)
-                if b"\r" in data:
-                    lines = [ln[:-1] if ln.endswith(b"\r") else ln
-                             for ln in lines]
-                yield base, lines
+                yield (base, *_strip_cr(lines, b"\r" in data))
                 base += consumed
         if carry:
-            yield base, [carry[:-1] if carry.endswith(b"\r") else carry]
+            yield (base, *_strip_cr([carry], b"\r" in carry))
 
 
-def line_offsets(base: int, lines: Sequence[bytes]) -> np.ndarray:
-    """Byte offset of each line, given the first one's (lines had a newline)."""
+def _strip_cr(lines: list[bytes], has_cr: bool
+              ) -> tuple[list[bytes], Optional[list[int]]]:
+    if not has_cr:
+        return lines, None
+    stripped = [int(ln.endswith(b"\r")) for ln in lines]
+    return [ln[:-1] if s else ln for ln, s in zip(lines, stripped)], stripped
+
+
+def line_offsets(base: int, lines: Sequence[bytes],
+                 stripped: Optional[Sequence[int]] = None):
+    """Byte offset of each line (int64 array), given the first one's.
+
+    Each line was followed by a newline and `stripped` more bytes (a
+    carriage return) that `read_lines` removed.
+    """
+    import numpy as np  # imported here: the native converter's path skips it
     lens = np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)) + 1
+    if stripped is not None:
+        lens += np.asarray(stripped, dtype=np.int64)
     return base + np.cumsum(lens) - lens
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
-    x = x + np.uint64(0x9E3779B97F4A7C15)
-    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+def splitmix64(x: int) -> int:
+    """SplitMix64's output function of x + golden gamma, on a Python int."""
+    x = (x + 0x9E3779B97F4A7C15) & MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
+    return x ^ (x >> 31)
 
 
-def assign_splits(offsets: np.ndarray, seed: int,
-                  fractions: Sequence[float]) -> np.ndarray:
-    """Split index of each row: seeded hash of its byte offset vs cumulative fractions."""
+def seed_key(seed: int) -> int:
+    """The per-seed key XORed into each row offset before hashing."""
+    return splitmix64(seed & MASK64)
+
+
+def cumulative_fractions(fractions: Sequence[float]) -> list[float]:
+    """Split boundaries in [0, 1]: running sums of `fractions` / their total."""
+    cum, total = [], 0.0
+    for f in fractions:
+        total += float(f)
+        cum.append(total)
+    return [c / total for c in cum]
+
+
+def assign_splits(offsets, seed: int, fractions: Sequence[float]):
+    """Split index of each row: seeded hash of its byte offset vs cumulative fractions.
+
+    u = (splitmix64(offset ^ seed_key(seed)) >> 11) / 2^53; the row goes to
+    the first split whose cumulative fraction is above u. The native
+    converter (data_tools/native/ctrconvert.c, split_of) computes the same.
+    """
+    import numpy as np
+    x = np.asarray(offsets).astype(np.uint64) ^ np.uint64(seed_key(seed))
     with np.errstate(over="ignore"):
-        key = _splitmix64(np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
-                          + np.zeros(1, np.uint64))
-        h = _splitmix64(offsets.astype(np.uint64) ^ key)
+        x = x + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        h = x ^ (x >> np.uint64(31))
     u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-    cum = np.cumsum(np.asarray(fractions, dtype=np.float64))
-    cum /= cum[-1]
+    cum = np.asarray(cumulative_fractions(fractions))
     return np.minimum(np.searchsorted(cum, u, side="right"),
                       len(fractions) - 1)
 

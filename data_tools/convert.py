@@ -18,16 +18,18 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+import sys
 import time
 from typing import Any, Optional
 
 from tfdsmlp.features import (FORMAT_VERSION, NUM_RESERVED_IDS, OOV_ID,
                               PADDING_ID, FieldSpec)
 
-from data_tools import chunks, formats, outputs, passes, vocab, worker
+from data_tools import chunks, formats, native, outputs, tfrecord, vocab
 from data_tools.outputs import ConvertError
 
 SPLITS = ("train", "valid", "test")
+ENGINES = ("auto", "native", "python")
 AUTO_SHARD_BYTES = 256 << 20  # --shards default: one shard per 256 MiB
 
 
@@ -62,7 +64,7 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
             min_count: int = 1, shards: Optional[int] = None,
             compression: str = "", max_reject_fraction: float = 0.01,
             overwrite: bool = False, workers: Optional[int] = None,
-            quiet: bool = False) -> dict[str, Any]:
+            engine: str = "auto", quiet: bool = False) -> dict[str, Any]:
     """Converts raw files into a dataset directory; returns a summary dict.
 
     Args mirror the CLI flags (see `python -m data_tools convert --help`).
@@ -74,6 +76,9 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
     if compression not in ("", "GZIP"):
         raise ConvertError(f"--compression should be '' or GZIP. Received: "
                            f"{compression!r}")
+    if engine not in ENGINES:
+        raise ConvertError(f"--engine should be one of {ENGINES}. Received: "
+                           f"{engine!r}")
     if min_count < 1:
         raise ConvertError(f"--min-count should be >= 1. Received: {min_count}")
     if shards is not None and shards < 1:
@@ -129,77 +134,53 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
     num_chunks = {i: len(plan) for i, plan in enumerate(plans)}
     est = [_estimate_rows(p, sz) for p, sz in zip(paths, sizes)]
 
-    sha = outputs.Sha256Thread(paths)
-    sha.start()
     tmp = outputs.make_temp_dir(out)
+    plan = _Plan(paths=paths, layouts=layouts, file_splits=file_splits,
+                 split_names=split_names, fractions=fractions, seed=seed,
+                 plans=plans, sizes=sizes, est=est, out_splits=out_splits,
+                 num_shards=num_shards, compression=compression,
+                 min_count=min_count, max_reject_fraction=max_reject_fraction,
+                 split_files=split_files, workers=workers, quiet=quiet,
+                 tmp=tmp)
     try:
-        worker.STATE = worker.JobState(
-            paths=paths, layouts=layouts, file_splits=file_splits,
-            split_names=split_names, fractions=fractions, seed=seed,
-            parts_dir=os.path.join(tmp, "_parts"), compression=compression)
-        os.makedirs(worker.STATE.parts_dir)
-
-        # Pass 1: vocabulary counts on the training rows.
-        pass1 = passes.Collector(len(layout.categorical))
-        tasks = [("count", 0, c, a, b) for c, (a, b) in enumerate(plans[0])]
-        passes.run_pass("count vocab", tasks, workers, sizes[0], est[0],
-                        quiet, pass1)
-        if sum(pass1.read.values()) == 0:
+        result = None
+        if engine != "python":
+            result = _run_native(plan, engine)
+        if result is None:
+            result = _run_python(plan)
+        if sum(result.train_file_rows) == 0:
             raise ConvertError(f"training file {paths[0]} has no data rows")
-        pass1.check_rejects(split_files, max_reject_fraction, paths)
-        field_meta, encodings = [], []
+        result.check_rejects(split_files, max_reject_fraction)
+        cat_sizes = iter(result.vocab_sizes)
+        field_meta = []
         for f in layout.fields:
-            size = 0
-            if f.kind == "categorical":
-                tokens = vocab.build_vocab(pass1.counts[len(encodings)],
-                                           min_count)
-                pass1.counts[len(encodings)].clear()
-                rel = vocab.vocab_filename(f.name)
-                vocab.write_vocab(os.path.join(tmp, rel), tokens)
-                encodings.append(vocab.encoding_map(tokens))
-                size = len(tokens) + NUM_RESERVED_IDS
             meta = dataclasses.asdict(FieldSpec(
-                name=f.name, kind=f.kind, vocab_size=size,
+                name=f.name, kind=f.kind,
+                vocab_size=(next(cat_sizes) + NUM_RESERVED_IDS
+                            if f.kind == "categorical" else 0),
                 transform=f.transform, source=f.source))
             if f.kind == "categorical":
-                meta.update(vocab_file=rel, padding_id=PADDING_ID,
-                            oov_id=OOV_ID)
+                meta.update(vocab_file=vocab.vocab_filename(f.name),
+                            padding_id=PADDING_ID, oov_id=OOV_ID)
             field_meta.append(meta)
-        del pass1
-        worker.STATE.encodings = encodings
-
-        # Pass 2: write the records of every split.
-        res = passes.Collector(0)
-        tasks = [("write", i, c, a, b) for i, plan in enumerate(plans)
-                 for c, (a, b) in enumerate(plan)]
-        passes.run_pass("write records", tasks, workers, sum(sizes),
-                        sum(est), quiet, res)
-        worker.STATE = None
-        encodings.clear()
-        res.check_rejects(split_files, max_reject_fraction, paths)
-
         split_meta, rejected_meta = {}, {}
         for s in out_splits:
-            n_rej = sum(res.rejected[s].values())
-            if res.read[s] != res.written[s] + n_rej:
+            n_rej = sum(result.rejected[s].values())
+            if result.read[s] != result.written[s] + n_rej:
                 raise RuntimeError(
-                    f"internal error: split {s}: rows read {res.read[s]} != "
-                    f"written {res.written[s]} + rejected {n_rej}")
-            split_meta[s] = {"rows": res.written[s],
-                             "files": outputs.assemble_shards(
-                                 res.parts[s], num_shards[s], num_chunks, tmp,
-                                 s, compression)}
-            rejected_meta[s] = dict(sorted(res.rejected[s].items()))
-        shutil.rmtree(os.path.join(tmp, "_parts"))
+                    f"internal error: split {s}: rows read {result.read[s]} "
+                    f"!= written {result.written[s]} + rejected {n_rej}")
+            split_meta[s] = {"rows": result.written[s],
+                             "files": result.files[s]}
+            rejected_meta[s] = dict(sorted(result.rejected[s].items()))
         outputs.write_rejected(os.path.join(tmp, "rejected.txt"),
-                               res.samples(paths),
+                               result.samples,
                                sum(sum(c.values()) for c in
-                                   res.rejected.values()))
-        sha.join()
+                                   result.rejected.values()))
         sources = [{"split": "all" if fractions else s, "path": p,
-                    "bytes": sz, "sha256": sha.digests[p],
-                    "rows_read": (sum(res.read.values()) if fractions
-                                  else res.read[s])}
+                    "bytes": sz, "crc32c": result.checksums[p],
+                    "rows_read": (sum(result.read.values()) if fractions
+                                  else result.read[s])}
                    for (s, _), p, sz in zip(files, paths, sizes)]
         options = {"format": format, **opts, "min_count": min_count,
                    "shards": num_shards, "compression": compression,
@@ -215,18 +196,203 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
             "created_by": _created_by()})
         outputs.finalize_dir(tmp, out, overwrite)
     finally:
-        worker.STATE = None
+        if "data_tools.worker" in sys.modules:
+            sys.modules["data_tools.worker"].STATE = None
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.time() - t0
-    return {"out": out, "rows": {s: res.written[s] for s in out_splits},
-            "rows_read": {s: res.read[s] for s in out_splits},
+    return {"out": out, "engine": result.engine,
+            "rows": {s: result.written[s] for s in out_splits},
+            "rows_read": {s: result.read[s] for s in out_splits},
             "rejected": rejected_meta,
             "vocab_sizes": {m["name"]: m["vocab_size"] for m in field_meta
                             if m["kind"] == "categorical"},
             "num_shards": num_shards, "seconds": round(seconds, 3),
-            "rows_per_sec": round(sum(res.read.values()) / max(seconds, 1e-9),
-                                  1)}
+            "rows_per_sec": round(sum(result.read.values())
+                                  / max(seconds, 1e-9), 1)}
+
+
+@dataclasses.dataclass
+class _Plan:
+    """The conversion job both engines run (chunks, shards, temp dir)."""
+
+    paths: list[str]
+    layouts: list[formats.Layout]
+    file_splits: list[Optional[str]]   # None: rows split by hash
+    split_names: list[str]
+    fractions: Optional[list[float]]
+    seed: int
+    plans: list[list[tuple[int, int]]]  # per file: chunk byte ranges
+    sizes: list[int]
+    est: list[int]
+    out_splits: list[str]
+    num_shards: dict[str, int]
+    compression: str
+    min_count: int
+    max_reject_fraction: float
+    split_files: dict[str, str]        # split -> input file, for messages
+    workers: int
+    quiet: bool
+    tmp: str
+
+    def shard_of(self, split: str, file_idx: int, chunk_idx: int) -> int:
+        """Chunk c of a file with C chunks -> shard floor(c * shards / C)."""
+        return chunk_idx * self.num_shards[split] // len(self.plans[file_idx])
+
+    def shard_files(self, split: str) -> list[str]:
+        ext = ".tfrecord.gz" if self.compression == "GZIP" else ".tfrecord"
+        return [f"{split}/part-{k:05d}{ext}"
+                for k in range(self.num_shards[split])]
+
+
+@dataclasses.dataclass
+class _Result:
+    """What an engine produced; the files are already in the temp dir."""
+
+    engine: str
+    train_file_rows: list[int]           # rows read from the training file
+    read: dict[str, int]
+    written: dict[str, int]
+    rejected: dict[str, dict[str, int]]  # split -> reason -> count
+    samples: list[tuple]                 # first rejected lines
+    vocab_sizes: list[int]               # per categorical field
+    files: dict[str, list[str]]          # split -> shard paths (relative)
+    checksums: dict[str, str]            # input path -> CRC-32C hex
+
+    def check_rejects(self, split_files: dict[str, str],
+                      max_fraction: float) -> None:
+        outputs.check_rejects(self.read, self.rejected, self.samples,
+                              split_files, max_fraction)
+
+
+def _run_native(plan: _Plan, engine: str) -> Optional[_Result]:
+    """The C converter's result, or None to fall back to Python."""
+    layout = plan.layouts[0]
+    reason = native.unsupported_reason(layout, plan.compression)
+    binary = None
+    if reason is None:
+        binary, why = native.available()
+        if binary is None:
+            reason = f"cannot build the native converter: {why}"
+    if reason is None:
+        try:
+            return _native_result(plan, binary)
+        except native.Unsupported as e:
+            reason = str(e)
+            for entry in os.listdir(plan.tmp):  # start the Python run clean
+                path = os.path.join(plan.tmp, entry)
+                if os.path.isdir(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+    if engine == "native":
+        raise ConvertError(f"--engine native cannot convert this input: "
+                           f"{reason}")
+    if not plan.quiet:
+        print(f"data_tools convert: using the Python converter (slower): "
+              f"{reason}", file=sys.stderr)
+    return None
+
+
+def _native_result(plan: _Plan, binary: str) -> _Result:
+    tmp, layout = plan.tmp, plan.layouts[0]
+    split_idx = {s: i for i, s in enumerate(plan.out_splits)}
+    files = [(-1 if fs is None else split_idx[fs], p)
+             for fs, p in zip(plan.file_splits, plan.paths)]
+    chunk_list = []
+    for fi, chunk_plan in enumerate(plan.plans):
+        names = ([plan.file_splits[fi]] if plan.file_splits[fi]
+                 else plan.split_names)
+        for ci, (a, b) in enumerate(chunk_plan):
+            shards = [plan.shard_of(s, fi, ci) if s in names else 0
+                      for s in plan.out_splits]
+            chunk_list.append((fi, a, b, shards))
+    for s in plan.out_splits:
+        os.makedirs(os.path.join(tmp, s), exist_ok=True)
+    os.makedirs(os.path.join(tmp, "vocab"), exist_ok=True)
+    fractions = plan.fractions or [1.0]
+    encoder = tfrecord.ExampleEncoder(len(layout.categorical),
+                                      len(layout.numeric))
+    job = native.Job(
+        layout=layout, files=files, num_splits=len(plan.out_splits),
+        cum=chunks.cumulative_fractions(fractions),
+        seed_key=chunks.seed_key(plan.seed), chunks=chunk_list,
+        shard_paths=[[os.path.join(tmp, r) for r in plan.shard_files(s)]
+                     for s in plan.out_splits],
+        vocab_paths=[os.path.join(tmp, vocab.vocab_filename(f.name))
+                     for f in layout.categorical],
+        heads=[encoder.head(n)
+               for n in range(10 * len(layout.categorical) + 1)],
+        dense_prefix=encoder._dense_prefix,
+        label_entries=[encoder.label_bytes(0), encoder.label_bytes(1)],
+        threads=plan.workers, min_count=plan.min_count, quiet=plan.quiet)
+    res = native.run(binary, job, tmp, sum(plan.est))
+    read = dict(zip(plan.out_splits, res.read))
+    train_rows = (res.read if plan.fractions else [res.read[0]])
+    return _Result(
+        engine="native", train_file_rows=train_rows, read=read,
+        written=dict(read), rejected={s: {} for s in plan.out_splits},
+        samples=[], vocab_sizes=res.vocab_sizes,
+        files={s: plan.shard_files(s) for s in plan.out_splits},
+        checksums=dict(zip(plan.paths, res.crc32c)))
+
+
+def _run_python(plan: _Plan) -> _Result:
+    """Both passes in Python worker processes (see data_tools/worker.py)."""
+    from data_tools import passes, worker  # numpy, tqdm: not on native's path
+    tmp, layout, workers = plan.tmp, plan.layouts[0], plan.workers
+    paths, sizes, est, quiet = plan.paths, plan.sizes, plan.est, plan.quiet
+    crc = outputs.ChecksumThread(paths)
+    crc.start()
+    worker.STATE = worker.JobState(
+        paths=paths, layouts=plan.layouts, file_splits=plan.file_splits,
+        split_names=plan.split_names, fractions=plan.fractions,
+        seed=plan.seed, parts_dir=os.path.join(tmp, "_parts"),
+        compression=plan.compression)
+    os.makedirs(worker.STATE.parts_dir)
+
+    # Pass 1: vocabulary counts on the training rows.
+    pass1 = passes.Collector(len(layout.categorical))
+    tasks = [("count", 0, c, a, b) for c, (a, b) in enumerate(plan.plans[0])]
+    passes.run_pass("count vocab", tasks, workers, sizes[0], est[0],
+                    quiet, pass1)
+    train_rows = list(pass1.read.values())
+    if not sum(train_rows):  # convert() reports it
+        crc.join()
+        return _Result("python", train_rows, {}, {}, {}, [], [], {}, {})
+    pass1.check_rejects(plan.split_files, plan.max_reject_fraction, paths)
+    vocab_sizes, encodings = [], []
+    for counts, f in zip(pass1.counts, layout.categorical):
+        tokens = vocab.build_vocab(counts, plan.min_count)
+        counts.clear()
+        vocab.write_vocab(os.path.join(tmp, vocab.vocab_filename(f.name)),
+                          tokens)
+        encodings.append(vocab.encoding_map(tokens))
+        vocab_sizes.append(len(tokens))
+    del pass1
+    worker.STATE.encodings = encodings
+
+    # Pass 2: write the records of every split.
+    res = passes.Collector(0)
+    tasks = [("write", i, c, a, b) for i, chunk_plan in enumerate(plan.plans)
+             for c, (a, b) in enumerate(chunk_plan)]
+    passes.run_pass("write records", tasks, workers, sum(sizes), sum(est),
+                    quiet, res)
+    worker.STATE = None
+    encodings.clear()
+    num_chunks = {i: len(p) for i, p in enumerate(plan.plans)}
+    shard_files = {s: outputs.assemble_shards(
+        res.parts[s], plan.num_shards[s], num_chunks, tmp, s,
+        plan.compression) for s in plan.out_splits}
+    shutil.rmtree(os.path.join(tmp, "_parts"))
+    crc.join()
+    return _Result(
+        engine="python", train_file_rows=train_rows,
+        read={s: res.read[s] for s in plan.out_splits},
+        written={s: res.written[s] for s in plan.out_splits},
+        rejected={s: dict(res.rejected[s]) for s in plan.out_splits},
+        samples=res.samples(paths), vocab_sizes=vocab_sizes,
+        files=shard_files, checksums=crc.digests)
 
 
 def _created_by() -> str:

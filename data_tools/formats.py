@@ -13,7 +13,6 @@ then rejected and counted under that reason.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import math
 from typing import Callable, Optional, Sequence
 
@@ -111,7 +110,8 @@ def plain_number(raw: bytes) -> float:
     return _number(raw) if raw.strip() else 0.0
 
 
-def _parse_hour(raw: bytes) -> datetime.datetime:
+def _parse_hour(raw: bytes):
+    import datetime  # only Avazu needs it; keeps `convert` quick to start
     if len(raw) != 8 or not raw.isdigit():
         raise RowError(BAD_HOUR)
     try:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import secrets
 import shutil
-import threading
 import zlib
 from typing import Any, Sequence
 
@@ -40,7 +37,7 @@ def make_temp_dir(out_dir: str) -> str:
     os.makedirs(parent, exist_ok=True)
     name = os.path.basename(os.path.abspath(out_dir))
     tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}-"
-                               f"{secrets.token_hex(4)}")
+                               f"{os.urandom(4).hex()}")
     os.makedirs(tmp)
     return tmp
 
@@ -90,6 +87,33 @@ def assemble_shards(parts: Sequence[tuple[int, int, str]], num_shards: int,
     return rel_paths
 
 
+def check_rejects(read: dict[str, int], rejected: dict[str, dict[str, int]],
+                  samples: Sequence[tuple], split_files: dict[str, str],
+                  max_fraction: float) -> None:
+    """Raises ConvertError if a split rejected more than `max_fraction`.
+
+    `samples` are the first rejected lines as (split, file, line, reason,
+    raw), shown in the message.
+    """
+    msgs = []
+    for split, n in read.items():
+        rej = rejected.get(split, {})
+        bad = sum(rej.values())
+        if n and bad / n > max_fraction:
+            reasons = ", ".join(f"{r}={c}" for r, c in sorted(rej.items()))
+            msgs.append(f"{split} ({split_files[split]}): {bad} of {n} "
+                        f"rows rejected ({100 * bad / n:.2f}%: {reasons})")
+    if not msgs:
+        return
+    first = "\n".join(f"  {f}:{ln} {reason}: {raw[:200]!r}"
+                      for _s, f, ln, reason, raw in samples[:5])
+    raise ConvertError(
+        "too many rejected rows, above --max-reject-fraction "
+        f"{max_fraction}:\n  " + "\n  ".join(msgs)
+        + f"\nfirst rejected lines:\n{first}\nFix the input, check "
+        "--format and its options, or raise --max-reject-fraction.")
+
+
 def write_rejected(path: str, samples: Sequence[tuple], total: int) -> None:
     """rejected.txt: a header, then split, file, line, reason, raw line (TSV)."""
     with open(path, "w", encoding="utf-8") as f:
@@ -106,18 +130,25 @@ def write_json(path: str, obj: Any) -> None:
         f.write("\n")
 
 
-class Sha256Thread(threading.Thread):
-    """Hashes files in the background (hashlib releases the GIL)."""
+class ChecksumThread:
+    """CRC-32C of input files in a background thread (numpy releases the GIL).
+
+    `start()`, then `join()`; `digests` maps each path to 8 hex digits.
+    """
 
     def __init__(self, paths: Sequence[str]) -> None:
-        super().__init__(daemon=True)
+        import threading
         self.paths = list(dict.fromkeys(paths))
         self.digests: dict[str, str] = {}
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def run(self) -> None:
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def _run(self) -> None:
+        from data_tools.crc32c import crc32c_file
         for path in self.paths:
-            h = hashlib.sha256()
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(8 << 20), b""):
-                    h.update(block)
-            self.digests[path] = h.hexdigest()
+            self.digests[path] = crc32c_file(path)

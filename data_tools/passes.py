@@ -17,7 +17,7 @@ from typing import Sequence
 import tqdm
 
 from data_tools import vocab, worker
-from data_tools.outputs import ConvertError
+from data_tools.outputs import check_rejects
 
 SMALL_INPUT_BYTES = 4 << 20   # below this, run in-process (no pool)
 
@@ -89,20 +89,6 @@ class Collector:
     def check_rejects(self, split_files: dict[str, str], max_fraction: float,
                       paths: Sequence[str]) -> None:
         """Raises ConvertError if a split rejected more than `max_fraction`."""
-        msgs = []
-        for split, n in self.read.items():
-            rej = self.rejected.get(split, {})
-            bad = sum(rej.values())
-            if n and bad / n > max_fraction:
-                reasons = ", ".join(f"{r}={c}" for r, c in sorted(rej.items()))
-                msgs.append(f"{split} ({split_files[split]}): {bad} of {n} "
-                            f"rows rejected ({100 * bad / n:.2f}%: {reasons})")
-        if not msgs:
-            return
-        first = "\n".join(f"  {f}:{ln} {reason}: {raw[:200]!r}"
-                          for _s, f, ln, reason, raw in self.samples(paths)[:5])
-        raise ConvertError(
-            "too many rejected rows, above --max-reject-fraction "
-            f"{max_fraction}:\n  " + "\n  ".join(msgs)
-            + f"\nfirst rejected lines:\n{first}\nFix the input, check "
-            "--format and its options, or raise --max-reject-fraction.")
+        check_rejects(self.read, self.rejected, self.samples(paths),
+                      split_files, max_fraction)
+

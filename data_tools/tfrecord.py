@@ -11,8 +11,10 @@ shape (see `tfdsmlp.features`)::
 so this module writes their protobuf wire bytes directly: everything except
 the packed id varints is a constant or depends only on the payload length.
 TFRecord framing needs CRC-32C (Castagnoli), which the standard library
-lacks; `masked_crc32c_batch` computes it with numpy for a whole batch of
-records at once. Tests read the output back with TensorFlow to check both.
+lacks; `data_tools.crc32c.masked_crc32c_batch` computes it with numpy for a
+whole batch of records at once (imported on first use, so that the native
+converter's path starts without numpy). Tests read the output back with
+TensorFlow to check both.
 
 TFRecord record layout: uint64 length, uint32 masked_crc(length),
 data[length], uint32 masked_crc(data), all little-endian.
@@ -23,22 +25,6 @@ from __future__ import annotations
 import struct
 import zlib
 from typing import BinaryIO, Iterable, Sequence
-
-import numpy as np
-
-
-def _crc32c_table() -> np.ndarray:
-    table = np.zeros(256, dtype=np.uint32)
-    for i in range(256):
-        crc = i
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
-        table[i] = crc
-    return table
-
-
-_TABLE = _crc32c_table()
-_MASK_DELTA = 0xA282EAD8
 
 
 def varint(value: int) -> bytes:
@@ -56,82 +42,16 @@ def varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _word_tables() -> tuple[np.ndarray, np.ndarray]:
-    """Tables for 4 CRC bytes at a time: state s -> TA[s & 0xFFFF] ^ TB[s >> 16]."""
-    def four_bytes(state: np.ndarray) -> np.ndarray:
-        for _ in range(4):
-            state = _TABLE[state & 0xFF] ^ (state >> 8)
-        return state
-
-    x = np.arange(65536, dtype=np.uint32)
-    return four_bytes(x), four_bytes(x << np.uint32(16))
-
-
-_TABLE_LO, _TABLE_HI = _word_tables()
-
-
-def masked_crc32c_batch(records: Sequence[bytes]) -> np.ndarray:
-    """Masked CRC-32C of each record, vectorized over the batch (uint32[n]).
-
-    Records are sorted longest first so that, at each 4-byte step, the records
-    still running form a prefix; each record's last `len % 4` bytes are then
-    processed one at a time.
-    """
-    n = len(records)
-    if n == 0:
-        return np.zeros(0, dtype=np.uint32)
-    lens = np.fromiter(map(len, records), dtype=np.int64, count=n)
-    order = np.argsort(-lens, kind="stable")
-    sorted_lens = lens[order]
-    num_words = -(-int(sorted_lens[0]) // 4)
-    width = 4 * num_words
-    padded = b"".join([rec.ljust(width, b"\0") for rec in records])
-    mat = np.frombuffer(padded, dtype=np.uint8).reshape(n, width)[order]
-    words = np.ascontiguousarray(mat.view("<u4").T)  # [word, sorted record]
-    full_words = sorted_lens // 4
-    # active[k] = number of records with more than k full words.
-    active = n - np.searchsorted(full_words[::-1], np.arange(num_words),
-                                 side="right")
-    crc = np.full(n, 0xFFFFFFFF, dtype=np.uint32)
-    lo, hi = _TABLE_LO, _TABLE_HI
-    for k in range(num_words):
-        a = int(active[k])
-        if a == 0:
-            break
-        c = crc[:a] ^ words[k, :a]
-        crc[:a] = lo[c & 0xFFFF] ^ hi[c >> 16]
-    rem = sorted_lens % 4
-    for t in range(3):
-        sel = np.nonzero(rem > t)[0]
-        if sel.size == 0:
-            break
-        b = mat[sel, full_words[sel] * 4 + t]
-        c = crc[sel]
-        crc[sel] = _TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
-    crc ^= np.uint32(0xFFFFFFFF)
-    masked = ((crc >> 15) | (crc << 17)) + np.uint32(_MASK_DELTA)
-    out = np.empty(n, dtype=np.uint32)
-    out[order] = masked
-    return out
-
-
-def crc32c(data: bytes) -> int:
-    """Unmasked CRC-32C of one byte string (slow path, for checks)."""
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc = int(_TABLE[(crc ^ b) & 0xFF]) ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
 _HEADER_CACHE: dict[int, bytes] = {}
 
 
 def _length_header(length: int) -> bytes:
     header = _HEADER_CACHE.get(length)
     if header is None:
+        from data_tools.crc32c import MASK_DELTA, crc32c
         raw = struct.pack("<Q", length)
         crc = crc32c(raw)
-        masked = (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+        masked = (((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF
         header = raw + struct.pack("<I", masked)
         if len(_HEADER_CACHE) < 65536:
             _HEADER_CACHE[length] = header
@@ -140,6 +60,7 @@ def _length_header(length: int) -> bytes:
 
 def frame_records(records: Sequence[bytes]) -> bytes:
     """TFRecord-framed concatenation of `records`."""
+    from data_tools.crc32c import masked_crc32c_batch
     crcs = masked_crc32c_batch(records).astype("<u4").tobytes()
     parts = []
     for i, rec in enumerate(records):

@@ -174,11 +174,12 @@ def _process_chunk(task: tuple[str, int, int, int, int]) -> dict[str, Any]:
     proc = ChunkProcessor(mode, file_idx, chunk_idx)
     skip_header = chunk_idx == 0 and st.layouts[file_idx].has_header
     line_no = 1  # physical line number, 1-based, within this chunk
-    for base, lines in chunks.read_lines(st.paths[file_idx], start, end):
+    for base, lines, stripped in chunks.read_lines(st.paths[file_idx], start,
+                                                   end):
         split_ids = None
         if proc.split is None:
-            split_ids = chunks.assign_splits(chunks.line_offsets(base, lines),
-                                             st.seed, st.fractions)
+            offsets = chunks.line_offsets(base, lines, stripped)
+            split_ids = chunks.assign_splits(offsets, st.seed, st.fractions)
         if skip_header:
             lines = lines[1:]
             split_ids = None if split_ids is None else split_ids[1:]

@@ -123,7 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "in process and of exported SavedModels, and "
                     "data_tools conversion speed against `wc -l`. Prints "
                     "Markdown tables and writes --json.")
-    p.add_argument("--data", required=True, help="Dataset directory.")
+    p.add_argument("--data", help="Dataset directory (required unless "
+                   "--convert-only).")
     p.add_argument("--preset", default="frappe",
                    help="Preset giving each model's size. Default: frappe.")
     p.add_argument("--teachers", default="gdcn,dcnv2,finalmlp",
@@ -160,6 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--infer-only", action="store_true",
                    help="Only time the --saved-model exports (no training, "
                         "input or conversion figures).")
+    p.add_argument("--convert-only", action="store_true",
+                   help="Only time the conversion of --criteo-file against "
+                        "`wc -l` (no dataset needed).")
 
     p = sub.add_parser(
         "export", help="Export a run's model as a TF Serving SavedModel.",
@@ -286,6 +290,14 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from tfdsmlp.bench import format_bench, run_bench, write_result
 
+    if args.convert_only and not args.criteo_file:
+        print("python -m tfdsmlp bench: error: --convert-only needs "
+              "--criteo-file FILE", file=sys.stderr)
+        return 2
+    if not args.convert_only and not args.data:
+        print("python -m tfdsmlp bench: error: --data DIR is required "
+              "(unless --convert-only)", file=sys.stderr)
+        return 2
     saved = dict(item.split("=", 1) for item in args.saved_model)
     result = run_bench(args.data, preset=args.preset,
                        teachers=tuple(args.teachers.split(",")),
@@ -295,6 +307,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        convert_rows=args.convert_rows,
                        sparse_rows=args.sparse_rows,
                        infer_only=args.infer_only,
+                       convert_only=args.convert_only,
                        steps_per_execution=args.steps_per_execution)
     print(format_bench(result))
     if args.json:

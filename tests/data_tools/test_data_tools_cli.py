@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from data_tools import tfrecord
+from data_tools import crc32c, tfrecord
 from data_tools.__main__ import main
 from data_tools.convert import convert
 from data_tools.inspect_dataset import decode_rows, load_examples, load_vocabs
@@ -121,13 +121,19 @@ def test_worker_pool_gives_same_bytes(tmp_path, monkeypatch):
     src = _csv(tmp_path / "a.csv", n=3000)
     monkeypatch.setattr(passes, "SMALL_INPUT_BYTES", 0)  # force the pool
     monkeypatch.setattr(chunks, "chunk_count", lambda size, shards, **kw: 6)
-    for w in (1, 2):
-        convert("csv", str(src), str(tmp_path / f"w{w}"), label="label",
-                split="8:1:1", seed=1, shards=2, workers=w, quiet=True)
-    for s in ("train", "valid", "test"):
-        assert _read_bytes(tmp_path / "w1", s) == _read_bytes(
-            tmp_path / "w2", s)
-    meta = json.loads((tmp_path / "w2" / "dataset.json").read_text())
+    from data_tools import native
+    runs = [("python", 1), ("python", 2)]
+    if native.available()[0]:  # else only Python (no C compiler)
+        runs += [("native", 1), ("native", 2)]
+    for engine, w in runs:
+        convert("csv", str(src), str(tmp_path / f"{engine}{w}"),
+                label="label", split="8:1:1", seed=1, shards=2, workers=w,
+                engine=engine, quiet=True)
+    for engine, w in runs[1:]:
+        for s in ("train", "valid", "test"):
+            assert _read_bytes(tmp_path / "python1", s) == _read_bytes(
+                tmp_path / f"{engine}{w}", s), (engine, w, s)
+    meta = json.loads((tmp_path / "python2" / "dataset.json").read_text())
     assert sum(v["rows"] for v in meta["splits"].values()) == 3000
     assert meta["sources"][0]["split"] == "all"
 
@@ -220,12 +226,12 @@ def test_auc_matches_pair_count():
 
 def test_tfrecord_bytes_match_tensorflow(tmp_path):
     import tensorflow as tf
-    assert tfrecord.crc32c(b"123456789") == 0xE3069283
+    assert crc32c.crc32c(b"123456789") == 0xE3069283
     recs = [bytes(range(n % 256)) * (1 + n // 256) for n in range(0, 700, 7)]
-    want = [tfrecord.crc32c(r) for r in recs]
+    want = [crc32c.crc32c(r) for r in recs]
     masked = [(((c >> 15) | (c << 17)) + 0xA282EAD8) & 0xFFFFFFFF
               for c in want]
-    assert tfrecord.masked_crc32c_batch(recs).tolist() == masked
+    assert crc32c.masked_crc32c_batch(recs).tolist() == masked
     enc = tfrecord.ExampleEncoder(3, 2)
     ids, dense = [0, 1, 2 ** 40], [0.5, -3.0]
     rec = enc.encode(b"".join(tfrecord.varint(i) for i in ids), dense, 1)

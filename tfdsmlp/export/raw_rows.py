@@ -149,9 +149,11 @@ def _from_source(data_dir: str, meta: dict, split: str, path: str,
     cols: dict[str, list] = {i.name: [] for i in inputs}
     ids, dense, labels = [], [], []
     skip_header = layout.has_header
-    for base, lines in chunks.read_lines(path, 0, os.path.getsize(path)):
+    for base, lines, stripped in chunks.read_lines(path, 0,
+                                                   os.path.getsize(path)):
         if hashed:
-            sids = chunks.assign_splits(chunks.line_offsets(base, lines),
+            sids = chunks.assign_splits(chunks.line_offsets(base, lines,
+                                                            stripped),
                                         int(opts.get("seed") or 0), fractions)
         if skip_header:
             lines = lines[1:]
