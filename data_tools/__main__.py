@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 import tfdsmlp  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TensorFlow)
 
@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from data_tools.outputs import ConvertError
     try:

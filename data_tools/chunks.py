@@ -11,7 +11,7 @@ so every chunk can assign its rows independently and deterministically.
 from __future__ import annotations
 
 import os
-from typing import Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
 
 MASK64 = (1 << 64) - 1
 
@@ -57,7 +57,7 @@ def chunk_count(size: int, shards: int, max_chunk_bytes: int = 32 * MiB,
 
 
 def read_lines(path: str, start: int, end: int
-               ) -> Iterator[tuple[int, list[bytes], Optional[list[int]]]]:
+               ) -> Iterator[tuple[int, list[bytes], list[int] | None]]:
     """Yields (byte offset of the first line, lines, stripped) for [start, end).
 
     `start` and `end` must be line starts (or the file end). Lines have their
@@ -88,7 +88,7 @@ def read_lines(path: str, start: int, end: int
 
 
 def _strip_cr(lines: list[bytes], has_cr: bool
-              ) -> tuple[list[bytes], Optional[list[int]]]:
+              ) -> tuple[list[bytes], list[int] | None]:
     if not has_cr:
         return lines, None
     stripped = [int(ln.endswith(b"\r")) for ln in lines]
@@ -96,7 +96,7 @@ def _strip_cr(lines: list[bytes], has_cr: bool
 
 
 def line_offsets(base: int, lines: Sequence[bytes],
-                 stripped: Optional[Sequence[int]] = None):
+                 stripped: Sequence[int] | None = None):
     """Byte offset of each line (int64 array), given the first one's.
 
     Each line was followed by a newline and `stripped` more bytes (a
@@ -151,7 +151,7 @@ def assign_splits(offsets, seed: int, fractions: Sequence[float]):
                       len(fractions) - 1)
 
 
-def parse_split_spec(spec: Optional[str]) -> Optional[list[float]]:
+def parse_split_spec(spec: str | None) -> list[float] | None:
     """'8:1:1' -> [0.8, 0.1, 0.1] (2 or 3 positive parts)."""
     if spec is None:
         return None

@@ -15,15 +15,13 @@ the schema.
 
 from __future__ import annotations
 
-import dataclasses
+import collections
 import os
-import shutil
 import sys
 import time
-from typing import Any, Optional
 
-from tfdsmlp.features import (FORMAT_VERSION, NUM_RESERVED_IDS, OOV_ID,
-                              PADDING_ID, FieldSpec)
+from tfdsmlp.schema import (FIELD_SPEC_KEYS, FORMAT_VERSION,
+                            NUM_RESERVED_IDS, OOV_ID, PADDING_ID)
 
 from data_tools import chunks, formats, native, outputs, tfrecord, vocab
 from data_tools.outputs import ConvertError
@@ -33,7 +31,7 @@ ENGINES = ("auto", "native", "python")
 AUTO_SHARD_BYTES = 256 << 20  # --shards default: one shard per 256 MiB
 
 
-def _check_input(path: Optional[str], flag: str) -> None:
+def _check_input(path: str | None, flag: str) -> None:
     if path is None:
         return
     if not os.path.exists(path):
@@ -44,7 +42,7 @@ def _check_input(path: Optional[str], flag: str) -> None:
         raise ConvertError(f"input file {path} ({flag}) is empty")
 
 
-def _split_list(value) -> Optional[list[str]]:
+def _split_list(value) -> list[str] | None:
     if value is None or isinstance(value, (list, tuple)):
         return None if value is None else list(value)
     return [v.strip() for v in value.split(",") if v.strip()]
@@ -57,14 +55,14 @@ def _estimate_rows(path: str, size: int) -> int:
     return int(size * lines / max(1, len(head)))
 
 
-def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
-            test: Optional[str] = None, split: Optional[str] = None,
-            seed: int = 0, fields=None, label: Optional[str] = None,
+def convert(format: str, train: str, out: str, *, valid: str | None = None,
+            test: str | None = None, split: str | None = None,
+            seed: int = 0, fields=None, label: str | None = None,
             categorical=None, numeric=None, criteo_numeric: str = "bucketize",
-            min_count: int = 1, shards: Optional[int] = None,
+            min_count: int = 1, shards: int | None = None,
             compression: str = "", max_reject_fraction: float = 0.01,
-            overwrite: bool = False, workers: Optional[int] = None,
-            engine: str = "auto", quiet: bool = False) -> dict[str, Any]:
+            overwrite: bool = False, workers: int | None = None,
+            engine: str = "auto", quiet: bool = False) -> dict[str, object]:
     """Converts raw files into a dataset directory; returns a summary dict.
 
     Args mirror the CLI flags (see `python -m data_tools convert --help`).
@@ -154,11 +152,10 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
         cat_sizes = iter(result.vocab_sizes)
         field_meta = []
         for f in layout.fields:
-            meta = dataclasses.asdict(FieldSpec(
-                name=f.name, kind=f.kind,
-                vocab_size=(next(cat_sizes) + NUM_RESERVED_IDS
-                            if f.kind == "categorical" else 0),
-                transform=f.transform, source=f.source))
+            size = (next(cat_sizes) + NUM_RESERVED_IDS
+                    if f.kind == "categorical" else 0)
+            meta = dict(zip(FIELD_SPEC_KEYS, (f.name, f.kind, size,
+                                              f.transform, f.source)))
             if f.kind == "categorical":
                 meta.update(vocab_file=vocab.vocab_filename(f.name),
                             padding_id=PADDING_ID, oov_id=OOV_ID)
@@ -199,6 +196,7 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
         if "data_tools.worker" in sys.modules:
             sys.modules["data_tools.worker"].STATE = None
         if os.path.exists(tmp):
+            import shutil
             shutil.rmtree(tmp, ignore_errors=True)
     seconds = time.time() - t0
     return {"out": out, "engine": result.engine,
@@ -212,28 +210,19 @@ def convert(format: str, train: str, out: str, *, valid: Optional[str] = None,
                                   / max(seconds, 1e-9), 1)}
 
 
-@dataclasses.dataclass
-class _Plan:
-    """The conversion job both engines run (chunks, shards, temp dir)."""
+class _Plan(collections.namedtuple(
+        "_Plan", "paths layouts file_splits split_names fractions seed plans "
+        "sizes est out_splits num_shards compression min_count "
+        "max_reject_fraction split_files workers quiet tmp")):
+    """The conversion job both engines run (chunks, shards, temp dir).
 
-    paths: list[str]
-    layouts: list[formats.Layout]
-    file_splits: list[Optional[str]]   # None: rows split by hash
-    split_names: list[str]
-    fractions: Optional[list[float]]
-    seed: int
-    plans: list[list[tuple[int, int]]]  # per file: chunk byte ranges
-    sizes: list[int]
-    est: list[int]
-    out_splits: list[str]
-    num_shards: dict[str, int]
-    compression: str
-    min_count: int
-    max_reject_fraction: float
-    split_files: dict[str, str]        # split -> input file, for messages
-    workers: int
-    quiet: bool
-    tmp: str
+    file_splits: per input file its split, or None for rows split by hash
+    into split_names by fractions and seed; plans: per file, its chunks'
+    byte ranges; sizes, est: per file, bytes and estimated rows;
+    out_splits, num_shards; split_files: split -> input file, for messages.
+    """
+
+    __slots__ = ()
 
     def shard_of(self, split: str, file_idx: int, chunk_idx: int) -> int:
         """Chunk c of a file with C chunks -> shard floor(c * shards / C)."""
@@ -245,19 +234,18 @@ class _Plan:
                 for k in range(self.num_shards[split])]
 
 
-@dataclasses.dataclass
-class _Result:
-    """What an engine produced; the files are already in the temp dir."""
+class _Result(collections.namedtuple(
+        "_Result", "engine train_file_rows read written rejected samples "
+        "vocab_sizes files checksums")):
+    """What an engine produced; the files are already in the temp dir.
 
-    engine: str
-    train_file_rows: list[int]           # rows read from the training file
-    read: dict[str, int]
-    written: dict[str, int]
-    rejected: dict[str, dict[str, int]]  # split -> reason -> count
-    samples: list[tuple]                 # first rejected lines
-    vocab_sizes: list[int]               # per categorical field
-    files: dict[str, list[str]]          # split -> shard paths (relative)
-    checksums: dict[str, str]            # input path -> CRC-32C hex
+    train_file_rows: rows read from the training file; read, written:
+    per split; rejected: split -> reason -> count; samples: the first
+    rejected lines; vocab_sizes: per categorical field; files: split ->
+    shard paths (relative); checksums: input path -> CRC-32C hex.
+    """
+
+    __slots__ = ()
 
     def check_rejects(self, split_files: dict[str, str],
                       max_fraction: float) -> None:
@@ -265,7 +253,7 @@ class _Result:
                               split_files, max_fraction)
 
 
-def _run_native(plan: _Plan, engine: str) -> Optional[_Result]:
+def _run_native(plan: _Plan, engine: str) -> _Result | None:
     """The C converter's result, or None to fall back to Python."""
     layout = plan.layouts[0]
     reason = native.unsupported_reason(layout, plan.compression)
@@ -279,6 +267,7 @@ def _run_native(plan: _Plan, engine: str) -> Optional[_Result]:
             return _native_result(plan, binary)
         except native.Unsupported as e:
             reason = str(e)
+            import shutil
             for entry in os.listdir(plan.tmp):  # start the Python run clean
                 path = os.path.join(plan.tmp, entry)
                 if os.path.isdir(path):
@@ -339,6 +328,8 @@ def _native_result(plan: _Plan, binary: str) -> _Result:
 
 def _run_python(plan: _Plan) -> _Result:
     """Both passes in Python worker processes (see data_tools/worker.py)."""
+    import shutil
+
     from data_tools import passes, worker  # numpy, tqdm: not on native's path
     tmp, layout, workers = plan.tmp, plan.layouts[0], plan.workers
     paths, sizes, est, quiet = plan.paths, plan.sizes, plan.est, plan.quiet

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import zlib
-from typing import Any, Sequence
+from collections.abc import Sequence
 
 
 class ConvertError(Exception):
@@ -51,6 +50,7 @@ def finalize_dir(tmp_dir: str, out_dir: str, overwrite: bool) -> None:
         os.replace(out_dir, old)
     os.replace(tmp_dir, out_dir)
     if old:
+        import shutil
         shutil.rmtree(old, ignore_errors=True)
 
 
@@ -81,6 +81,7 @@ def assemble_shards(parts: Sequence[tuple[int, int, str]], num_shards: int,
                     out.write(z.compress(b"") + z.flush())
                 for path in group:
                     with open(path, "rb") as f:
+                        import shutil
                         shutil.copyfileobj(f, out, 16 << 20)
                     os.remove(path)
         rel_paths.append(rel)
@@ -124,7 +125,7 @@ def write_rejected(path: str, samples: Sequence[tuple], total: int) -> None:
             f.write(f"{split}\t{file}\t{line}\t{reason}\t{text}\n")
 
 
-def write_json(path: str, obj: Any) -> None:
+def write_json(path: str, obj: object) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(obj, f, indent=2)
         f.write("\n")

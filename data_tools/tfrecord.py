@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import struct
 import zlib
-from typing import BinaryIO, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 
 def varint(value: int) -> bytes:
@@ -81,7 +81,7 @@ class RecordFileWriter:
     def __init__(self, path: str, compression: str = "") -> None:
         self.path = path
         self.rows = 0
-        self._file: BinaryIO = open(path, "wb")
+        self._file = open(path, "wb")
         self._zip = (zlib.compressobj(6, zlib.DEFLATED, 31)
                      if compression == "GZIP" else None)
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import collections
 import os
 import re
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
-from tfdsmlp.features import NUM_RESERVED_IDS, OOV_ID, PADDING_ID
+from tfdsmlp.schema import NUM_RESERVED_IDS, OOV_ID, PADDING_ID
 
 from data_tools.tfrecord import varint
 

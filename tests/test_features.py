@@ -76,3 +76,14 @@ def test_dataset_json_errors(tmp_path, tiny_spec):
         {"format_version": FORMAT_VERSION + 1, **tiny_spec.to_dict()}))
     with pytest.raises(ValueError, match="unsupported format_version"):
         FeatureSpec.from_dataset_dir(str(tmp_path))
+
+
+def test_schema_field_keys_are_fieldspec_attributes():
+    # data_tools writes dataset.json fields from tfdsmlp.schema (so that the
+    # converter starts without the model side); they must be FieldSpec's.
+    import dataclasses
+
+    from tfdsmlp.features import FieldSpec
+    from tfdsmlp.schema import FIELD_SPEC_KEYS
+    assert FIELD_SPEC_KEYS == tuple(f.name for f in
+                                    dataclasses.fields(FieldSpec))

@@ -27,11 +27,8 @@ import json
 import os
 from typing import Any
 
-FORMAT_VERSION = 1
-PADDING_ID = 0
-OOV_ID = 1
-NUM_RESERVED_IDS = 2
-FIELD_KINDS = ("categorical", "numeric")
+from tfdsmlp.schema import (FIELD_KINDS, FORMAT_VERSION,  # noqa: F401
+                            NUM_RESERVED_IDS, OOV_ID, PADDING_ID)
 
 
 @dataclasses.dataclass(frozen=True)

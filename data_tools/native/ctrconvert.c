@@ -468,8 +468,10 @@ static inline uint64_t slot_count(const Table *t, const Slot *s) {
   return s->cnt + t->count[IDX(s)];
 }
 
-static inline void slot_count_one(Table *t, Slot *s) {
-  if (++s->cnt == 0) t->count[IDX(s)] += 1ull << 32;
+static inline void slot_add_count(Table *t, Slot *s, int train) {
+  s->cnt += (uint32_t)train;
+  if (__builtin_expect(train && s->cnt == 0, 0))
+    t->count[IDX(s)] += 1ull << 32;
 }
 
 /* ------------------------------------------------------------ the job */
@@ -757,8 +759,8 @@ static inline uint64_t splitmix64(uint64_t x) {
 static inline int split_of(long long offset) {
   uint64_t h = splitmix64((uint64_t)offset ^ J.seed_key);
   double u = (double)(h >> 11) / 9007199254740992.0;
-  int s = 0;
-  while (s < J.num_splits && J.cum[s] <= u) s++;
+  int s = (J.cum[0] <= u) + (J.num_splits > 1 && J.cum[1] <= u) +
+          (J.num_splits > 2 && J.cum[2] <= u); /* no branch on u */
   return s < J.num_splits - 1 ? s : J.num_splits - 1;
 }
 
@@ -1044,15 +1046,20 @@ static __attribute__((noinline)) int transform_value(const Plan *pl, Tok key,
 /* Raw values of up to 4 digits (or empty) of a numeric transform, which
  * depends only on the value: their index in Plan.small, or -1. */
 static inline int small_index(Tok key) {
-  if (key.n == 0) return SMALL_MEMO - 1;
   if (key.n > 4) return -1;
-  int v = 0;
-  for (uint32_t i = 0; i < key.n; i++) {
-    unsigned d = (unsigned)(key.p[i] - '0');
-    if (d > 9) return -1;
-    v = 10 * v + (int)d;
-  }
-  return v;
+  if (key.n == 0) return SMALL_MEMO - 1;
+  /* SWAR: the n digits, right-aligned in a 4-byte word ('0' padding) */
+  uint32_t w;
+  memcpy(&w, key.p, 4); /* key_word's padding guarantee covers 4 bytes */
+  int pad = 8 * (4 - (int)key.n);
+  w = (uint32_t)((uint64_t)w << pad) |
+      ((uint32_t)((1ull << pad) - 1) & 0x30303030u);
+  uint32_t d = w - 0x30303030u;
+  /* every byte a digit: no byte borrowed below '0' or is above '9' */
+  if (((w & 0xF0F0F0F0u) != 0x30303030u) | ((d + 0x76767676u) & 0x80808080u))
+    return -1;
+  d = (d * 10 + (d >> 8)) & 0x00FF00FFu; /* pairs: d0d1, d2d3 */
+  return (int)((d * 100 + (d >> 16)) & 0xFFFFu);
 }
 
 /* Pass 1, one field of one row: finds (inserting if new) the token and
@@ -1080,7 +1087,7 @@ static inline int count_field(Chunk *c, const Plan *pl, Tok key, int train,
   Slot *s = table_find_k(t, key.p, key.n, k, lk, h);
   if (pl->kind <= K_LIBFM) { /* the token itself */
     if (!s) s = table_insert(t, k, lk, h, key.p, key.n);
-    if (train) slot_count_one(t, s);
+    slot_add_count(t, s, train);
     if (row) cache_put(c, row, pl, IDX(s));
     return 1;
   }
@@ -1091,7 +1098,7 @@ static inline int count_field(Chunk *c, const Plan *pl, Tok key, int train,
   }
   v = t->val[IDX(s)];
 counted:
-  if (pl->kind == K_MEMO_CAT && train) pl->tok->count[v]++;
+  if (pl->kind == K_MEMO_CAT) pl->tok->count[v] += (uint64_t)train;
   if (row) cache_put(c, row, pl, v);
   return 1;
 }
@@ -1119,7 +1126,7 @@ static inline int count_row(Chunk *c, const Plan *plan, const Tok *cols,
           }
           s = s == &t->slots[t->mask] ? t->slots : s + 1;
         }
-        if (train) slot_count_one(t, s);
+        slot_add_count(t, s, train);
         if (row) cache_put(c, row, pl, IDX(s));
         continue;
       }
@@ -1129,7 +1136,7 @@ static inline int count_row(Chunk *c, const Plan *plan, const Tok *cols,
   return 1;
 }
 
-static inline unsigned char *put_varint(unsigned char *p, uint64_t v) {
+static inline unsigned char *put_varint(unsigned char *p, uint32_t v) {
   while (v >= 0x80) {
     *p++ = (unsigned char)(v | 0x80);
     v >>= 7;
