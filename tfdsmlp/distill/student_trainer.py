@@ -53,6 +53,10 @@ class StudentTrainer(tf.keras.Model):
     def call(self, inputs, training=None):
         return self.student(inputs, training=training)
 
+    def dummy_inputs(self, batch_size: int = 2):
+        """The student's (see `CTRModel.dummy_inputs`)."""
+        return self.student.dummy_inputs(batch_size)
+
     @staticmethod
     def average(per_example) -> tf.Tensor:
         """Mean over the global batch (correct under tf.distribute)."""

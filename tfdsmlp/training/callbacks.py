@@ -179,7 +179,15 @@ class TrainingBackup(tf.keras.callbacks.Callback):
     # -- restore ----------------------------------------------------------
     def load(self, model: tf.keras.Model) -> int:
         """Restores model and optimizer variables from the backup (before
-        `fit`); returns the number of finished epochs (0: no backup)."""
+        `fit`); returns the number of finished epochs (0: no backup).
+
+        It first builds `model` (see `build_for_backup`), whether or not a
+        backup exists: the variables, the dropout layers' random generators
+        among them, must exist to be restored into, and a fresh run and a
+        resumed one must create them at the same point (creating random
+        state shifts TensorFlow's automatic op seeds, so a resumed run that
+        built them elsewhere would shuffle differently)."""
+        build_for_backup(model)
         path = os.path.join(self.backup_dir, "state.json")
         if not os.path.exists(path):
             return 0
@@ -285,6 +293,25 @@ class TrainingBackup(tf.keras.callbacks.Callback):
             if (stem.startswith("ckpt-") or stem.startswith("best-")) \
                     and stem not in keep and name not in keep:
                 os.remove(path)
+
+
+def build_for_backup(model: tf.keras.Model) -> None:
+    """Calls `model`, and every unbuilt sub-model, on its `dummy_inputs()`
+    (inference, so no dropout mask is drawn) so that all its variables and
+    dropout random generators exist; built models are left alone.
+
+    Raises ValueError for an unbuilt `model` without `dummy_inputs`: its
+    backup would miss the variables that do not exist yet."""
+    for m in (model, *model.submodules):
+        if not isinstance(m, tf.keras.Model) or m.built:
+            continue
+        if hasattr(m, "dummy_inputs"):
+            m(m.dummy_inputs())
+        elif m is model:
+            raise ValueError(
+                f"TrainingBackup needs a built model or one with a "
+                f"dummy_inputs() method; received an unbuilt "
+                f"{type(model).__name__}. Call it once on a batch first.")
 
 
 @contextlib.contextmanager

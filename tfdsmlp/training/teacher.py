@@ -82,7 +82,10 @@ def train_teacher(data_dir: str, cfg: TeacherConfig, out_dir: str,
         tf.keras.utils.set_random_seed(cfg.train.seed)
         spec = FeatureSpec.from_dataset_dir(data_dir)
         model = build_model(cfg.model, cfg.params, spec)
-        model(model.dummy_inputs())  # variables (dropout generators too)
+        # variables (dropout generators too); TrainingBackup.load would
+        # build it as well, but later, after other random ops: calling it
+        # here keeps the random streams of earlier runs
+        model(model.dummy_inputs())
         result = fit_ctr_model(model, data_dir, cfg.train,
                                log_dir=os.path.join(out_dir, "tb"),
                                verbose=verbose, backup_dir=backup)
