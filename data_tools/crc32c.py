@@ -113,27 +113,19 @@ def _gf2_times(mat: Sequence[int], vec: int) -> int:
 def crc32c_combine(crc1: int, crc2: int, len2: int) -> int:
     """CRC-32C of A + B from crc(A), crc(B) and len(B) (zlib's method).
 
-    crc1 is multiplied by x^(8 * len2) modulo the polynomial, with 32x32
-    GF(2) matrices squared once per bit of len2.
+    crc1 is multiplied by x^(8 * len2) modulo the polynomial: the 32x32
+    GF(2) matrix of one zero byte is applied for each set bit of len2 and
+    squared between bits.
     """
-    if len2 == 0:
-        return crc1
-    odd = [0x82F63B78] + [1 << (n - 1) for n in range(1, 32)]
-    even = [_gf2_times(odd, odd[n]) for n in range(32)]
-    odd = [_gf2_times(even, even[n]) for n in range(32)]
-    while True:
-        even = [_gf2_times(odd, odd[n]) for n in range(32)]
+    op = [0x82F63B78] + [1 << (n - 1) for n in range(1, 32)]  # a zero bit
+    for _ in range(3):
+        op = [_gf2_times(op, op[n]) for n in range(32)]  # ... then a byte
+    while len2:
         if len2 & 1:
-            crc1 = _gf2_times(even, crc1)
+            crc1 = _gf2_times(op, crc1)
         len2 >>= 1
-        if not len2:
-            break
-        odd = [_gf2_times(even, even[n]) for n in range(32)]
-        if len2 & 1:
-            crc1 = _gf2_times(odd, crc1)
-        len2 >>= 1
-        if not len2:
-            break
+        if len2:
+            op = [_gf2_times(op, op[n]) for n in range(32)]
     return crc1 ^ crc2
 
 
