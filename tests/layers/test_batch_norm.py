@@ -115,3 +115,28 @@ def test_roundtrip(assert_layer_roundtrip, tmp_path, rng):
 
     assert_layer_roundtrip(factory, rng.normal(size=(5, 4)).astype(np.float32),
                            tmp_path)
+
+
+def _op_types(fn, x):
+    return {op.type for op in
+            tf.function(fn).get_concrete_function(x).graph.get_operations()}
+
+
+def test_inference_is_elementwise_like_keras_2d(rng):
+    # Training takes the fused kernel; inference (training=False, or a
+    # frozen layer) the element-wise affine map of Keras' 2-D layer, which
+    # is cheaper at serving batch sizes.
+    x = tf.constant(rng.normal(size=(5, 3)).astype(np.float32))
+    ref, fused = _pair(x, momentum=0.9, epsilon=1e-5)
+    fused(x, training=True)
+    ref.moving_mean.assign(fused.moving_mean)
+    ref.moving_variance.assign(fused.moving_variance)
+    assert "FusedBatchNormV3" in _op_types(
+        lambda t: fused(t, training=True), x)
+    assert "FusedBatchNormV3" not in _op_types(
+        lambda t: fused(t, training=False), x)
+    np.testing.assert_array_equal(fused(x, training=False),
+                                  ref(x, training=False))
+    fused.trainable = False  # frozen (a teacher): inference even if asked
+    assert "FusedBatchNormV3" not in _op_types(
+        lambda t: fused(t, training=True), x)

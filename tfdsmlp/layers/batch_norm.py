@@ -34,9 +34,12 @@ class FusedBatchNorm(tf.keras.layers.BatchNormalization):
     Why: Keras only runs its fused kernel (`FusedBatchNormV3`, one op
     forward and one backward) on 4-D/5-D inputs and falls back to about ten
     element-wise ops for 2-D ones, which makes batch norm a quarter of an
-    MLP's training step on a CPU; this layer views `(n, d)` as
+    MLP's training step on a CPU; in training this layer views `(n, d)` as
     `(n, 1, 1, d)` and takes the fused path (measured forward + backward at
-    4096 x 400 on 2 CPU cores: 5.6 ms -> 3.7 ms). It keeps the kernel's
+    4096 x 400 on 2 CPU cores: 5.6 ms -> 3.7 ms). Inference (`training`
+    False, or the layer not trainable) stays element-wise
+    (`tf.nn.batch_normalization`, what Keras' 2-D layer runs): there the
+    fused op only adds a fixed cost, which slowed batch-1 serving. It keeps the kernel's
     unbiased moving variance because converting it to Keras' biased one
     divides by n - 1, which turns the moving variance into NaN on a
     one-row training batch.
@@ -92,6 +95,13 @@ class FusedBatchNorm(tf.keras.layers.BatchNormalization):
 
     def call(self, inputs: tf.Tensor,
              training: bool | None = None) -> tf.Tensor:
+        if self._get_training_value(training) is False:
+            # Inference is an affine map per feature; as in Keras' 2-D
+            # layer, computed element-wise: the fused op's fixed cost makes
+            # small batches (serving) slower (see docs/BENCHMARKS.md).
+            return tf.nn.batch_normalization(
+                inputs, self.moving_mean, self.moving_variance, self.beta,
+                self.gamma, self.epsilon)
         width = inputs.shape[-1]
         outputs = super().call(tf.reshape(inputs, [-1, 1, 1, width]),
                                training=training)
