@@ -129,7 +129,6 @@ def convert(format: str, train: str, out: str, *, valid: str | None = None,
                    else [num_shards[s] for s in out_splits])
     plans = [chunks.plan_chunks(p, chunks.chunk_count(sz, k))
              for p, sz, k in zip(paths, sizes, file_shards)]
-    num_chunks = {i: len(plan) for i, plan in enumerate(plans)}
     est = [_estimate_rows(p, sz) for p, sz in zip(paths, sizes)]
 
     tmp = outputs.make_temp_dir(out)

@@ -9,7 +9,7 @@ consecutive pieces, as zlib's crc32_combine does for CRC-32.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -107,7 +107,7 @@ def build(force: bool = False) -> str:
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         proc = subprocess.run([cc, *CFLAGS, "-o", tmp, SOURCE, "-lm"],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
         if proc.returncode != 0:
             raise BuildError(f"{cc} failed to compile {SOURCE}:\n"
                              f"{proc.stderr.strip()}")
@@ -248,8 +248,8 @@ def run(binary: str, job: Job, job_dir: str, est_rows: int) -> Result:
                     crcs[int(i)] = h
                 elif key == "unsupported":
                     unsupported = rest
-        err, err_r = open(err_r, encoding="utf-8", errors="replace"), None
-        with err:
+        with open(err_r, encoding="utf-8", errors="replace") as err:
+            err_r = None  # closed by the with block from here on
             stderr = err.read()
         _, status = os.waitpid(pid, 0)
         pid = None

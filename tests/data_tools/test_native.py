@@ -20,6 +20,7 @@ from data_tools.__main__ import main
 from data_tools.convert import convert
 from data_tools.outputs import ConvertError
 
+
 @pytest.fixture(autouse=True)
 def _native_binary(request):
     """Skips (with the reason) where the C converter cannot be built."""
@@ -45,7 +46,8 @@ def _tree(out) -> dict[str, bytes]:
     for root, _dirs, names in os.walk(out):
         for name in names:
             path = os.path.join(root, name)
-            files[os.path.relpath(path, out)] = open(path, "rb").read()
+            with open(path, "rb") as f:
+                files[os.path.relpath(path, out)] = f.read()
     return files
 
 
