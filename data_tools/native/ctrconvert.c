@@ -1307,6 +1307,13 @@ static size_t process_lines(Worker *w, Chunk *c, const char *buf, size_t n,
   return p > end ? n : (size_t)(p - buf);
 }
 
+/* The last '\n' of p[0, n), or NULL (memrchr is a GNU extension). */
+static const char *last_newline(const char *p, size_t n) {
+  while (n--)
+    if (p[n] == '\n') return p + n;
+  return NULL;
+}
+
 /* Processes chunk c of its memory-mapped file, a slice (about 1 MiB of
  * whole lines) at a time, with the CRC-32C of its bytes when `crc_it`.
  * The file's last line is processed from a padded copy, so that reading
@@ -1322,7 +1329,7 @@ static void process_chunk(Worker *w, Chunk *c, char **bufp, size_t *capp,
   int skip_header = J.has_header && c->start == 0;
   uint32_t crc = 0xFFFFFFFFu;
   if (c->end == J.sizes[c->file] && len) {
-    const char *nl = len > 1 ? memrchr(data, '\n', len - 1) : NULL;
+    const char *nl = len > 1 ? last_newline(data, len - 1) : NULL;
     body = nl ? (size_t)(nl - data) + 1 : 0;
   }
   size_t slice = SLICE;
@@ -1544,9 +1551,13 @@ static int finish_pass(int pass, const char *name, const char *phase) {
 }
 
 /* ------------------------------------------------------------ vocab */
-static int cmp_vocab(const void *a, const void *b, void *table) {
+/* qsort's comparison context (qsort_r's argument order differs between
+ * glibc and the BSDs, so it is not used). */
+static _Thread_local const Table *t_sort_table;
+
+static int cmp_vocab(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-  const Table *g = table;
+  const Table *g = t_sort_table;
   if (g->count[x] != g->count[y]) return g->count[x] > g->count[y] ? -1 : 1;
   uint32_t nx = g->len[x], ny = g->len[y], n = nx < ny ? nx : ny;
   int c = memcmp(g->key[x], g->key[y], n);
@@ -1582,7 +1593,8 @@ static void build_vocab(int ci) {
     g->val[i] = g->len[i] ? 1 : 0; /* OOV, or padding for "" */
     if (g->len[i] && g->count[i] >= (uint64_t)J.min_count) list[n++] = i;
   }
-  qsort_r(list, n, sizeof(uint32_t), cmp_vocab, g);
+  t_sort_table = g;
+  qsort(list, n, sizeof(uint32_t), cmp_vocab);
   FILE *f = fopen(J.vocab_paths[ci], "wb");
   if (!f) die(EXIT_IO, "cannot write %s: %s", J.vocab_paths[ci],
               strerror(errno));
