@@ -90,7 +90,8 @@ def _convert_parser(sub) -> None:
                    help="auto (default): the native C converter, built on "
                    "first use with the system C compiler, falling back to "
                    "the Python one (with a note why) for inputs it does not "
-                   "handle: rejected rows, quoted CSV fields, GZIP output; "
+                   "handle (rejected rows, quoted CSV fields, GZIP output) "
+                   "and if it fails; "
                    "native: fail instead of falling back; python: always "
                    "the Python converter. Both write identical files")
     p.add_argument("--quiet", action="store_true",

@@ -261,11 +261,14 @@ def _run_native(plan: _Plan, engine: str) -> _Result | None:
         binary, why = native.available()
         if binary is None:
             reason = f"cannot build the native converter: {why}"
+    failed = False
     if reason is None:
         try:
             return _native_result(plan, binary)
-        except native.Unsupported as e:
-            reason = str(e)
+        except (native.Unsupported, native.NativeError) as e:
+            failed = isinstance(e, native.NativeError)
+            reason = (f"the native converter failed ({e})" if failed
+                      else str(e))
             import shutil
             for entry in os.listdir(plan.tmp):  # start the Python run clean
                 path = os.path.join(plan.tmp, entry)
@@ -276,7 +279,7 @@ def _run_native(plan: _Plan, engine: str) -> _Result | None:
     if engine == "native":
         raise ConvertError(f"--engine native cannot convert this input: "
                            f"{reason}")
-    if not plan.quiet:
+    if failed or not plan.quiet:  # a failure is reported even when quiet
         print(f"data_tools convert: using the Python converter (slower): "
               f"{reason}", file=sys.stderr)
     return None

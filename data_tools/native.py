@@ -65,6 +65,11 @@ class Unsupported(Exception):
     """The native converter cannot convert this input exactly; use Python."""
 
 
+class NativeError(RuntimeError):
+    """The converter program failed (crash, I/O error): its exit status and
+    message."""
+
+
 class BuildError(Exception):
     """The C compiler is missing or failed."""
 
@@ -208,7 +213,7 @@ class Result(collections.namedtuple("Result", "read vocab_sizes crc32c")):
 
 
 def run(binary: str, job: Job, job_dir: str, est_rows: int) -> Result:
-    """Runs the converter; raises Unsupported, or RuntimeError on failure.
+    """Runs the converter; raises Unsupported, or NativeError on failure.
 
     The program is started with os.posix_spawn (the subprocess module alone
     costs a few ms of import, a tenth of `wc -l` on the benchmark file);
@@ -268,8 +273,8 @@ def run(binary: str, job: Job, job_dir: str, est_rows: int) -> Result:
     if code == EXIT_UNSUPPORTED:
         raise Unsupported(unsupported or stderr.strip())
     if code != 0:
-        raise RuntimeError(f"native converter failed (exit {code}): "
-                           f"{stderr.strip()}")
+        raise NativeError(f"exit status {code}: "
+                          f"{stderr.strip() or '(no message)'}")
     return Result(read=[read.get(s, 0) for s in range(job.num_splits)],
                   vocab_sizes=[vocab[i] for i in range(len(job.vocab_paths))],
                   crc32c=[crcs[i] for i in range(len(job.files))])

@@ -233,6 +233,41 @@ def test_no_compiler_falls_back(tmp_path, monkeypatch, capsys):
         convert("criteo", str(src), str(tmp_path / "out2"), engine="native")
 
 
+def test_failing_converter_falls_back_or_fails_clearly(tmp_path, monkeypatch,
+                                                       capsys):
+    # A converter that crashes or hits an I/O error: auto converts with
+    # Python (and says so, even with quiet); native fails with the message.
+    fake = tmp_path / "ctrconvert"
+    fake.write_text("#!/bin/sh\necho 'cannot write x: No space' >&2\n"
+                    "exit 1\n")
+    fake.chmod(0o755)
+    monkeypatch.setattr(native, "available", lambda: (str(fake), None))
+    src = _criteo(tmp_path / "c.txt", n=100)
+    summary = convert("criteo", str(src), str(tmp_path / "auto"), quiet=True)
+    assert summary["engine"] == "python"
+    err = capsys.readouterr().err
+    assert ("the native converter failed (exit status 1: cannot write x: "
+            "No space)") in err
+    with pytest.raises(ConvertError, match="native converter failed"):
+        convert("criteo", str(src), str(tmp_path / "native"),
+                engine="native", quiet=True)
+    assert not (tmp_path / "native").exists()
+
+
+def test_engine_flag_on_the_command_line(tmp_path, capsys):
+    src = _criteo(tmp_path / "c.txt", n=100)
+    for engine in ("native", "python"):
+        assert main(["convert", "--format", "criteo", "--train", str(src),
+                     "--out", str(tmp_path / engine), "--quiet",
+                     "--engine", engine]) == 0
+        assert f'"engine": "{engine}"' in capsys.readouterr().out
+    assert _tree(tmp_path / "native") == _tree(tmp_path / "python")
+    with pytest.raises(SystemExit):
+        main(["convert", "--format", "criteo", "--train", str(src),
+              "--out", str(tmp_path / "x"), "--engine", "fast"])
+    assert "invalid choice: 'fast'" in capsys.readouterr().err
+
+
 def test_build_native_cli(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("TFDSMLP_NATIVE_DIR", str(tmp_path / "cache"))
     assert main(["build-native"]) == 0
