@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import tfdsmlp  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TensorFlow)
 
+from data_tools.convert import ENGINES
 from data_tools.formats import CRITEO_NUMERIC_MODES, FORMATS
 
 EPILOG = """examples:
@@ -85,7 +86,7 @@ def _convert_parser(sub) -> None:
     p.add_argument("--workers", type=int, default=None,
                    help="worker threads (native) or processes (Python) "
                    "(default: number of usable CPUs)")
-    p.add_argument("--engine", choices=["auto", "native", "python"],
+    p.add_argument("--engine", choices=ENGINES,
                    default="auto",
                    help="auto (default): the native C converter, built on "
                    "first use with the system C compiler, falling back to "

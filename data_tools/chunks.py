@@ -109,8 +109,10 @@ def line_offsets(base: int, lines: Sequence[bytes],
     return base + np.cumsum(lens) - lens
 
 
-def splitmix64(x: int) -> int:
-    """SplitMix64's output function of x + golden gamma, on a Python int."""
+def splitmix64(x):
+    """SplitMix64's output function of x + golden gamma, modulo 2^64.
+
+    Works on a Python int and, element-wise, on a numpy uint64 array."""
     x = (x + 0x9E3779B97F4A7C15) & MASK64
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
     x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
@@ -139,12 +141,8 @@ def assign_splits(offsets, seed: int, fractions: Sequence[float]):
     converter (data_tools/native/ctrconvert.c, split_of) computes the same.
     """
     import numpy as np
-    x = np.asarray(offsets).astype(np.uint64) ^ np.uint64(seed_key(seed))
-    with np.errstate(over="ignore"):
-        x = x + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        h = x ^ (x >> np.uint64(31))
+    h = splitmix64(np.asarray(offsets).astype(np.uint64)
+                   ^ np.uint64(seed_key(seed)))
     u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
     cum = np.asarray(cumulative_fractions(fractions))
     return np.minimum(np.searchsorted(cum, u, side="right"),

@@ -270,12 +270,8 @@ def _run_native(plan: _Plan, engine: str) -> _Result | None:
             reason = (f"the native converter failed ({e})" if failed
                       else str(e))
             import shutil
-            for entry in os.listdir(plan.tmp):  # start the Python run clean
-                path = os.path.join(plan.tmp, entry)
-                if os.path.isdir(path):
-                    shutil.rmtree(path)
-                else:
-                    os.remove(path)
+            shutil.rmtree(plan.tmp)  # start the Python run clean
+            os.makedirs(plan.tmp)
     if engine == "native":
         raise ConvertError(f"--engine native cannot convert this input: "
                            f"{reason}")

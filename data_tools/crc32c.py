@@ -142,30 +142,16 @@ def crc32c_file(path: str, block: int = 1 << 14,
     shift = [[_gf2_times(basis, b << (8 * k)) for b in range(256)]
              for k in range(4)]
     t0, t1, t2, t3 = shift
-    crc, total = 0, 0
+    crc = 0  # the CRC of nothing; shift(0) = 0, so folding onto it is exact
     with open(path, "rb") as f:
-        while True:
-            data = f.read(block * blocks_per_read)
-            if not data:
-                break
+        while data := f.read(block * blocks_per_read):
             full = len(data) // block
             parts = [data[i * block:(i + 1) * block] for i in range(full)]
-            tail = data[full * block:]
-            if total == 0 and parts:
-                crcs = crc32c_batch(parts).tolist()
-                crc, crcs = crcs[0], crcs[1:]
-                total = block
-            elif parts:
-                crcs = crc32c_batch(parts).tolist()
-            else:
-                crcs = []
-            for c in crcs:
+            for c in (crc32c_batch(parts).tolist() if parts else []):
                 crc = (t0[crc & 0xFF] ^ t1[(crc >> 8) & 0xFF]
                        ^ t2[(crc >> 16) & 0xFF] ^ t3[crc >> 24]) ^ c
-            total += block * len(crcs)
+            tail = data[full * block:]  # only at the end of the file
             if tail:
-                tail_crc = int(crc32c_batch([tail])[0])
-                crc = tail_crc if total == 0 else crc32c_combine(
-                    crc, tail_crc, len(tail))
-                total += len(tail)
+                crc = crc32c_combine(crc, int(crc32c_batch([tail])[0]),
+                                     len(tail))
     return f"{crc:08x}"

@@ -194,8 +194,8 @@ def convert_rate(criteo_file: str, rows: int, repeats: int = 3
             wc = min(wc, time.perf_counter() - start)
             shutil.rmtree(out, ignore_errors=True)
             start = time.perf_counter()
-            proc = subprocess.run(cmd + ["--overwrite"], check=True,
-                                  capture_output=True, env=env)
+            proc = subprocess.run(cmd, check=True, capture_output=True,
+                                  env=env)
             conv = min(conv, time.perf_counter() - start)
             engine = json.loads(proc.stdout)["engine"]
         return {"rows": total, "bytes": os.path.getsize(raw),

@@ -395,10 +395,6 @@ static void table_grow(Table *t) {
   t->shift = shift;
 }
 
-static inline const Slot *table_first(const Table *t, uint64_t h) {
-  return &t->slots[h >> t->shift];
-}
-
 static inline int slot_is(const Table *t, const Slot *s, uint64_t k,
                           uint32_t lk, const char *p, uint32_t n) {
   return s->k == k && (s->ix & ~0x7FFFFFFFu) == lk &&
@@ -1117,15 +1113,7 @@ static inline int count_row(Chunk *c, const Plan *plan, const Tok *cols,
       k = (k & KEY_MASK[key.n]) | KEY_TAG[key.n]; /* = key_word, no branch */
       if (__builtin_expect(key.n < 8 || (k >> 56) >= 8, 1)) {
         Table *t = pl->probe;
-        uint64_t h = slot_hash(k);
-        Slot *s = &t->slots[h >> t->shift];
-        while (!(s->k == k && s->ix < 0x80000000u)) {
-          if (s->ix == EMPTY) {
-            s = table_insert(t, k, 0, h, key.p, key.n);
-            break;
-          }
-          s = s == &t->slots[t->mask] ? t->slots : s + 1;
-        }
+        Slot *s = table_add_k(t, key.p, key.n, k, 0, slot_hash(k));
         slot_add_count(t, s, train);
         if (row) cache_put(c, row, pl, IDX(s));
         continue;
