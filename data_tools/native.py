@@ -17,6 +17,7 @@ the reason; `convert` then runs the Python converter instead.
 Job file: one "key value..." per line, read by `read_job` in the C file::
 
     threads 2 / min_count 1 / quiet 0 / [cache_mb N] / [piece_bytes N]
+    [varint_words 0|1]
     sep 9 (byte; -1 = runs of whitespace) / num_columns 40 / label_column 0
     has_header 0 / quoted_csv 0 / libfm_labels 0
     field <column> <c|n> <transform>          one per output field
@@ -54,11 +55,13 @@ _TRANSFORMS = {None: "none", formats.log_square_bucket: "log_square_bucket",
 
 # Tuning knobs (environment variable -> job key), mainly for tests: the
 # budget of the pass-1 row cache in MiB (default a quarter of the RAM; 0
-# parses every row twice) and the size of the pieces threads take
-# (default 8 MiB). CTRCONVERT_TIMES=1 makes the program print the seconds
+# parses every row twice), the size of the pieces threads take (default
+# 8 MiB) and whether pass 2 reads ids as ready-made varints (default 1; 0
+# encodes each one, as for vocabularies of 2^21 tokens or more). CTRCONVERT_TIMES=1 makes the program print the seconds
 # of each phase on stderr.
 TUNING = {"cache_mb": "TFDSMLP_NATIVE_CACHE_MB",
-          "piece_bytes": "TFDSMLP_NATIVE_PIECE_BYTES"}
+          "piece_bytes": "TFDSMLP_NATIVE_PIECE_BYTES",
+          "varint_words": "TFDSMLP_NATIVE_VARINT_WORDS"}
 
 
 class Unsupported(Exception):

@@ -497,6 +497,7 @@ typedef struct {
   int threads, min_count, quiet;
   long long cache_bytes; /* budget of the pass-1 row cache */
   long long piece_bytes; /* chunks are cut into pieces of about this */
+  int varint_words; /* 0: pass 2 encodes every varint (tests) */
   int sep; /* byte, or -1: runs of whitespace (libfm) */
   int num_columns, label_column, has_header, quoted_csv, libfm_labels;
   int num_fields, num_cat, num_num, row_units;
@@ -526,6 +527,8 @@ typedef struct {
 static Job J;
 static Table *g_vocab; /* [num_cat] token -> index; val = id, count */
 static uint32_t *g_vocab_sizes;
+/* [num_cat] 1: the workers' maps hold varint_word(id), not the id */
+static unsigned char *g_map_encoded;
 
 static char *trim(char *s) {
   while (*s == ' ' || *s == '\t') s++;
@@ -568,6 +571,7 @@ static void read_job(const char *path) {
   J.threads = 1;
   J.cache_bytes = -1;
   J.piece_bytes = 8ll << 20;
+  J.varint_words = 1;
   J.min_count = 1;
   while (getline(&line, &cap, f) > 0) {
     char *s = trim(line), key[32];
@@ -580,6 +584,7 @@ static void read_job(const char *path) {
     else if (!strcmp(key, "quiet")) J.quiet = atoi(rest);
     else if (!strcmp(key, "cache_mb")) J.cache_bytes = atoll(rest) << 20;
     else if (!strcmp(key, "piece_bytes")) J.piece_bytes = atoll(rest);
+    else if (!strcmp(key, "varint_words")) J.varint_words = atoi(rest);
     else if (!strcmp(key, "sep")) J.sep = atoi(rest);
     else if (!strcmp(key, "num_columns")) J.num_columns = atoi(rest);
     else if (!strcmp(key, "label_column")) J.label_column = atoi(rest);
@@ -1133,6 +1138,17 @@ static inline unsigned char *put_varint(unsigned char *p, uint32_t v) {
   return p;
 }
 
+/* The varint of id < 2^21 as a word: its 1-3 bytes, and their count in
+ * the top byte (pass 2 stores the word and moves on by the count). */
+#define VARINT_WORD_LIMIT (1u << 21)
+
+static uint32_t varint_word(uint32_t id) {
+  unsigned char b[8] = {0};
+  uint32_t n = (uint32_t)(put_varint(b, id) - b), x;
+  memcpy(&x, b, 4);
+  return (x & 0xFFFFFFu) | n << 24;
+}
+
 /* Appends one TFRecord: uint64 length, masked CRC of the length, the
  * tf.train.Example bytes (head, ids, dense, label), masked CRC of them. */
 static inline void emit_record(Buf *out, const unsigned char *ids,
@@ -1220,7 +1236,13 @@ static void write_cached(Worker *w, Chunk *c) {
       const uint32_t *m = fmap[f];
       if (m) {
         uint32_t v = row[k++];
-        ip = put_varint(ip, m[v != 0xFFFF ? v : c->over[oi++]]);
+        uint32_t x = m[v != 0xFFFF ? v : c->over[oi++]];
+        if (__builtin_expect(g_map_encoded[J.fields[f].cat_index], 1)) {
+          memcpy(ip, &x, 4); /* varint_word: no branch on the length */
+          ip += x >> 24;
+        } else {
+          ip = put_varint(ip, x);
+        }
       } else {
         *dp++ = row[k] | (uint32_t)row[k + 1] << 16;
         k += 2;
@@ -1555,7 +1577,8 @@ static int cmp_vocab(const void *a, const void *b) {
 
 /* Merges the workers' counts of categorical field ci, sorts the vocabulary
  * (count >= min_count, by decreasing count, then bytes), writes it, and
- * sets every worker's token index -> id map. */
+ * sets every worker's token index -> id map (ids as varint_word(id) when
+ * all fit, g_map_encoded). */
 static void build_vocab(int ci) {
   Table *g = &g_vocab[ci];
   uint32_t total = 0;
@@ -1574,7 +1597,9 @@ static void build_vocab(int ci) {
       g->count[gi] += slot_count(tt, s);
       w->map[ci][IDX(s)] = gi;
     }
-    table_free(tt);
+    /* Small tables are left to the exit: freeing them would cost more
+     * (munmap, with its TLB shootdown) than their memory is worth. */
+    if (tt->n >= (1u << 16)) table_free(tt);
   }
   uint32_t *list = xmalloc((g->n + 1) * sizeof(uint32_t)), n = 0;
   for (uint32_t i = 0; i < g->n; i++) {
@@ -1583,19 +1608,32 @@ static void build_vocab(int ci) {
   }
   t_sort_table = g;
   qsort(list, n, sizeof(uint32_t), cmp_vocab);
-  FILE *f = fopen(J.vocab_paths[ci], "wb");
-  if (!f) die(EXIT_IO, "cannot write %s: %s", J.vocab_paths[ci],
-              strerror(errno));
-  setvbuf(f, NULL, _IOFBF, 1 << 20);
+  /* one write per file from a per-thread buffer (a stdio buffer is an
+   * mmap and a munmap per file, and each munmap stops the other threads) */
+  static _Thread_local Buf text;
+  text.len = 0;
   for (uint32_t i = 0; i < n; i++) {
+    uint32_t len = g->len[list[i]];
+    unsigned char *q = buf_reserve(&text, len + 1);
     g->val[list[i]] = i + 2;
-    fwrite(g->key[list[i]], 1, g->len[list[i]], f);
-    fputc('\n', f);
+    memcpy(q, g->key[list[i]], len);
+    q[len] = '\n';
+    text.len += len + 1;
   }
-  if (fclose(f)) die(EXIT_IO, "cannot write %s", J.vocab_paths[ci]);
+  int fd = open(J.vocab_paths[ci], O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  if (fd < 0)
+    die(EXIT_IO, "cannot write %s: %s", J.vocab_paths[ci], strerror(errno));
+  write_all(fd, text.p, text.len, J.vocab_paths[ci]);
+  if (close(fd)) die(EXIT_IO, "cannot write %s", J.vocab_paths[ci]);
+  /* ids < 2^21 */
+  g_map_encoded[ci] = J.varint_words && g->n + 2 <= VARINT_WORD_LIMIT;
   for (int t = 0; t < J.threads; t++) {
     uint32_t *map = g_workers[t].map[ci];
-    for (uint32_t i = 0; i < sizes[t]; i++) map[i] = g->val[map[i]];
+    if (g_map_encoded[ci])
+      for (uint32_t i = 0; i < sizes[t]; i++)
+        map[i] = varint_word(g->val[map[i]]);
+    else
+      for (uint32_t i = 0; i < sizes[t]; i++) map[i] = g->val[map[i]];
   }
   free(sizes);
   g_vocab_sizes[ci] = n;
@@ -1615,6 +1653,7 @@ static void *vocab_main(void *arg) {
 static void build_vocabs(void) {
   pthread_t *th = xcalloc(J.threads, sizeof(pthread_t));
   g_vocab_sizes = xcalloc(J.num_cat + 1, sizeof(uint32_t));
+  g_map_encoded = xcalloc(J.num_cat + 1, 1);
   for (int t = 1; t < J.threads; t++)
     if (pthread_create(&th[t], NULL, vocab_main, NULL))
       die(EXIT_IO, "cannot start a thread");
