@@ -540,7 +540,7 @@ static char *trim(char *s) {
 static unsigned char *unhex(const char *s, int *len) {
   size_t n = strlen(s);
   if (n % 2) die(EXIT_JOB, "odd hex string in job file");
-  unsigned char *out = xmalloc(n / 2 + 1);
+  unsigned char *out = xcalloc(n / 2 + 32, 1); /* copy_small may read 32 */
   for (size_t i = 0; i < n / 2; i++) {
     unsigned v;
     if (sscanf(s + 2 * i, "%2x", &v) != 1)
@@ -1149,22 +1149,47 @@ static uint32_t varint_word(uint32_t id) {
   return (x & 0xFFFFFFu) | n << 24;
 }
 
+/* Masked CRC-32C of each record length's 8 bytes, 0..g_max_len. */
+static uint32_t *g_len_crc;
+static size_t g_max_len;
+
+static void len_crc_init(void) {
+  int label_len = J.label_entry_len[0] > J.label_entry_len[1]
+                      ? J.label_entry_len[0] : J.label_entry_len[1];
+  for (int i = 0; i <= J.max_ids_len; i++)
+    if ((size_t)(J.head_lens[i] + i) > g_max_len)
+      g_max_len = (size_t)(J.head_lens[i] + i);
+  g_max_len += (J.num_num ? J.dense_prefix_len + 4 * J.num_num : 0) +
+               label_len;
+  g_len_crc = xmalloc((g_max_len + 1) * sizeof(uint32_t));
+  for (uint64_t len = 0; len <= g_max_len; len++)
+    g_len_crc[len] = mask_crc(crc32c(&len, 8)); /* little-endian (main) */
+}
+
+/* n bytes from src (padded to 32 readable bytes) to q (32 writable). */
+static inline void copy_small(unsigned char *q, const unsigned char *src,
+                              int n) {
+  if (__builtin_expect(n <= 32, 1)) memcpy(q, src, 32);
+  else memcpy(q, src, (size_t)n);
+}
+
 /* Appends one TFRecord: uint64 length, masked CRC of the length, the
- * tf.train.Example bytes (head, ids, dense, label), masked CRC of them. */
+ * tf.train.Example bytes (head, ids, dense, label), masked CRC of them.
+ * `ids` is readable up to ids_len rounded up to 32 bytes. */
 static inline void emit_record(Buf *out, const unsigned char *ids,
                                int ids_len, const uint32_t *dense,
                                int label) {
   size_t len = (size_t)J.head_lens[ids_len] + ids_len +
                (J.num_num ? J.dense_prefix_len + 4 * J.num_num : 0) +
                J.label_entry_len[label];
-  unsigned char *p = buf_reserve(out, len + 16), *rec = p + 12, *q = rec;
+  /* + 32: the fixed-size copies may write past the end */
+  unsigned char *p = buf_reserve(out, len + 16 + 32), *rec = p + 12, *q = rec;
   uint64_t len64 = len;
   memcpy(p, &len64, 8); /* little-endian hosts only (checked in main) */
-  uint32_t hcrc = mask_crc(crc32c(p, 8));
-  memcpy(p + 8, &hcrc, 4);
-  memcpy(q, J.heads[ids_len], J.head_lens[ids_len]);
+  memcpy(p + 8, &g_len_crc[len], 4);
+  copy_small(q, J.heads[ids_len], J.head_lens[ids_len]);
   q += J.head_lens[ids_len];
-  memcpy(q, ids, ids_len);
+  for (int i = 0; i < ids_len; i += 32) memcpy(q + i, ids + i, 32);
   q += ids_len;
   if (J.num_num) {
     memcpy(q, J.dense_prefix, J.dense_prefix_len);
@@ -1172,7 +1197,7 @@ static inline void emit_record(Buf *out, const unsigned char *ids,
     memcpy(q, dense, 4 * J.num_num);
     q += 4 * J.num_num;
   }
-  memcpy(q, J.label_entry[label], J.label_entry_len[label]);
+  copy_small(q, J.label_entry[label], J.label_entry_len[label]);
   q += J.label_entry_len[label];
   uint32_t dcrc = mask_crc(crc32c(rec, len));
   memcpy(q, &dcrc, 4);
@@ -1462,18 +1487,25 @@ static void *worker_main(void *arg) {
  * chunk's file and shards and are written in order, so the output does
  * not change. */
 static void split_chunks(void) {
-  const long long SUB_CHUNK = J.piece_bytes;
+  const long long piece = J.piece_bytes, tail = 2ll * J.threads * piece;
   int n = 0, cap = J.num_chunks;
   Chunk *out = xcalloc(cap, sizeof(Chunk));
+  long long total = 0, pos = 0;
+  for (int i = 0; i < J.num_chunks; i++)
+    total += J.chunks[i].end - J.chunks[i].start;
   for (int i = 0; i < J.num_chunks; i++) {
     Chunk c = J.chunks[i];
     const char *map = J.maps[c.file];
     long long a = c.start;
     while (a < c.end) {
-      long long b = c.end;
-      if (c.end - a > 2 * SUB_CHUNK) {
-        const char *nl = memchr(map + a + SUB_CHUNK - 1, '\n',
-                                (size_t)(c.end - (a + SUB_CHUNK - 1)));
+      /* the rest of the chunk in equal pieces of at most `piece` bytes,
+       * a quarter of that in the job's last `tail` bytes */
+      long long rest = c.end - a, left = total - pos - (a - c.start);
+      long long size = left > tail || piece < 4 ? piece : piece / 4;
+      long long k = (rest + size - 1) / size, b = c.end;
+      if (k > 1) {
+        long long at = a + rest / k;
+        const char *nl = memchr(map + at - 1, '\n', (size_t)(c.end - at + 1));
         if (nl && nl + 1 < map + c.end) b = nl + 1 - map;
       }
       if (n == cap) out = xrealloc(out, (cap *= 2) * sizeof(Chunk));
@@ -1487,6 +1519,7 @@ static void split_chunks(void) {
       if (n == cap) out = xrealloc(out, (cap *= 2) * sizeof(Chunk));
       out[n++] = c;
     }
+    pos += c.end - c.start;
   }
   free(J.chunks);
   J.chunks = out;
@@ -1736,6 +1769,7 @@ int main(int argc, char **argv) {
   for (int i = 0; i < J.num_chunks; i++)
     J.chunks[i].cached = J.chunks[i].file == 0 && J.cache_bytes > 0;
 
+  len_crc_init();
   phase_done("setup");
   if (!finish_pass(1, "count", "pass 1 (count)")) return EXIT_UNSUPPORTED;
   for (int t = 0; t < J.threads; t++)
