@@ -484,6 +484,7 @@ typedef struct {
    * value of `over`), each numeric field's float bits (2 words), then
    * label | split << 1 */
   int cached, worker;
+  size_t line_bytes; /* estimated from the chunk's first read */
   uint16_t *cache;
   size_t rows, cap;
   uint32_t *over;
@@ -508,7 +509,7 @@ typedef struct {
   int num_files;
   char *paths[MAX_FILES];
   int file_split[MAX_FILES]; /* -1: rows split by hash */
-  const char *maps[MAX_FILES];
+  int fds[MAX_FILES]; /* open for pread */
   long long sizes[MAX_FILES];
   int num_chunks;
   Chunk *chunks;
@@ -978,16 +979,12 @@ static int g_next_write;
 static uint16_t *cache_row(Chunk *c) {
   size_t stride = (size_t)J.row_units;
   if (c->rows == c->cap) {
-    /* first: the rows estimated from the newlines of the chunk's first
-     * 256 KiB, + 1/8; then +1/2 at a time */
+    /* first: the rows estimated from the chunk's first read (line_bytes),
+     * + 1/8; then +1/2 at a time */
     size_t cap = c->cap + c->cap / 2 + 1024;
     if (!c->cap) {
-      size_t len = (size_t)(c->end - c->start), probe = len < (256u << 10)
-                                                          ? len : (256u << 10);
-      const char *p = J.maps[c->file] + c->start, *e = p + probe;
-      size_t lines = 1;
-      while ((p = memchr(p, '\n', (size_t)(e - p))) != NULL) p++, lines++;
-      cap = len / (probe / lines + 1) + len / (probe / lines + 1) / 8 + 1024;
+      size_t rows = (size_t)(c->end - c->start) / c->line_bytes;
+      cap = rows + rows / 8 + 1024;
     }
     long long add = (long long)((cap - c->cap) * stride * 2);
     if (atomic_fetch_add(&g_cache_used, add) + add > J.cache_bytes) {
@@ -1342,57 +1339,64 @@ static size_t process_lines(Worker *w, Chunk *c, const char *buf, size_t n,
   return p > end ? n : (size_t)(p - buf);
 }
 
-/* The last '\n' of p[0, n), or NULL (memrchr is a GNU extension). */
-static const char *last_newline(const char *p, size_t n) {
-  while (n--)
-    if (p[n] == '\n') return p + n;
-  return NULL;
-}
-
-/* Processes chunk c of its memory-mapped file, a slice (about 1 MiB of
- * whole lines) at a time, with the CRC-32C of its bytes when `crc_it`.
- * The file's last line is processed from a padded copy, so that reading
- * 8 bytes from the start of any token (key_word) never leaves memory that
- * is mapped; inside the file it reads, at worst, the next line. */
-#define SLICE (1u << 20)
+/* Processes chunk c of its file, read (pread) into the worker's buffer
+ * *bufp a READ_BYTES piece at a time, with the CRC-32C of its bytes when
+ * `crc_it`. The buffer keeps the partial line at its end for the next read
+ * and is doubled for a line longer than itself. It is padded with 16 zero
+ * bytes after the data, so that reading 8 bytes from the start of any
+ * token (key_word) stays inside it. (Reading beats mapping the file: no
+ * page faults, no page tables to tear down, and the bytes are in the cache
+ * for the parsing.) */
+#define READ_BYTES (256u << 10)
 
 static void process_chunk(Worker *w, Chunk *c, char **bufp, size_t *capp,
                           int crc_it) {
-  const char *data = J.maps[c->file] + c->start;
-  size_t len = (size_t)(c->end - c->start), body = len, off = 0;
-  long long rows = 0, rows_flushed = 0;
-  int skip_header = J.has_header && c->start == 0;
+  long long pos = c->start, base = c->start, rows = 0, rows_flushed = 0;
+  size_t have = 0;
+  int skip_header = J.has_header && c->start == 0, first = 1;
   uint32_t crc = 0xFFFFFFFFu;
-  if (c->end == J.sizes[c->file] && len) {
-    const char *nl = len > 1 ? last_newline(data, len - 1) : NULL;
-    body = nl ? (size_t)(nl - data) + 1 : 0;
+  if (*capp < READ_BYTES) {
+    *capp = READ_BYTES;
+    *bufp = xrealloc(*bufp, READ_BYTES + 16);
   }
-  size_t slice = SLICE;
-  while (off < body && !atomic_load(&g_stop)) {
-    size_t n = body - off < slice ? body - off : slice;
-    size_t used = process_lines(w, c, data + off, n, c->start + (long long)off,
-                                off + n == body, &skip_header, &rows);
-    if (used == 0 && !atomic_load(&g_stop)) { /* a line longer than slice */
-      slice *= 2;
+  while (!atomic_load(&g_stop)) {
+    while (have < *capp && pos < c->end) {
+      size_t want = *capp - have;
+      if ((long long)want > c->end - pos) want = (size_t)(c->end - pos);
+      ssize_t got = pread(J.fds[c->file], *bufp + have, want, pos);
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0)
+        die(EXIT_IO, "cannot read %s: %s", J.paths[c->file],
+            got ? strerror(errno) : "the file got shorter");
+      have += (size_t)got;
+      pos += got;
+    }
+    if (!have) break;
+    memset(*bufp + have, 0, 16);
+    if (first) { /* for cache_row: bytes per line of the first read */
+      size_t lines = 1;
+      for (const char *p = *bufp, *e = p + have;
+           (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
+        lines++;
+      c->line_bytes = have / lines + 1;
+      first = 0;
+    }
+    int last = pos == c->end;
+    size_t used = process_lines(w, c, *bufp, have, base, last, &skip_header,
+                                &rows);
+    if (atomic_load(&g_stop)) break;
+    if (used == 0) { /* a line longer than the buffer */
+      *capp *= 2;
+      *bufp = xrealloc(*bufp, *capp + 16);
       continue;
     }
-    if (crc_it) crc = crc_update(crc, (const unsigned char *)data + off, used);
-    off += used;
+    if (crc_it) crc = crc_update(crc, (const unsigned char *)*bufp, used);
+    memmove(*bufp, *bufp + used, have - used);
+    have -= used;
+    base += (long long)used;
     atomic_fetch_add(&g_rows_done, rows - rows_flushed);
     rows_flushed = rows;
-  }
-  if (body < len && !atomic_load(&g_stop)) {
-    size_t n = len - body;
-    if (*capp < n) {
-      *capp = n;
-      *bufp = xrealloc(*bufp, n + 16);
-    }
-    memcpy(*bufp, data + body, n);
-    memset(*bufp + n, 0, 16);
-    process_lines(w, c, *bufp, n, c->start + (long long)body, 1, &skip_header,
-                  &rows);
-    if (crc_it) crc = crc_update(crc, (const unsigned char *)*bufp, n);
-    atomic_fetch_add(&g_rows_done, rows - rows_flushed);
+    if (last && !have) break;
   }
   if (crc_it) c->crc = crc ^ 0xFFFFFFFFu;
 }
@@ -1486,6 +1490,25 @@ static void *worker_main(void *arg) {
  * starts, so that threads share the work evenly; pieces keep their
  * chunk's file and shards and are written in order, so the output does
  * not change. */
+/* The offset after the first '\n' in bytes [from, end) of file f, or
+ * end. */
+static long long line_end(int f, long long from, long long end) {
+  char buf[1 << 16];
+  while (from < end) {
+    size_t want = end - from < (long long)sizeof buf ? (size_t)(end - from)
+                                                     : sizeof buf;
+    ssize_t got = pread(J.fds[f], buf, want, from);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0)
+      die(EXIT_IO, "cannot read %s: %s", J.paths[f],
+          got ? strerror(errno) : "the file got shorter");
+    const char *nl = memchr(buf, '\n', (size_t)got);
+    if (nl) return from + (nl - buf) + 1;
+    from += got;
+  }
+  return end;
+}
+
 static void split_chunks(void) {
   const long long piece = J.piece_bytes, tail = 2ll * J.threads * piece;
   int n = 0, cap = J.num_chunks;
@@ -1495,7 +1518,6 @@ static void split_chunks(void) {
     total += J.chunks[i].end - J.chunks[i].start;
   for (int i = 0; i < J.num_chunks; i++) {
     Chunk c = J.chunks[i];
-    const char *map = J.maps[c.file];
     long long a = c.start;
     while (a < c.end) {
       /* the rest of the chunk in equal pieces of at most `piece` bytes,
@@ -1503,11 +1525,7 @@ static void split_chunks(void) {
       long long rest = c.end - a, left = total - pos - (a - c.start);
       long long size = left > tail || piece < 4 ? piece : piece / 4;
       long long k = (rest + size - 1) / size, b = c.end;
-      if (k > 1) {
-        long long at = a + rest / k;
-        const char *nl = memchr(map + at - 1, '\n', (size_t)(c.end - at + 1));
-        if (nl && nl + 1 < map + c.end) b = nl + 1 - map;
-      }
+      if (k > 1) b = line_end(c.file, a + rest / k - 1, c.end);
       if (n == cap) out = xrealloc(out, (cap *= 2) * sizeof(Chunk));
       out[n] = c;
       out[n].start = a;
@@ -1715,13 +1733,7 @@ int main(int argc, char **argv) {
     if (fd < 0 || fstat(fd, &st))
       die(EXIT_IO, "cannot open %s: %s", J.paths[i], strerror(errno));
     J.sizes[i] = st.st_size;
-    if (st.st_size) {
-      void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (m == MAP_FAILED)
-        die(EXIT_IO, "cannot map %s: %s", J.paths[i], strerror(errno));
-      J.maps[i] = m;
-    }
-    close(fd);
+    J.fds[i] = fd;
   }
   for (int i = 0; i < J.num_chunks; i++) {
     const Chunk *c = &J.chunks[i];

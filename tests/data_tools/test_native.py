@@ -151,7 +151,8 @@ def test_libfm_and_avazu_same_bytes(tmp_path, monkeypatch):
 
 
 def test_line_longer_than_a_slice_and_page_sized_file(tmp_path, monkeypatch):
-    # A 1.5 MiB token (processing goes in 1 MiB slices of whole lines) ...
+    # A 1.5 MiB token (the input is read 256 KiB at a time, into a buffer
+    # that doubles for a longer line) ...
     rng = random.Random(3)
     rows = _csv_rows(rng, 200)
     rows.insert(50, "1,u1,i1,2.5," + "x" * (3 << 19))
@@ -159,8 +160,8 @@ def test_line_longer_than_a_slice_and_page_sized_file(tmp_path, monkeypatch):
     src.write_text("\n".join(rows) + "\n")
     _assert_same_as_python(tmp_path / "a", monkeypatch, "csv", src,
                            label="label", numeric="price")
-    # ... and a file of exactly two pages that ends in a short token, so
-    # that reading 8 bytes from its start would cross the end of the file.
+    # ... and a file of exactly two pages that ends in a short token, whose
+    # 8-byte key read crosses the end of the data (into the padding).
     text = "\n".join(_csv_rows(rng, 100)) + "\n1,u1,i1,2,"
     text += "y" * (8192 - len(text) - 1) + "z"
     src = tmp_path / "page.csv"
