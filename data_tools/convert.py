@@ -308,8 +308,9 @@ def _native_result(plan: _Plan, binary: str) -> _Result:
                      for s in plan.out_splits],
         vocab_paths=[os.path.join(tmp, vocab.vocab_filename(f.name))
                      for f in layout.categorical],
+        # ids are uint32 in the C program: at most 5 varint bytes each
         heads=[encoder.head(n)
-               for n in range(10 * len(layout.categorical) + 1)],
+               for n in range(5 * len(layout.categorical) + 1)],
         dense_prefix=encoder._dense_prefix,
         label_entries=[encoder.label_bytes(0), encoder.label_bytes(1)],
         threads=plan.workers, min_count=plan.min_count, quiet=plan.quiet)

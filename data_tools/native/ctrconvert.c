@@ -538,15 +538,21 @@ static char *trim(char *s) {
   return s;
 }
 
+static int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
 static unsigned char *unhex(const char *s, int *len) {
   size_t n = strlen(s);
   if (n % 2) die(EXIT_JOB, "odd hex string in job file");
   unsigned char *out = xcalloc(n / 2 + 32, 1); /* copy_small may read 32 */
   for (size_t i = 0; i < n / 2; i++) {
-    unsigned v;
-    if (sscanf(s + 2 * i, "%2x", &v) != 1)
-      die(EXIT_JOB, "bad hex string in job file");
-    out[i] = (unsigned char)v;
+    int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+    if (hi < 0 || lo < 0) die(EXIT_JOB, "bad hex string in job file");
+    out[i] = (unsigned char)(hi << 4 | lo);
   }
   *len = (int)(n / 2);
   return out;
@@ -672,6 +678,9 @@ static void read_job(const char *path) {
       !J.label_entry[0] || !J.label_entry[1] || J.num_files < 1 ||
       J.num_columns < 1 || J.threads < 1 || J.piece_bytes < 1)
     die(EXIT_JOB, "incomplete job file %s", path);
+  if (J.max_ids_len < 5 * J.num_cat) /* a uint32 id takes up to 5 bytes */
+    die(EXIT_JOB, "max_ids_len %d is below 5 per categorical field",
+        J.max_ids_len);
   for (int i = 0; i < J.num_cat; i++)
     if (!J.vocab_paths || !J.vocab_paths[i])
       die(EXIT_JOB, "no vocab path for categorical field %d", i);
@@ -733,6 +742,55 @@ static inline int split_line(const char *s, const char *end, Tok *cols) {
   cols[k].p = start;
   cols[k++].n = (uint32_t)(end - start);
   return k == ncol;
+}
+
+/* The separator-split of split_line and the search for the line's end in
+ * one scan, for a separator other than '\r' and '\n': splits the line at
+ * s into cols and returns its '\n' (or `end` if it has none before end).
+ * *ok: it has exactly num_columns columns. A '\r' before the '\n' is left
+ * out of the last column, as split_line's caller strips it. */
+static inline const char *split_to_newline(const char *s, const char *end,
+                                           Tok *cols, int *ok) {
+  const int ncol = J.num_columns;
+  const char sep = (char)J.sep, *start = s, *line = s;
+  int k = 0;
+#if defined(__SSE2__)
+  const __m128i vs = _mm_set1_epi8(sep), vn = _mm_set1_epi8('\n');
+  for (; s + 16 <= end; s += 16) {
+    __m128i x = _mm_loadu_si128((const __m128i *)s);
+    unsigned mt = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vs));
+    unsigned mn = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, vn));
+    if (mn) mt &= (mn & -mn) - 1; /* separators before the newline */
+    for (; mt; mt &= mt - 1) {
+      const char *q = s + __builtin_ctz(mt);
+      if (k >= ncol - 1) goto too_many;
+      cols[k].p = start;
+      cols[k++].n = (uint32_t)(q - start);
+      start = q + 1;
+    }
+    if (mn) {
+      s += __builtin_ctz(mn);
+      goto found;
+    }
+  }
+#endif
+  for (; s < end && *s != '\n'; s++) {
+    if (*s != sep) continue;
+    if (k >= ncol - 1) goto too_many;
+    cols[k].p = start;
+    cols[k++].n = (uint32_t)(s - start);
+    start = s + 1;
+  }
+found:
+  cols[k].p = start;
+  cols[k++].n = (uint32_t)(s - start);
+  if (s > line && s[-1] == '\r') cols[k - 1].n--;
+  *ok = k == ncol;
+  return s;
+too_many:
+  *ok = 0;
+  s = memchr(s, '\n', (size_t)(end - s));
+  return s ? s : end;
 }
 
 static inline int parse_label(Tok t) {
@@ -1292,9 +1350,14 @@ static size_t process_lines(Worker *w, Chunk *c, const char *buf, size_t n,
   const char *p = buf, *end = buf + n;
   const char *path = J.paths[c->file];
   int fsplit = J.file_split[c->file];
+  /* one scan per line where the separator allows it (split_to_newline) */
+  const int fused = J.sep >= 0 && J.sep != '\r' && J.sep != '\n';
   while (p < end) {
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
-    if (!nl) {
+    Tok *cols = w->cols;
+    int ok = 0;
+    const char *nl = fused ? split_to_newline(p, end, cols, &ok)
+                           : memchr(p, '\n', (size_t)(end - p));
+    if (!nl || nl == end) {
       if (!last) break;
       nl = end;
     }
@@ -1304,12 +1367,12 @@ static size_t process_lines(Worker *w, Chunk *c, const char *buf, size_t n,
     if (*skip_header) {
       *skip_header = 0;
     } else {
-      Tok *cols = w->cols;
       if (J.quoted_csv && memchr(p, '"', (size_t)(le - p))) {
         unsupported(path, line_off, "quoted CSV field");
         return 0;
       }
-      if (!split_line(p, le, cols)) {
+      if (!fused) ok = split_line(p, le, cols);
+      if (!ok) {
         unsupported(path, line_off, "blank line or wrong column count");
         return 0;
       }
@@ -1319,7 +1382,6 @@ static size_t process_lines(Worker *w, Chunk *c, const char *buf, size_t n,
         return 0;
       }
       int s = fsplit >= 0 ? fsplit : split_of(line_off);
-      int ok;
       (*rows)++;
       if (w->pass == 1) {
         uint16_t *row = c->cached ? cache_row(c) : NULL;

@@ -198,6 +198,26 @@ def test_unsupported_value_falls_back_to_python(tmp_path, capsys, bad, why):
     assert not (tmp_path / "native").exists()
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+@pytest.mark.parametrize("bad", ["1\ta", "", "EXTRA", "\t"])
+def test_wrong_column_count_names_the_row(tmp_path, newline, bad):
+    # The line scan that splits a row also finds its end: a row with too
+    # few or too many columns, or a blank one, is named by its byte offset.
+    src = _criteo(tmp_path / "c.txt", n=300, newline=newline)
+    lines = src.read_bytes().split(newline.encode())
+    if bad == "EXTRA":
+        bad = lines[120].decode("latin-1") + "\tx"
+    elif bad == "\t":
+        bad = lines[120].decode("latin-1") + "\t"
+    lines[120] = bad.encode("latin-1")
+    src.write_bytes(newline.encode().join(lines))
+    offset = sum(len(line) + len(newline) for line in lines[:120])
+    with pytest.raises(ConvertError, match=f"row at byte {offset}: blank "
+                       "line or wrong column count"):
+        convert("criteo", str(src), str(tmp_path / "n"), engine="native",
+                quiet=True, max_reject_fraction=0.5)
+
+
 def test_rejected_rows_quotes_and_gzip_fall_back(tmp_path):
     rng = random.Random(4)
     rows = _csv_rows(rng, 400)
