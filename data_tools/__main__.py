@@ -8,6 +8,7 @@ and `data_tools.native.build`.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -215,4 +216,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # About to exit: the objects need no final garbage collection, which
+    # takes ~3 ms here (a tenth of `wc -l` on the benchmark file). Every
+    # file is closed before main() returns; the standard streams are still
+    # flushed at exit.
+    gc.freeze()
+    sys.exit(code)

@@ -215,34 +215,35 @@ static uint32_t mask_crc(uint32_t crc) {
 
 /* crc(A || B) from crc(A), crc(B) and len(B): zlib's crc32_combine with the
  * Castagnoli polynomial (GF(2) 32x32 matrices, squared per bit of len). */
-static uint32_t gf2_times(const uint32_t *mat, uint32_t vec) {
-  uint32_t sum = 0;
-  for (int i = 0; vec; i++, vec >>= 1)
-    if (vec & 1) sum ^= mat[i];
-  return sum;
+/* CRC combination as in zlib 1.2.12+: a CRC register is a polynomial
+ * over GF(2) (reflected: bit 31 is x^0); appending n zero bytes multiplies
+ * it by x^(8n) mod P, and x^(2^k) mod P comes from a table of 32. */
+static uint32_t x2n_table[32];
+
+static uint32_t multmodp(uint32_t a, uint32_t b) { /* a * b mod P */
+  uint32_t m = 1u << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = b & 1 ? (b >> 1) ^ 0x82F63B78u : b >> 1;
+  }
+  return p;
 }
 
-static void gf2_square(uint32_t *sq, const uint32_t *mat) {
-  for (int n = 0; n < 32; n++) sq[n] = gf2_times(mat, mat[n]);
+static void x2n_init(void) {
+  uint32_t p = 1u << 30; /* x^1 */
+  x2n_table[0] = p;
+  for (int n = 1; n < 32; n++) x2n_table[n] = p = multmodp(p, p);
 }
 
 static uint32_t crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
-  uint32_t op[32], sq[32];
-  op[0] = 0x82F63B78u; /* the operator of one zero bit ... */
-  for (int n = 1; n < 32; n++) op[n] = 1u << (n - 1);
-  for (int i = 0; i < 3; i++) { /* ... squared to one zero byte */
-    gf2_square(sq, op);
-    memcpy(op, sq, sizeof op);
-  }
-  while (len2) {
-    if (len2 & 1) crc1 = gf2_times(op, crc1);
-    len2 >>= 1;
-    if (len2) {
-      gf2_square(sq, op);
-      memcpy(op, sq, sizeof op);
-    }
-  }
-  return crc1 ^ crc2;
+  uint32_t p = 1u << 31; /* x^0; then x^(8 len2) mod P */
+  for (unsigned k = 3; len2; len2 >>= 1, k++)
+    if (len2 & 1) p = multmodp(x2n_table[k & 31], p);
+  return multmodp(p, crc1) ^ crc2;
 }
 
 /* ------------------------------------------------------------ hashing */
@@ -1785,6 +1786,7 @@ int main(int argc, char **argv) {
   g_t0 = now();
   crc_init();
   crc_select();
+  x2n_init();
   read_job(argv[1]);
   if (J.cache_bytes < 0) /* default: a quarter of the RAM */
     J.cache_bytes = (long long)sysconf(_SC_PHYS_PAGES) *
@@ -1813,7 +1815,7 @@ int main(int argc, char **argv) {
     w->memo = xcalloc(J.num_fields, sizeof(Table));
     w->memo2 = xcalloc(J.num_fields, sizeof(Table));
     w->map = xcalloc(J.num_cat + 1, sizeof(uint32_t *));
-    for (int i = 0; i < J.num_cat; i++) table_init(&w->tok[i], 1024);
+    for (int i = 0; i < J.num_cat; i++) table_init(&w->tok[i], 64);
     for (int f = 0; f < J.num_fields; f++) {
       table_init(&w->memo[f], 64);
       table_init(&w->memo2[f], 64);
