@@ -946,8 +946,8 @@ static inline int needs_memo(const Field *fd) {
 }
 
 /* ------------------------------------------------------------ buffers */
-/* Large arrays (the row caches) come from mmap with transparent huge pages
- * where the kernel allows them: one page fault per 2 MiB instead of 512. */
+/* Large arrays come from mmap with transparent huge pages where the kernel
+ * allows them: one page fault per 2 MiB instead of 512. */
 static void *big_realloc(void *p, size_t old, size_t n) {
   void *q = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
                  -1, 0);
@@ -964,6 +964,49 @@ static void *big_realloc(void *p, size_t old, size_t n) {
 
 static void big_free(void *p, size_t n) {
   if (p) munmap(p, n);
+}
+
+/* The row caches of a worker's chunks lie one after the other in one
+ * region of address space (reserved with MAP_NORESERVE, as big as the
+ * cache budget, with transparent huge pages where allowed). The chunk a
+ * worker is caching is the region's last part, so it grows in place.
+ * (A mapping per chunk was too small for huge pages: a page fault per
+ * 4 KiB.) The memory goes back at exit; without the region (mmap refused
+ * the reservation), chunks map their own. */
+typedef struct {
+  char *base;
+  size_t used, size;
+  int refused;
+} Region;
+
+static void *region_grow(Region *r, void *cur, size_t old, size_t n) {
+  if (!r->base && !r->refused) {
+    size_t huge = 2u << 20, size = ((size_t)J.cache_bytes + 2 * huge - 1) &
+                                   ~(huge - 1);
+    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    r->refused = m == MAP_FAILED;
+    if (!r->refused) {
+#ifdef MADV_HUGEPAGE
+      madvise(m, size, MADV_HUGEPAGE);
+#endif
+      r->base = m;
+      r->size = size;
+    }
+  }
+  if (!r->base) return big_realloc(cur, old, n);
+  if (cur) r->used -= old; /* the last part: grows in place */
+  if (r->used + n > r->size) die(EXIT_IO, "row cache region exhausted");
+  void *p = r->base + r->used;
+  r->used += n;
+  return p;
+}
+
+/* Gives back a chunk's cache: the region's last part (pass 1, over the
+ * budget) or, outside a region, its own mapping. */
+static void region_free(Region *r, void *p, size_t n) {
+  if (!r->base) big_free(p, n);
+  else if (p && (char *)p + n == r->base + r->used) r->used -= n;
 }
 
 typedef struct Buf {
@@ -1010,6 +1053,7 @@ typedef struct {
 #define SMALL_MEMO 10001
 
 typedef struct {
+  Region cache;   /* pass 1: the row caches of its chunks */
   Plan *plan;     /* [num_fields] */
   Table *tok;     /* [num_cat] token -> index; count of training rows */
   Table *memo;    /* [num_fields] raw -> token index / float bits (pass 1) */
@@ -1049,7 +1093,8 @@ static uint16_t *cache_row(Chunk *c) {
     if (atomic_fetch_add(&g_cache_used, add) + add > J.cache_bytes) {
       atomic_fetch_sub(&g_cache_used,
                        add + (long long)(c->cap * stride * 2));
-      big_free(c->cache, c->cap * stride * 2);
+      region_free(&g_workers[c->worker].cache, c->cache,
+                  c->cap * stride * 2);
       free(c->over);
       c->cache = NULL;
       c->over = NULL;
@@ -1057,7 +1102,8 @@ static uint16_t *cache_row(Chunk *c) {
       c->rows = c->cap = c->over_n = c->over_cap = 0;
       return NULL;
     }
-    c->cache = big_realloc(c->cache, c->cap * stride * 2, cap * stride * 2);
+    c->cache = region_grow(&g_workers[c->worker].cache, c->cache,
+                           c->cap * stride * 2, cap * stride * 2);
     c->cap = cap;
   }
   return c->cache + stride * c->rows++;
@@ -1309,24 +1355,38 @@ static void write_cached(Worker *w, Chunk *c) {
   size_t stride = (size_t)J.row_units, oi = 0;
   unsigned char ids[MAX_FIELDS * 10];
   uint32_t dense[MAX_FIELDS];
+  /* The common case has a loop of its own: every field categorical, with
+   * ids as varint words (then row word f is field f's). */
+  int words = J.num_num == 0;
+  for (int f = 0; f < J.num_fields && words; f++)
+    words = g_map_encoded[J.fields[f].cat_index];
   for (size_t r = 0; r < c->rows; r++) {
     const uint16_t *row = c->cache + r * stride;
     unsigned char *ip = ids;
     uint32_t *dp = dense;
-    for (int f = 0, k = 0; f < J.num_fields; f++) {
-      const uint32_t *m = fmap[f];
-      if (m) {
-        uint32_t v = row[k++];
-        uint32_t x = m[v != 0xFFFF ? v : c->over[oi++]];
-        if (__builtin_expect(g_map_encoded[J.fields[f].cat_index], 1)) {
-          memcpy(ip, &x, 4); /* varint_word: no branch on the length */
-          ip += x >> 24;
+    if (words) {
+      for (int f = 0; f < J.num_fields; f++) {
+        uint32_t v = row[f];
+        uint32_t x = fmap[f][v != 0xFFFF ? v : c->over[oi++]];
+        memcpy(ip, &x, 4); /* varint_word: no branch on the length */
+        ip += x >> 24;
+      }
+    } else {
+      for (int f = 0, k = 0; f < J.num_fields; f++) {
+        const uint32_t *m = fmap[f];
+        if (m) {
+          uint32_t v = row[k++];
+          uint32_t x = m[v != 0xFFFF ? v : c->over[oi++]];
+          if (g_map_encoded[J.fields[f].cat_index]) {
+            memcpy(ip, &x, 4);
+            ip += x >> 24;
+          } else {
+            ip = put_varint(ip, x);
+          }
         } else {
-          ip = put_varint(ip, x);
+          *dp++ = row[k] | (uint32_t)row[k + 1] << 16;
+          k += 2;
         }
-      } else {
-        *dp++ = row[k] | (uint32_t)row[k + 1] << 16;
-        k += 2;
       }
     }
     uint32_t tag = row[stride - 1];
@@ -1337,7 +1397,7 @@ static void write_cached(Worker *w, Chunk *c) {
   }
   atomic_fetch_add(&g_rows_done, (long long)(c->rows & 0xFFFF));
   atomic_fetch_sub(&g_cache_used, (long long)(c->cap * stride * 2));
-  big_free(c->cache, c->cap * stride * 2);
+  region_free(&g_workers[c->worker].cache, c->cache, c->cap * stride * 2);
   free(c->over);
   c->cache = NULL;
   c->over = NULL;

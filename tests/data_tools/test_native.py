@@ -105,6 +105,21 @@ def test_criteo_split_same_bytes(tmp_path, monkeypatch, numeric):
             "dataset.json"} <= set(files)
 
 
+def test_row_cache_budget_runs_out(tmp_path, monkeypatch):
+    # A 1 MiB row cache holds about 13000 Criteo rows: the pieces cached
+    # first keep their rows, a piece that crosses the budget drops its
+    # cache and pass 2 parses it again.
+    src = _criteo(tmp_path / "c.txt", n=25000, seed=6)
+    ref = tmp_path / "python"
+    convert("criteo", str(src), str(ref), split="8:1:1", engine="python",
+            quiet=True)
+    monkeypatch.setenv("TFDSMLP_NATIVE_CACHE_MB", "1")
+    monkeypatch.setenv("TFDSMLP_NATIVE_PIECE_BYTES", "200000")
+    convert("criteo", str(src), str(tmp_path / "native"), split="8:1:1",
+            engine="native", quiet=True)
+    assert _tree(tmp_path / "native") == _tree(ref)
+
+
 def test_criteo_crlf_and_no_final_newline(tmp_path, monkeypatch):
     src = _criteo(tmp_path / "c.txt", n=500, newline="\r\n",
                   last_newline=False)
@@ -148,6 +163,25 @@ def test_libfm_and_avazu_same_bytes(tmp_path, monkeypatch):
         f"s{rng.randrange(30)}\n" for k in range(1500)))
     _assert_same_as_python(tmp_path / "a", monkeypatch, "avazu", avazu,
                            split="8:1:1", seed=5)
+
+
+def test_token_indices_past_16_bits(tmp_path, monkeypatch):
+    # Pass 1 caches token indices in 16 bits; a field with more than 65535
+    # distinct tokens sends the rest to the chunk's overflow list.
+    rng = random.Random(5)
+    rows = ["label,user,city"]
+    rows += [f"{rng.choice('01')},u{k},{rng.choice(['rome', 'paris'])}"
+             for k in rng.sample(range(10 ** 6), 70000)]
+    src = tmp_path / "wide.csv"
+    src.write_text("\n".join(rows) + "\n")
+    want = _assert_same_as_python(tmp_path, monkeypatch, "csv", src,
+                                  label="label")
+    assert want["vocab/user.txt"].count(b"\n") == 70000
+    # one thread sees all 70000 (the settings above give it to the
+    # per-field loop of pass 2; this is the loop over varint words)
+    convert("csv", str(src), str(tmp_path / "one"), label="label",
+            engine="native", workers=1, quiet=True)
+    assert _tree(tmp_path / "one") == want
 
 
 def test_line_longer_than_a_slice_and_page_sized_file(tmp_path, monkeypatch):
