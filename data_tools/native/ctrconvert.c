@@ -45,6 +45,10 @@
 #include <immintrin.h>
 #endif
 
+#ifndef MAP_NORESERVE /* not on every BSD */
+#define MAP_NORESERVE 0
+#endif
+
 #define MAX_FIELDS 1024
 #define MAX_SPLITS 3
 #define MAX_FILES 3
@@ -1014,12 +1018,31 @@ typedef struct Buf {
   size_t len, cap;
 } Buf;
 
+/* Buffers (output records, vocabulary text) are mappings of 2 MiB and up
+ * (big_realloc), grown by mremap on Linux (no copy); they are reused
+ * (pool_take) and never freed. */
+static __attribute__((noinline)) void buf_grow(Buf *b, size_t cap) {
+#if defined(__linux__)
+  if (b->p) {
+    void *q = mremap(b->p, b->cap, cap, MREMAP_MAYMOVE);
+    if (q == MAP_FAILED) die(EXIT_IO, "out of memory (%zu bytes)", cap);
+#ifdef MADV_HUGEPAGE
+    madvise(q, cap, MADV_HUGEPAGE);
+#endif
+    b->p = q;
+    b->cap = cap;
+    return;
+  }
+#endif
+  b->p = big_realloc(b->p, b->cap, cap);
+  b->cap = cap;
+}
+
 static inline unsigned char *buf_reserve(Buf *b, size_t n) {
   if (b->len + n > b->cap) {
-    size_t cap = b->cap ? b->cap * 2 : (1u << 20);
+    size_t cap = b->cap ? b->cap * 2 : (2u << 20);
     while (cap < b->len + n) cap *= 2;
-    b->p = xrealloc(b->p, cap);
-    b->cap = cap;
+    buf_grow(b, cap);
   }
   return b->p + b->len;
 }
