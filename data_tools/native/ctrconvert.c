@@ -217,12 +217,12 @@ static uint32_t mask_crc(uint32_t crc) {
   return ((crc >> 15) | (crc << 17)) + 0xA282EAD8u;
 }
 
-/* crc(A || B) from crc(A), crc(B) and len(B): zlib's crc32_combine with the
- * Castagnoli polynomial (GF(2) 32x32 matrices, squared per bit of len). */
-/* CRC combination as in zlib 1.2.12+: a CRC register is a polynomial
- * over GF(2) (reflected: bit 31 is x^0); appending n zero bytes multiplies
- * it by x^(8n) mod P, and x^(2^k) mod P comes from a table of 32. */
-static uint32_t x2n_table[32];
+/* crc(A || B) from crc(A), crc(B) and len(B), as zlib 1.2.12's
+ * crc32_combine with the Castagnoli polynomial P: a CRC register is a
+ * polynomial over GF(2) (reflected: bit 31 is x^0); appending n zero bytes
+ * multiplies it by x^(8n) mod P, made of the powers x^(2^k) mod P in
+ * x2n_table (k < 64: any uint64 length). */
+static uint32_t x2n_table[64];
 
 static uint32_t multmodp(uint32_t a, uint32_t b) { /* a * b mod P */
   uint32_t m = 1u << 31, p = 0;
@@ -240,13 +240,13 @@ static uint32_t multmodp(uint32_t a, uint32_t b) { /* a * b mod P */
 static void x2n_init(void) {
   uint32_t p = 1u << 30; /* x^1 */
   x2n_table[0] = p;
-  for (int n = 1; n < 32; n++) x2n_table[n] = p = multmodp(p, p);
+  for (int n = 1; n < 64; n++) x2n_table[n] = p = multmodp(p, p);
 }
 
 static uint32_t crc32c_combine(uint32_t crc1, uint32_t crc2, uint64_t len2) {
   uint32_t p = 1u << 31; /* x^0; then x^(8 len2) mod P */
-  for (unsigned k = 3; len2; len2 >>= 1, k++)
-    if (len2 & 1) p = multmodp(x2n_table[k & 31], p);
+  for (unsigned k = 3; len2; len2 >>= 1, k++) /* 8 len2 = len2 << 3 */
+    if (len2 & 1) p = multmodp(x2n_table[k], p);
   return multmodp(p, crc1) ^ crc2;
 }
 
@@ -1519,7 +1519,7 @@ static void process_chunk(Worker *w, Chunk *c, char **bufp, size_t *capp,
     }
     if (!have) break;
     memset(*bufp + have, 0, 16);
-    if (first) { /* for cache_row: bytes per line of the first read */
+    if (first && c->cached) { /* cache_row's estimate: bytes per line */
       size_t lines = 1;
       for (const char *p = *bufp, *e = p + have;
            (p = memchr(p, '\n', (size_t)(e - p))) != NULL; p++)
@@ -1632,10 +1632,6 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-/* Cuts the job's chunks into pieces of about piece_bytes at line
- * starts, so that threads share the work evenly; pieces keep their
- * chunk's file and shards and are written in order, so the output does
- * not change. */
 /* The offset after the first '\n' in bytes [from, end) of file f, or
  * end. */
 static long long line_end(int f, long long from, long long end) {
@@ -1655,6 +1651,12 @@ static long long line_end(int f, long long from, long long end) {
   return end;
 }
 
+/* Cuts the job's chunks into pieces at line starts, so that threads share
+ * the work evenly: each chunk in equal pieces of at most piece_bytes, and
+ * of a quarter of that in the job's last 2 * threads * piece_bytes (so
+ * that no thread is left with a long piece at the end). Pieces keep their
+ * chunk's file and shards and are written in order, so the output does
+ * not change. */
 static void split_chunks(void) {
   const long long piece = J.piece_bytes, tail = 2ll * J.threads * piece;
   int n = 0, cap = J.num_chunks;
