@@ -10,6 +10,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 
 from data_tools.convert import convert
 from data_tools.inspect_dataset import decode_rows, load_examples, load_vocabs
@@ -185,3 +186,36 @@ def test_libfm_default_field_names(shared_data, tmp_path):
     want = [0 if ln.split()[0] == "-1" else 1
             for ln in _lines(src)[:3]]
     assert ex["label"].tolist() == want
+
+
+def _files(out) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes()
+            for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt,train,extra", [
+    ("criteo", "criteo_sample/train.txt",
+     {"valid": "criteo_sample/valid.txt", "test": "criteo_sample/test.txt"}),
+    ("criteo", "criteo_sample/train.txt", {"split": "8:1:1"}),
+    ("avazu", "avazu_sample/train.csv",
+     {"valid": "avazu_sample/valid.csv", "test": "avazu_sample/test.csv"}),
+    ("libfm", "frappe/frappe.train.libfm",
+     {"valid": "frappe/frappe.validation.libfm",
+      "test": "frappe/frappe.test.libfm"}),
+])
+def test_native_engine_writes_the_python_engines_bytes(shared_data, tmp_path,
+                                                       fmt, train, extra):
+    # The real samples through both engines: the same files, byte for byte
+    # (the C converter must not fall back to Python on any of them).
+    kw = {k: (v if k == "split" else str(shared_data / v))
+          for k, v in extra.items()}
+    trees = {}
+    for engine in ("native", "python"):
+        out = tmp_path / engine
+        summary = convert(fmt, str(shared_data / train), str(out),
+                          engine=engine, quiet=True, **kw)
+        assert summary["engine"] == engine
+        trees[engine] = _files(out)
+    assert sorted(trees["native"]) == sorted(trees["python"])
+    for name, data in trees["python"].items():
+        assert trees["native"][name] == data, name
