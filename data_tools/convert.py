@@ -16,6 +16,7 @@ the schema.
 from __future__ import annotations
 
 import collections
+import functools
 import os
 import sys
 import time
@@ -311,7 +312,7 @@ def _native_result(plan: _Plan, binary: str) -> _Result:
         # ids are uint32 in the C program: at most 5 varint bytes each
         heads=[encoder.head(n)
                for n in range(5 * len(layout.categorical) + 1)],
-        dense_prefix=encoder._dense_prefix,
+        dense_prefix=encoder.dense_prefix,
         label_entries=[encoder.label_bytes(0), encoder.label_bytes(1)],
         threads=plan.workers, min_count=plan.min_count, quiet=plan.quiet)
     res = native.run(binary, job, tmp, sum(plan.est))
@@ -370,10 +371,11 @@ def _run_python(plan: _Plan) -> _Result:
                     quiet, res)
     worker.STATE = None
     encodings.clear()
-    num_chunks = {i: len(p) for i, p in enumerate(plan.plans)}
-    shard_files = {s: outputs.assemble_shards(
-        res.parts[s], plan.num_shards[s], num_chunks, tmp, s,
-        plan.compression) for s in plan.out_splits}
+    shard_files = {s: plan.shard_files(s) for s in plan.out_splits}
+    for s in plan.out_splits:
+        outputs.assemble_shards(res.parts[s],
+                                functools.partial(plan.shard_of, s),
+                                shard_files[s], tmp, plan.compression)
     shutil.rmtree(os.path.join(tmp, "_parts"))
     crc.join()
     return _Result(

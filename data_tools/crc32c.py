@@ -28,6 +28,12 @@ _TABLE = _crc32c_table()
 MASK_DELTA = 0xA282EAD8
 
 
+def mask(crc):
+    """TFRecord's masked CRC: rotated right by 15 bits, plus MASK_DELTA,
+    modulo 2^32. Works on a Python int and on a numpy uint32 array."""
+    return (((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF
+
+
 def _word_tables() -> tuple[np.ndarray, np.ndarray]:
     """Tables for 4 CRC bytes at a time: state s -> TA[s & 0xFFFF] ^ TB[s >> 16]."""
     def four_bytes(state: np.ndarray) -> np.ndarray:
@@ -44,8 +50,7 @@ _TABLE_LO, _TABLE_HI = _word_tables()
 
 def masked_crc32c_batch(records: Sequence[bytes]) -> np.ndarray:
     """Masked CRC-32C of each record, vectorized over the batch (uint32[n])."""
-    crc = crc32c_batch(records)
-    return ((crc >> 15) | (crc << 17)) + np.uint32(MASK_DELTA)
+    return mask(crc32c_batch(records))
 
 
 def crc32c_batch(records: Sequence[bytes]) -> np.ndarray:

@@ -57,8 +57,9 @@ _TRANSFORMS = {None: "none", formats.log_square_bucket: "log_square_bucket",
 # budget of the pass-1 row cache in MiB (default a quarter of the RAM; 0
 # parses every row twice), the size of the pieces threads take (default
 # 8 MiB) and whether pass 2 reads ids as ready-made varints (default 1; 0
-# encodes each one, as for vocabularies of 2^21 tokens or more). CTRCONVERT_TIMES=1 makes the program print the seconds
-# of each phase on stderr.
+# encodes each one, as for vocabularies of 2^21 tokens or more).
+# CTRCONVERT_TIMES=1 makes the program print the seconds of each phase on
+# stderr.
 TUNING = {"cache_mb": "TFDSMLP_NATIVE_CACHE_MB",
           "piece_bytes": "TFDSMLP_NATIVE_PIECE_BYTES",
           "varint_words": "TFDSMLP_NATIVE_VARINT_WORDS"}

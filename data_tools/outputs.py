@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 
 class ConvertError(Exception):
@@ -54,24 +54,23 @@ def finalize_dir(tmp_dir: str, out_dir: str, overwrite: bool) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def assemble_shards(parts: Sequence[tuple[int, int, str]], num_shards: int,
-                    num_chunks: dict[int, int], out_dir: str, split: str,
-                    compression: str) -> list[str]:
-    """Concatenates per-chunk part files into `num_shards` shard files.
+def assemble_shards(parts: Sequence[tuple[int, int, str]],
+                    shard_of: Callable[[int, int], int],
+                    shard_files: Sequence[str], out_dir: str,
+                    compression: str) -> None:
+    """Concatenates per-chunk part files into the shard files.
 
-    `parts` are (file_idx, chunk_idx, path); chunk c of a file with C chunks
-    goes to shard floor(c * num_shards / C), in file and chunk order. Returns
-    the shard paths relative to `out_dir`.
+    `parts` are (file_idx, chunk_idx, path); each goes to shard
+    `shard_of(file_idx, chunk_idx)`, in file and chunk order; `shard_files`
+    are the shards' paths relative to `out_dir`.
     """
-    ext = ".tfrecord.gz" if compression == "GZIP" else ".tfrecord"
-    os.makedirs(os.path.join(out_dir, split), exist_ok=True)
-    groups: list[list[str]] = [[] for _ in range(num_shards)]
+    import shutil
+    groups: list[list[str]] = [[] for _ in shard_files]
     for file_idx, chunk_idx, path in sorted(parts):
-        groups[chunk_idx * num_shards // num_chunks[file_idx]].append(path)
-    rel_paths = []
-    for k, group in enumerate(groups):
-        rel = f"{split}/part-{k:05d}{ext}"
+        groups[shard_of(file_idx, chunk_idx)].append(path)
+    for rel, group in zip(shard_files, groups):
         dest = os.path.join(out_dir, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
         if len(group) == 1:
             os.replace(group[0], dest)
         else:
@@ -81,11 +80,8 @@ def assemble_shards(parts: Sequence[tuple[int, int, str]], num_shards: int,
                     out.write(z.compress(b"") + z.flush())
                 for path in group:
                     with open(path, "rb") as f:
-                        import shutil
                         shutil.copyfileobj(f, out, 16 << 20)
                     os.remove(path)
-        rel_paths.append(rel)
-    return rel_paths
 
 
 def check_rejects(read: dict[str, int], rejected: dict[str, dict[str, int]],

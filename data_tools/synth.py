@@ -181,7 +181,7 @@ def _write(tmp: str, data: dict, bounds: dict, num_cat: int, num_num: int,
                                 y[lo:hi].tolist()):
             packed = b"".join([table[i] for i in row])
             records.append(enc.head(len(packed)) + packed
-                           + (enc._dense_prefix + dense.pack(*xs)
+                           + (enc.dense_prefix + dense.pack(*xs)
                               if num_num else b"") + enc.label_bytes(lab))
         writer.write_batch(records)
         writer.close()

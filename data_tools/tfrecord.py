@@ -48,11 +48,9 @@ _HEADER_CACHE: dict[int, bytes] = {}
 def _length_header(length: int) -> bytes:
     header = _HEADER_CACHE.get(length)
     if header is None:
-        from data_tools.crc32c import MASK_DELTA, crc32c
+        from data_tools.crc32c import crc32c, mask
         raw = struct.pack("<Q", length)
-        crc = crc32c(raw)
-        masked = (((crc >> 15) | (crc << 17)) + MASK_DELTA) & 0xFFFFFFFF
-        header = raw + struct.pack("<I", masked)
+        header = raw + struct.pack("<I", mask(crc32c(raw)))
         if len(_HEADER_CACHE) < 65536:
             _HEADER_CACHE[length] = header
     return header
@@ -104,6 +102,9 @@ class ExampleEncoder:
     `encode(packed_ids, dense, label)` takes the concatenated varints of the
     ids (see `varint`), a float sequence of length `num_numeric` and a 0/1
     label; `num_categorical` only sets how long `packed_ids` may be.
+    The constant pieces are public for writers that assemble records
+    themselves: `head(ids_len)`, `dense_prefix` (the bytes before the
+    dense floats; empty without numeric fields), `label_bytes(label)`.
     """
 
     def __init__(self, num_categorical: int, num_numeric: int) -> None:
@@ -117,11 +118,11 @@ class ExampleEncoder:
             entry = (b"\x0a\x05dense\x12"
                      + varint(len(feature) + feat_len))
             entry_len = len(entry) + len(feature) + feat_len
-            self._dense_prefix = (b"\x0a" + varint(entry_len) + entry
+            self.dense_prefix = (b"\x0a" + varint(entry_len) + entry
                                   + feature + float_list)
-            self._dense_size = len(self._dense_prefix) + 4 * num_numeric
+            self._dense_size = len(self.dense_prefix) + 4 * num_numeric
         else:
-            self._dense_prefix = b""
+            self.dense_prefix = b""
             self._dense_size = 0
         self._label_entry = {lab: self._float_entry("label", [float(lab)])
                              for lab in (0, 1)}
@@ -159,7 +160,7 @@ class ExampleEncoder:
     def dense_bytes(self, values: Sequence[float]) -> bytes:
         if not self.num_numeric:
             return b""
-        return self._dense_prefix + self._dense_fmt.pack(*values)
+        return self.dense_prefix + self._dense_fmt.pack(*values)
 
     def label_bytes(self, label: int) -> bytes:
         return self._label_entry[label]

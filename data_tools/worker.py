@@ -103,7 +103,7 @@ class ChunkProcessor:
         packed = list(map(b"".join, zip(*cat_cols))) if cat_cols else \
             [b""] * len(labels)
         if num_cols:
-            pre = enc._dense_prefix
+            pre = enc.dense_prefix
             dense = list(map(enc._dense_fmt.pack, *num_cols))
             return [heads[len(p)] + p + pre + d + lab[y]
                     for p, d, y in zip(packed, dense, labels)]

@@ -1495,6 +1495,18 @@ static size_t process_lines(Worker *w, Chunk *c, const char *buf, size_t n,
  * for the parsing.) */
 #define READ_BYTES (256u << 10)
 
+/* Up to n bytes of file f at offset pos into buf; at least one (the
+ * caller reads inside the file's size, taken at start). */
+static size_t read_at(int f, char *buf, size_t n, long long pos) {
+  for (;;) {
+    ssize_t got = pread(J.fds[f], buf, n, pos);
+    if (got > 0) return (size_t)got;
+    if (got < 0 && errno == EINTR) continue;
+    die(EXIT_IO, "cannot read %s: %s", J.paths[f],
+        got ? strerror(errno) : "the file got shorter");
+  }
+}
+
 static void process_chunk(Worker *w, Chunk *c, char **bufp, size_t *capp,
                           int crc_it) {
   long long pos = c->start, base = c->start, rows = 0, rows_flushed = 0;
@@ -1509,13 +1521,9 @@ static void process_chunk(Worker *w, Chunk *c, char **bufp, size_t *capp,
     while (have < *capp && pos < c->end) {
       size_t want = *capp - have;
       if ((long long)want > c->end - pos) want = (size_t)(c->end - pos);
-      ssize_t got = pread(J.fds[c->file], *bufp + have, want, pos);
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0)
-        die(EXIT_IO, "cannot read %s: %s", J.paths[c->file],
-            got ? strerror(errno) : "the file got shorter");
-      have += (size_t)got;
-      pos += got;
+      size_t got = read_at(c->file, *bufp + have, want, pos);
+      have += got;
+      pos += (long long)got;
     }
     if (!have) break;
     memset(*bufp + have, 0, 16);
@@ -1639,14 +1647,10 @@ static long long line_end(int f, long long from, long long end) {
   while (from < end) {
     size_t want = end - from < (long long)sizeof buf ? (size_t)(end - from)
                                                      : sizeof buf;
-    ssize_t got = pread(J.fds[f], buf, want, from);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0)
-      die(EXIT_IO, "cannot read %s: %s", J.paths[f],
-          got ? strerror(errno) : "the file got shorter");
-    const char *nl = memchr(buf, '\n', (size_t)got);
+    size_t got = read_at(f, buf, want, from);
+    const char *nl = memchr(buf, '\n', got);
     if (nl) return from + (nl - buf) + 1;
-    from += got;
+    from += (long long)got;
   }
   return end;
 }

@@ -127,12 +127,16 @@ def test_criteo_crlf_and_no_final_newline(tmp_path, monkeypatch):
                            split="2:1")
 
 
+PRICES = ["", "0", "1.25", "-3", "7e-3", "12.5"]
+CITIES = ["", "rome", "paris", "a-very-long-city-name"]
+
+
 def _csv_rows(rng, n, header=True):
     rows = ["label,user,item,price,city"] if header else []
     for _ in range(n):
         rows.append(f"{rng.choice('01')},u{rng.randrange(40)},"
-                    f"i{rng.randrange(300)},{rng.choice(['', '0', '1.25', '-3', '7e-3', '12.5'])},"
-                    f"{rng.choice(['', 'rome', 'paris', 'a-very-long-city-name'])}")
+                    f"i{rng.randrange(300)},{rng.choice(PRICES)},"
+                    f"{rng.choice(CITIES)}")
     return rows
 
 

@@ -39,10 +39,10 @@ class FusedBatchNorm(tf.keras.layers.BatchNormalization):
     4096 x 400 on 2 CPU cores: 5.6 ms -> 3.7 ms). Inference (`training`
     False, or the layer not trainable) stays element-wise
     (`tf.nn.batch_normalization`, what Keras' 2-D layer runs): there the
-    fused op only adds a fixed cost, which slowed batch-1 serving. It keeps the kernel's
-    unbiased moving variance because converting it to Keras' biased one
-    divides by n - 1, which turns the moving variance into NaN on a
-    one-row training batch.
+    fused op only adds a fixed cost, which slowed batch-1 serving. It
+    keeps the kernel's unbiased moving variance because converting it to
+    Keras' biased one divides by n - 1, which turns the moving variance
+    into NaN on a one-row training batch.
 
     Args:
         momentum: float. Moving-average momentum, in [0, 1). Defaults to
