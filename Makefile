@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test venv clean
+.PHONY: demo test lint venv clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
+
+# ruff (pinned in requirements.txt; rules in pyproject.toml) over the
+# package, the converter and the tests.
+lint: $(STAMP)
+	$(PY) -m ruff check tfdsmlp data_tools tests
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import tfdsmlp  # noqa: F401  (sets TF_USE_LEGACY_KERAS before any TensorFlow)
 
-from data_tools.convert import ENGINES
+from data_tools.engines import ENGINES
 from data_tools.formats import CRITEO_NUMERIC_MODES, FORMATS
 
 EPILOG = """examples:
@@ -33,9 +33,14 @@ Output layout and field semantics: docs/DATA_FORMAT.md."""
 def _convert_parser(sub) -> None:
     p = sub.add_parser(
         "convert", help="convert raw CTR files into a dataset directory",
-        description="Convert raw CTR data into DIR/dataset.json, DIR/vocab/"
-        "<field>.txt and DIR/<split>/part-NNNNN.tfrecord[.gz] "
-        "(tf.train.Example: ids int64, dense float, label float).",
+        description="Convert raw CTR data into DIR/dataset.json, "
+        "DIR/vocab/<field>.txt and\nDIR/<split>/part-NNNNN.tfrecord[.gz] "
+        "(tf.train.Example: ids int64, dense float,\nlabel float).\n\n"
+        "Bad options or input (a label column listed as a feature, a column "
+        "listed\ntwice, a split that would be empty or, for valid/test, have "
+        "one label, too\nmany bad rows) stop it with exit status 2 and a "
+        "message saying how to fix\nthem; a failed run leaves no output "
+        "directory behind.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     p.add_argument("--format", required=True, choices=FORMATS,
                    help="criteo: Kaggle TSV (label, I1..I13, C1..C26, no "
@@ -44,17 +49,28 @@ def _convert_parser(sub) -> None:
                    "id:val ...' with one id per field; csv: CSV with header, "
                    "see --label/--categorical/--numeric")
     p.add_argument("--train", required=True, metavar="FILE",
-                   help="training file; vocabularies come from its rows only")
-    p.add_argument("--valid", metavar="FILE", help="validation file")
-    p.add_argument("--test", metavar="FILE", help="test file")
+                   help="training file; vocabularies come from its rows "
+                   "only. Input files may be gzip (.gz) or bzip2 (.bz2) "
+                   "compressed (found by their magic bytes): they are "
+                   "decompressed into the temporary directory next to DIR "
+                   "first, which needs that much free disk. A UTF-8 "
+                   "byte-order mark at the start is ignored")
+    p.add_argument("--valid", metavar="FILE",
+                   help="validation file (like --train)")
+    p.add_argument("--test", metavar="FILE", help="test file (like --train)")
     p.add_argument("--split", metavar="A:B[:C]",
                    help="instead of --valid/--test, split --train rows into "
                    "train:valid[:test] by these proportions (e.g. 8:1:1) with "
-                   "a seeded hash of each row's position")
+                   "a seeded hash of each row's position. Every split must "
+                   "get at least 2 rows, and valid and test both labels "
+                   "(AUC needs them), else the conversion fails")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of --split (default 0)")
     p.add_argument("--out", required=True, metavar="DIR",
-                   help="output dataset directory")
+                   help="output dataset directory. It is written as "
+                   "DIR's sibling .DIR.tmp-HOST-PID-XXXX and renamed at the "
+                   "end; such temporaries left by interrupted runs whose "
+                   "process is gone are removed")
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists (only if it holds a "
                    "dataset.json or is empty)")
@@ -62,10 +78,12 @@ def _convert_parser(sub) -> None:
                    help="libfm: names of the fields, in order (default "
                    "f0..fN-1, N from the first row)")
     p.add_argument("--label", metavar="COL",
-                   help="csv: label column (values 0/1), required for csv")
+                   help="csv: label column (values 0/1), required for csv; "
+                   "it must not be listed in --categorical or --numeric")
     p.add_argument("--categorical", metavar="C1,C2,...",
                    help="csv: categorical columns in order (default: every "
-                   "column except --label and --numeric ones)")
+                   "column except --label and --numeric ones); a column "
+                   "may be listed once, here or in --numeric")
     p.add_argument("--numeric", metavar="N1,N2,...",
                    help="csv: numeric columns in order (float; empty -> 0.0)")
     p.add_argument("--criteo-numeric", choices=CRITEO_NUMERIC_MODES,

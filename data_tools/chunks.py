@@ -6,12 +6,17 @@ single file is split into train/valid/test (`--split 8:1:1 --seed N`), each
 row's split is a seeded hash of the row's byte offset in the file: like a row
 index it identifies the row, but it is known without counting earlier lines,
 so every chunk can assign its rows independently and deterministically.
+Offsets count from the end of a UTF-8 byte-order mark, and compressed files
+are read decompressed (see `inputs.py`).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Iterator, Sequence
+
+from data_tools import inputs
 
 MASK64 = (1 << 64) - 1
 
@@ -20,7 +25,9 @@ READ_BLOCK = 4 * MiB
 
 
 def read_first_line(path: str) -> bytes:
-    with open(path, "rb") as f:
+    """The first line (header or row), decompressed, without a BOM."""
+    f, _origin = inputs.open_data(path)
+    with f:
         return f.readline(1 << 24)
 
 
@@ -39,7 +46,7 @@ def plan_chunks(path: str, num_chunks: int) -> list[tuple[int, int]]:
             if pos > bounds[-1] and pos < size:
                 bounds.append(pos)
     bounds.append(size)
-    return list(zip(bounds[:-1], bounds[1:]))
+    return list(itertools.pairwise(bounds))
 
 
 def chunk_count(size: int, shards: int, max_chunk_bytes: int = 32 * MiB,
@@ -56,22 +63,28 @@ def chunk_count(size: int, shards: int, max_chunk_bytes: int = 32 * MiB,
     return shards * -(-wanted // shards)
 
 
-def read_lines(path: str, start: int, end: int
+def read_lines(path: str, start: int, end: int | None = None
                ) -> Iterator[tuple[int, list[bytes], list[int] | None]]:
-    """Yields (byte offset of the first line, lines, stripped) for [start, end).
+    """Yields (offset of the first line, lines, stripped) for [start, end).
 
-    `start` and `end` must be line starts (or the file end). Lines have their
-    trailing newline and carriage return removed; `stripped` says, per line,
-    how many bytes besides the newline were removed (1 for a carriage
-    return), or is None when none were. `line_offsets` takes all three.
+    `start` and `end` (None: the end of the data) are file positions at
+    line starts; a UTF-8 BOM at the start of the file is skipped and the
+    offsets yielded count from its end (they are the same as for the file
+    without it). Compressed files are read decompressed, positions then
+    being in the decompressed bytes. Lines have their trailing newline and
+    carriage return removed; `stripped` says, per line, how many bytes
+    besides the newline were removed (1 for a carriage return), or is None
+    when none were. `line_offsets` takes all three.
     """
-    with open(path, "rb") as f:
-        f.seek(start)
-        pos = start
-        base = start
+    f, origin = inputs.open_data(path)
+    with f:
+        pos = max(start, origin)
+        f.seek(pos)
+        base = pos - origin
         carry = b""
-        while pos < end:
-            data = f.read(min(READ_BLOCK, end - pos))
+        while end is None or pos < end:
+            data = f.read(READ_BLOCK if end is None
+                          else min(READ_BLOCK, end - pos))
             if not data:
                 break
             pos += len(data)

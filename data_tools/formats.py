@@ -97,7 +97,7 @@ def log_square_bucket(raw: bytes) -> bytes:
         return b""
     v = _number(raw)
     if v > 2:
-        return str(int(math.floor(math.log(v) ** 2))).encode()
+        return str(math.floor(math.log(v) ** 2)).encode()
     return str(int(v)).encode()
 
 
@@ -198,6 +198,7 @@ def libfm_layout(first_line: bytes, path: str,
                  names: Sequence[str] | None) -> Layout:
     n = len(first_line.split()) - 1
     if names:
+        _check_once(names, "--fields", "give every field its own name")
         if len(names) != n:
             raise FormatError(
                 f"{path}: --fields names {len(names)} fields but the first "
@@ -216,11 +217,14 @@ def csv_layout(first_line: bytes, path: str, label: str | None,
                numeric: Sequence[str] | None) -> Layout:
     if not label:
         raise FormatError("--format csv needs --label COLUMN")
+    check_csv_columns(label, categorical, numeric)
     header = _split_header(first_line, b",")
     label_col = _column_index(header, label, path, "--label")
     numeric = list(numeric or [])
     if categorical is None or not list(categorical):
         categorical = [c for c in header if c != label and c not in numeric]
+        _check_once(categorical, f"the header of {path}",
+                    "rename one, or choose columns with --categorical")
     fields = []
     for name in categorical:
         fields.append(FieldDef(name, "categorical",
@@ -234,6 +238,34 @@ def csv_layout(first_line: bytes, path: str, label: str | None,
         raise FormatError(f"{path}: no feature columns besides {label!r}")
     return Layout(fields, len(header), label_col, BINARY_LABELS, b",",
                   has_header=True, quoted_csv=True)
+
+
+def _check_once(names: Sequence[str], where: str, fix: str) -> None:
+    seen = set()
+    for name in names:
+        if name in seen:
+            raise FormatError(f"{name!r} is listed twice in {where}: {fix}")
+        seen.add(name)
+
+
+def check_csv_columns(label: str, categorical: Sequence[str] | None,
+                      numeric: Sequence[str] | None) -> None:
+    """Refuses the label column among the features and a column listed
+    twice (in --categorical, --numeric or both)."""
+    lists = {"--categorical": list(categorical or []),
+             "--numeric": list(numeric or [])}
+    for flag, names in lists.items():
+        if label in names:
+            raise FormatError(
+                f"the label column {label!r} is also listed in {flag}: it "
+                f"would be stored as a feature (a target leak). Remove it "
+                f"from {flag}")
+        _check_once(names, flag, "list each column once")
+    both = set(lists["--categorical"]) & set(lists["--numeric"])
+    if both:
+        raise FormatError(
+            f"column {min(both)!r} is listed in both --categorical and "
+            f"--numeric: list it in one of them only")
 
 
 def make_layout(fmt: str, first_line: bytes, path: str, *,

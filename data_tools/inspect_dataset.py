@@ -7,12 +7,11 @@ Ids are decoded through the vocab files: 0 -> "" (missing), 1 -> "<OOV>".
 
 from __future__ import annotations
 
-import os
 import sys
-from typing import Any, Optional, TextIO
+from typing import Any, TextIO
 
 import tfdsmlp  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow)
-from tfdsmlp.features import FeatureSpec, load_dataset_json
+from tfdsmlp.dataset_dir import DatasetDir
 
 import numpy as np
 
@@ -20,7 +19,7 @@ from data_tools import vocab
 
 
 def load_examples(data_dir: str, split: str = "train",
-                  num: Optional[int] = None) -> dict[str, np.ndarray]:
+                  num: int | None = None) -> dict[str, np.ndarray]:
     """Parses the first `num` (all if None) records of a split into arrays.
 
     Returns {"ids": int64[n, num_categorical], "dense": float32[n, num_numeric],
@@ -28,12 +27,9 @@ def load_examples(data_dir: str, split: str = "train",
     """
     import tensorflow as tf
 
-    meta = load_dataset_json(data_dir)
-    spec = FeatureSpec.from_dict(meta)
-    if split not in meta["splits"]:
-        raise ValueError(f"{data_dir} has no split {split!r}; it has "
-                         f"{sorted(meta['splits'])}")
-    files = [os.path.join(data_dir, f) for f in meta["splits"][split]["files"]]
+    data = DatasetDir.open(data_dir)
+    meta, spec = data.meta, data.spec
+    files = data.files(split)
     features = {"label": tf.io.FixedLenFeature([1], tf.float32),
                 "ids": tf.io.FixedLenFeature([spec.num_categorical], tf.int64)}
     if spec.num_numeric:
@@ -59,16 +55,15 @@ def load_examples(data_dir: str, split: str = "train",
 
 def load_vocabs(data_dir: str) -> dict[str, list[bytes]]:
     """Field name -> vocabulary tokens (id i + 2 is tokens[i])."""
-    meta = load_dataset_json(data_dir)
-    return {f["name"]: vocab.read_vocab(os.path.join(data_dir,
-                                                      f["vocab_file"]))
-            for f in meta["fields"] if f["kind"] == "categorical"}
+    data = DatasetDir.open(data_dir)
+    return {f.name: vocab.read_vocab(data.vocab_file(f.name))
+            for f in data.spec.categorical}
 
 
 def decode_rows(data_dir: str, examples: dict[str, np.ndarray]
                 ) -> list[dict[str, Any]]:
     """Examples -> [{"label": 0/1, field: raw token or float, ...}]."""
-    spec = FeatureSpec.from_dataset_dir(data_dir)
+    spec = DatasetDir.open(data_dir).spec
     vocabs = load_vocabs(data_dir)
     rows = []
     for i in range(len(examples["label"])):
@@ -83,12 +78,12 @@ def decode_rows(data_dir: str, examples: dict[str, np.ndarray]
 
 
 def inspect(data_dir: str, split: str = "train", num: int = 5,
-            out: Optional[TextIO] = None) -> None:
+            out: TextIO | None = None) -> None:
     """Prints the schema, counts and `num` decoded examples of `split`."""
     out = out or sys.stdout
-    meta = load_dataset_json(data_dir)
-    spec = FeatureSpec.from_dict(meta)
-    p = lambda *a: print(*a, file=out)  # noqa: E731
+    data = DatasetDir.open(data_dir)
+    meta, spec = data.meta, data.spec
+    p = lambda *a: print(*a, file=out)
     p(f"dataset: {data_dir}  (format_version {meta['format_version']}, "
       f"compression {meta['compression'] or 'none'}, "
       f"created by {meta.get('created_by', '?')})")

@@ -12,7 +12,10 @@ it; `python -m data_tools build-native` does it by hand.
 Inputs the C code does not handle exactly like the Python converter (rows
 the Python converter rejects, quoted CSV fields, numbers or labels outside
 a strict grammar, GZIP output, unknown transforms) raise `Unsupported` with
-the reason; `convert` then runs the Python converter instead.
+the reason; `convert` then runs the Python converter instead. Compressed
+inputs reach it decompressed (data_tools/inputs.py); a UTF-8 byte-order
+mark is skipped as the Python converter skips it (row offsets count from
+its end).
 
 Job file: one "key value..." per line, read by `read_job` in the C file::
 
@@ -23,7 +26,7 @@ Job file: one "key value..." per line, read by `read_job` in the C file::
     field <column> <c|n> <transform>          one per output field
     splits <hash_split 0|1> <num_splits> / cum <cumulative fractions>
     seed_key <uint64>
-    file <split index or -1> <path>           one per input file
+    file <split index or -1> <BOM bytes> <path>   one per input file
     chunks <n> / chunk <file> <start> <end> <shard of split 0> <1> <2>
     shards <split> <n> / shard <split> <k> <path>
     vocab <categorical field index> <path>
@@ -158,7 +161,8 @@ class Job(collections.namedtuple(
         "quiet")):
     """Everything the C program needs (see the module docstring).
 
-    layout: formats.Layout; files: (split index or -1, path) per input;
+    layout: formats.Layout; files: (split index or -1, length of the
+    file's UTF-8 BOM, path) per input;
     num_splits; cum: cumulative split fractions; seed_key; chunks:
     (file, start, end, [shard per split]); shard_paths[split][shard];
     vocab_paths[categorical field]; heads, dense_prefix, label_entries:
@@ -182,12 +186,12 @@ class Job(collections.namedtuple(
                  f"libfm_labels {int(lay.label_values == formats.LIBFM_LABELS)}"]
         for f in lay.fields:
             lines.append(f"field {f.column} {f.kind[0]} {_TRANSFORMS[f.fn]}")
-        hash_split = any(s < 0 for s, _ in self.files)
+        hash_split = any(s < 0 for s, _, _ in self.files)
         lines.append(f"splits {int(hash_split)} {self.num_splits}")
         lines.append("cum " + " ".join(repr(float(c)) for c in self.cum))
         lines.append(f"seed_key {self.seed_key}")
-        for split, path in self.files:
-            lines.append(f"file {split} {path}")
+        for split, origin, path in self.files:
+            lines.append(f"file {split} {origin} {path}")
         lines.append(f"chunks {len(self.chunks)}")
         for file_idx, start, end, shards in self.chunks:
             padded = list(shards) + [0] * (3 - len(shards))
@@ -202,16 +206,17 @@ class Job(collections.namedtuple(
         lines.append(f"dense_prefix {self.dense_prefix.hex()}")
         lines += [f"label{i} {e.hex()}"
                   for i, e in enumerate(self.label_entries)]
-        for p in [p for _, p in self.files] + list(self.vocab_paths) + [
+        for p in [p for _, _, p in self.files] + list(self.vocab_paths) + [
                 p for paths in self.shard_paths for p in paths]:
             if "\n" in p:
                 raise Unsupported(f"path with a newline: {p!r}")
         return "\n".join(lines) + "\n"
 
 
-class Result(collections.namedtuple("Result", "read vocab_sizes crc32c")):
-    """read: rows per split index; vocab_sizes: tokens per categorical
-    field; crc32c: per input file, 8 hex digits."""
+class Result(collections.namedtuple(
+        "Result", "read positives vocab_sizes crc32c")):
+    """read, positives (rows with label 1): per split index; vocab_sizes:
+    tokens per categorical field; crc32c: per input file, 8 hex digits."""
 
     __slots__ = ()
 
@@ -228,7 +233,7 @@ def run(binary: str, job: Job, job_dir: str, est_rows: int) -> Result:
     with open(job_file, "w", encoding="utf-8") as f:
         f.write(job.text())
     bars = {}
-    read, vocab, crcs = {}, {}, {}
+    read, positives, vocab, crcs = {}, {}, {}, {}
     unsupported = None
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -249,6 +254,9 @@ def run(binary: str, job: Job, job_dir: str, est_rows: int) -> Result:
                 elif key == "read":
                     s, n = rest.split()
                     read[int(s)] = int(n)
+                elif key == "positives":
+                    s, n = rest.split()
+                    positives[int(s)] = int(n)
                 elif key == "vocab":
                     i, n = rest.split()
                     vocab[int(i)] = int(n)
@@ -280,6 +288,8 @@ def run(binary: str, job: Job, job_dir: str, est_rows: int) -> Result:
         raise NativeError(f"exit status {code}: "
                           f"{stderr.strip() or '(no message)'}")
     return Result(read=[read.get(s, 0) for s in range(job.num_splits)],
+                  positives=[positives.get(s, 0)
+                             for s in range(job.num_splits)],
                   vocab_sizes=[vocab[i] for i in range(len(job.vocab_paths))],
                   crc32c=[crcs[i] for i in range(len(job.files))])
 

@@ -1,4 +1,7 @@
-"""Output-side helpers: temp dir + atomic rename, shards, reports, checksums."""
+"""Output-side helpers: shards, reject reports, JSON, input checksums.
+
+The temporary output directory and its final rename are in `staging.py`.
+"""
 
 from __future__ import annotations
 
@@ -10,48 +13,6 @@ from collections.abc import Callable, Sequence
 
 class ConvertError(Exception):
     """A user-facing conversion failure (bad input, options or output dir)."""
-
-
-def check_output_dir(out_dir: str, overwrite: bool) -> None:
-    """Refuses an existing output unless `overwrite` and it looks like a dataset."""
-    if not os.path.lexists(out_dir):
-        return
-    if not overwrite:
-        raise ConvertError(
-            f"output directory {out_dir} already exists; pass --overwrite "
-            f"(overwrite=True) to replace it")
-    if not os.path.isdir(out_dir):
-        raise ConvertError(f"output path {out_dir} exists and is not a "
-                           f"directory; refusing to replace it")
-    if os.listdir(out_dir) and not os.path.exists(
-            os.path.join(out_dir, "dataset.json")):
-        raise ConvertError(
-            f"output directory {out_dir} is not empty and has no dataset.json;"
-            f" refusing to delete it even with --overwrite")
-
-
-def make_temp_dir(out_dir: str) -> str:
-    """A fresh directory next to `out_dir` (same filesystem, for rename)."""
-    parent = os.path.dirname(os.path.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    name = os.path.basename(os.path.abspath(out_dir))
-    tmp = os.path.join(parent, f".{name}.tmp-{os.getpid()}-"
-                               f"{os.urandom(4).hex()}")
-    os.makedirs(tmp)
-    return tmp
-
-
-def finalize_dir(tmp_dir: str, out_dir: str, overwrite: bool) -> None:
-    """Moves `tmp_dir` to `out_dir`, replacing an old one if `overwrite`."""
-    check_output_dir(out_dir, overwrite)
-    old = None
-    if os.path.lexists(out_dir):
-        old = tmp_dir + ".old"
-        os.replace(out_dir, old)
-    os.replace(tmp_dir, out_dir)
-    if old:
-        import shutil
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def assemble_shards(parts: Sequence[tuple[int, int, str]],

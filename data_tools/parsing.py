@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 from itertools import compress, repeat
 from operator import methodcaller
-from typing import Optional
 
 from data_tools import formats
 
@@ -107,7 +106,7 @@ class Parser:
             keep.append(i)
         return rows, keep, rejects
 
-    def _label_fallback(self, raw: bytes) -> Optional[int]:
+    def _label_fallback(self, raw: bytes) -> int | None:
         try:
             return self.label_floats.get(float(raw))
         except ValueError:

@@ -4,7 +4,8 @@
 `worker.process_chunk`, through a fork pool when the input is big enough to
 gain from it, with a tqdm progress bar in rows/s. `Collector` adds up the
 per-chunk results: token counts, rows read / written / rejected per split,
-part files, and the first rejected lines with file-global line numbers.
+rows written with label 1, part files, and the first rejected lines with
+file-global line numbers.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import collections
 import multiprocessing
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import tqdm
 
@@ -56,6 +57,7 @@ class Collector:
         self.counts = [collections.Counter() for _ in range(num_categorical)]
         self.read = collections.Counter()
         self.written = collections.Counter()
+        self.positives = collections.Counter()
         self.rejected = collections.defaultdict(collections.Counter)
         self.parts: dict[str, list] = collections.defaultdict(list)
         self.lines: dict[tuple[int, int], int] = {}
@@ -68,6 +70,7 @@ class Collector:
             vocab.merge_counts(self.counts, res["counts"])
         self.read.update(res["read"])
         self.written.update(res["written"])
+        self.positives.update(res["positives"])
         for s, c in res["rejected"].items():
             self.rejected[s].update(c)
         for s, (path, _rows) in res["parts"].items():

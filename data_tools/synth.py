@@ -26,16 +26,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import shutil
 import struct
-from typing import Any, Optional
+from typing import Any
+
+from tfdsmlp.features import (
+    FORMAT_VERSION,
+    NUM_RESERVED_IDS,
+    OOV_ID,
+    PADDING_ID,
+    FieldSpec,
+)
 
 import numpy as np
 
-from tfdsmlp.features import (FORMAT_VERSION, NUM_RESERVED_IDS, OOV_ID,
-                              PADDING_ID, FieldSpec)
-
-from data_tools import outputs, vocab
+from data_tools import outputs, staging, vocab
 from data_tools.tfrecord import ExampleEncoder, RecordFileWriter, varint
 
 FORMULA = ("z = -1.0 + sum_f w_f[c_f] + 1.2*u0*u1 + 1.2*u2*u3 + 1.0*u3*u4*u5 "
@@ -95,8 +99,8 @@ def _generate(n: int, num_cat: int, num_num: int, vocab_size: int,
 
 def write_synthetic(out_dir: str, num_rows: int = 20000, seed: int = 0,
                     num_categorical: int = 8, num_numeric: int = 2,
-                    vocab_size: int = 50, valid_rows: Optional[int] = None,
-                    test_rows: Optional[int] = None, overwrite: bool = False,
+                    vocab_size: int = 50, valid_rows: int | None = None,
+                    test_rows: int | None = None, overwrite: bool = False,
                     compression: str = "") -> dict[str, Any]:
     """Writes a synthetic dataset directory; returns a summary dict."""
     if num_categorical < 6:
@@ -110,7 +114,7 @@ def write_synthetic(out_dir: str, num_rows: int = 20000, seed: int = 0,
     compression = (compression or "").upper()
     valid_rows = num_rows // 10 if valid_rows is None else valid_rows
     test_rows = num_rows // 10 if test_rows is None else test_rows
-    outputs.check_output_dir(out_dir, overwrite)
+    staging.check_output_dir(out_dir, overwrite)
     rng = np.random.default_rng(seed)
     data = _generate(num_rows + valid_rows + test_rows, num_categorical,
                      num_numeric, vocab_size, rng)
@@ -118,8 +122,8 @@ def write_synthetic(out_dir: str, num_rows: int = 20000, seed: int = 0,
               "valid": (num_rows, num_rows + valid_rows),
               "test": (num_rows + valid_rows,
                        num_rows + valid_rows + test_rows)}
-    tmp = outputs.make_temp_dir(out_dir)
-    try:
+    with staging.TempOutput(out_dir, overwrite) as tmp_output:
+        tmp = tmp_output.path
         meta = _write(tmp, data, bounds, num_categorical, num_numeric,
                       vocab_size, compression)
         meta["synthetic"].update(seed=seed, num_rows=num_rows,
@@ -132,10 +136,7 @@ def write_synthetic(out_dir: str, num_rows: int = 20000, seed: int = 0,
                            "vocab_size": vocab_size,
                            "compression": compression}
         outputs.write_json(os.path.join(tmp, "dataset.json"), meta)
-        outputs.finalize_dir(tmp, out_dir, overwrite)
-    finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        tmp_output.commit()
     return {"out": out_dir,
             "rows": {s: b - a for s, (a, b) in bounds.items()},
             "true_auc": meta["synthetic"]["true_logit_auc"],

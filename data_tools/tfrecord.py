@@ -79,7 +79,7 @@ class RecordFileWriter:
     def __init__(self, path: str, compression: str = "") -> None:
         self.path = path
         self.rows = 0
-        self._file = open(path, "wb")
+        self._file = open(path, "wb")  # noqa: SIM115 (closed by close())
         self._zip = (zlib.compressobj(6, zlib.DEFLATED, 31)
                      if compression == "GZIP" else None)
 

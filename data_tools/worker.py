@@ -21,7 +21,7 @@ import dataclasses
 import gc
 import os
 from itertools import compress, repeat
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -38,16 +38,16 @@ class JobState:
 
     paths: list[str]
     layouts: list[formats.Layout]
-    file_splits: list[Optional[str]]   # None: rows split by hash
+    file_splits: list[str | None]      # None: rows split by hash
     split_names: list[str]             # names for hash-split rows
-    fractions: Optional[list[float]]
+    fractions: list[float] | None
     seed: int
     parts_dir: str = ""
     compression: str = ""
-    encodings: Optional[list[dict[bytes, bytes]]] = None  # write pass
+    encodings: list[dict[bytes, bytes]] | None = None  # write pass
 
 
-STATE: Optional[JobState] = None
+STATE: JobState | None = None
 
 
 class ChunkProcessor:
@@ -61,10 +61,11 @@ class ChunkProcessor:
         self.split = st.file_splits[file_idx]
         self.names = [self.split] if self.split else st.split_names
         cats = self.layout.categorical
-        self.memos = [dict() for _ in self.layout.fields]
+        self.memos = [{} for _ in self.layout.fields]
         self.counts = [collections.Counter() for _ in cats]
         self.read = collections.Counter()
         self.written = collections.Counter()
+        self.positives = collections.Counter()  # rows written with label 1
         self.rejected = {s: collections.Counter() for s in self.names}
         self.samples: list[tuple[str, int, str, bytes]] = []
         self.writers: dict[str, RecordFileWriter] = {}
@@ -90,9 +91,8 @@ class ChunkProcessor:
                 if f.fn is None:
                     out = list(map(e.get, col, repeat(OOV_BYTES)))
                 else:
-                    fn = f.fn
                     out = parsing.resolve(col, self.memos[k],
-                                   lambda raw: e.get(fn(raw), OOV_BYTES), bad)
+                                          _encoded(f.fn, e), bad)
             cat_out.append(out)
             ci += 1
         return cat_out, num_out
@@ -110,7 +110,7 @@ class ChunkProcessor:
         return [heads[len(p)] + p + lab[y] for p, y in zip(packed, labels)]
 
     # -- batches ----------------------------------------------------------
-    def batch(self, lines: list[bytes], split_ids: Optional[np.ndarray],
+    def batch(self, lines: list[bytes], split_ids: np.ndarray | None,
               first_line_no: int) -> None:
         cols, labels, keep, rejects = self.parser.split_columns(lines)
         bad: dict[int, str] = {}
@@ -147,6 +147,8 @@ class ChunkProcessor:
             if recs:
                 self._writer(names[s]).write_batch(recs)
                 self.written[names[s]] += len(recs)
+                self.positives[names[s]] += sum(
+                    labels if mask is None else compress(labels, mask))
 
     def _writer(self, split: str) -> RecordFileWriter:
         w = self.writers.get(split)
@@ -155,6 +157,11 @@ class ChunkProcessor:
                                 f".{self.chunk_idx:05d}.part")
             w = self.writers[split] = RecordFileWriter(path, STATE.compression)
         return w
+
+
+def _encoded(fn, encoding: dict[bytes, bytes]):
+    """raw -> the id bytes of transform `fn`'s token (OOV if unknown)."""
+    return lambda raw: encoding.get(fn(raw), OOV_BYTES)
 
 
 def process_chunk(task: tuple[str, int, int, int, int]) -> dict[str, Any]:
@@ -194,5 +201,6 @@ def _process_chunk(task: tuple[str, int, int, int, int]) -> dict[str, Any]:
     return {"mode": mode, "file_idx": file_idx, "chunk_idx": chunk_idx,
             "lines": line_no - 1, "read": dict(proc.read),
             "written": dict(proc.written),
+            "positives": dict(proc.positives),
             "rejected": {s: dict(c) for s, c in proc.rejected.items() if c},
             "samples": proc.samples, "counts": proc.counts, "parts": parts}

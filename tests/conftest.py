@@ -11,14 +11,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tfdsmlp.features import FeatureSpec
+
 import numpy as np
 import pytest
-
-from tiny_data import (REPO_ROOT, SHARED_DATA, TINY_CATEGORICAL,  # noqa: F401
-                       TINY_NUMERIC, TINY_SPLIT_ROWS, TINY_VOCAB_SIZES,
-                       make_rows, make_spec, require_shared_data,
-                       write_dataset)
-from tfdsmlp.features import FeatureSpec
+from tiny_data import (  # noqa: F401
+    REPO_ROOT,
+    SHARED_DATA,
+    TINY_CATEGORICAL,
+    TINY_NUMERIC,
+    TINY_SPLIT_ROWS,
+    TINY_VOCAB_SIZES,
+    make_rows,
+    make_spec,
+    require_shared_data,
+    write_dataset,
+)
 
 
 @pytest.fixture(scope="session")

@@ -2,9 +2,9 @@
 
 import os
 
-from tiny_data import SHARED_DATA
-
 from tfdsmlp.bench import format_bench, run_bench
+
+from tiny_data import SHARED_DATA
 
 
 def test_bench_reports_every_figure(tiny_dataset_dir):
@@ -48,11 +48,11 @@ def test_bench_reports_every_figure(tiny_dataset_dir):
 
 def test_infer_only_times_saved_models_only(tiny_dataset_dir, tmp_path):
     import tfdsmlp  # noqa: F401
-    import tensorflow as tf
-
     from tfdsmlp.export import export_saved_model
     from tfdsmlp.features import FeatureSpec
     from tfdsmlp.models import build_model
+
+    import tensorflow as tf
 
     spec = FeatureSpec.from_dataset_dir(tiny_dataset_dir)
     model = build_model("dnn", {"hidden_units": [4]}, spec)

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 
-import pytest
-
-from tfdsmlp.config import (ConfigError, deep_merge, dump_yaml, from_dict,
-                            load_config, load_yaml, merge_overrides,
-                            parse_override, to_dict)
+from tfdsmlp.config import (
+    ConfigError,
+    deep_merge,
+    dump_yaml,
+    from_dict,
+    load_config,
+    load_yaml,
+    merge_overrides,
+    parse_override,
+    to_dict,
+)
 from tfdsmlp.training.train_config import TrainConfig
+
+import pytest
 
 
 @dataclasses.dataclass(frozen=True)
@@ -201,3 +209,12 @@ def test_configs_are_frozen():
     cfg = TrainConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.epochs = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf", "nan"])
+def test_non_finite_numbers_are_refused(value):
+    from tfdsmlp.training.presets import build_run_config
+
+    with pytest.raises(ConfigError, match="number"):
+        build_run_config(None, "dnn",
+                         overrides=[f"teacher.train.learning_rate={value}"])

@@ -3,12 +3,12 @@
 import json
 import os
 
-import pytest
-
 from tfdsmlp.experiments.__main__ import write_results
 from tfdsmlp.experiments.aggregate import markdown, paired_delta
 from tfdsmlp.experiments.plan import Job, build_plan
 from tfdsmlp.experiments.runner import command, job_dir, run_jobs
+
+import pytest
 
 
 def test_plan_shares_identical_runs_and_orders_teachers_first():
@@ -42,8 +42,8 @@ def test_commands_load_the_teacher_and_pass_overrides(tmp_path):
 
 def _fake_metrics(path, auc, teacher_auc):
     os.makedirs(path, exist_ok=True)
-    split = lambda a: {"auc": a, "logloss": 0.2}  # noqa: E731
-    phase = lambda a: {"valid": split(a), "test": split(a)}  # noqa: E731
+    split = lambda a: {"auc": a, "logloss": 0.2}
+    phase = lambda a: {"valid": split(a), "test": split(a)}
     with open(os.path.join(path, "metrics.json"), "w") as f:
         json.dump({"phases": {"teacher": phase(teacher_auc),
                               "student": phase(auc - 0.001),
@@ -112,8 +112,10 @@ def _model(label, kind, teacher, auc, big, p50):
 
 
 def test_frontier_picks_the_fastest_better_dsmlp_no_slower_anywhere():
-    from tfdsmlp.experiments.frontier import (best_replacements,
-                                              frontier_markdown)
+    from tfdsmlp.experiments.frontier import (
+        best_replacements,
+        frontier_markdown,
+    )
 
     models = [_model("teacher_gdcn", "teacher", "gdcn", 0.984, 100.0, 0.5),
               _model("teacher_finalmlp", "teacher", "finalmlp", 0.986,
@@ -156,10 +158,12 @@ def test_frontier_entries_from_finished_runs(tmp_path):
         if job.command == "run":
             _fake_metrics(job_dir(str(tmp_path), job), 0.99, 0.98)
             path = os.path.join(job_dir(str(tmp_path), job), "metrics.json")
-            m = json.load(open(path))
+            with open(path) as f:
+                m = json.load(f)
             for phase in m["phases"].values():
                 phase["params"] = 7
-            json.dump(m, open(path, "w"))
+            with open(path, "w") as f:
+                json.dump(m, f)
     labels = {e["label"]: e for e in frontier_entries(jobs, str(tmp_path))}
     assert set(labels) == {"teacher_gdcn", "dsmlp_gdcn", "dsmlp_gdcn_w100",
                            "dsmlp_gdcn_w200", "dsmlp_gdcn_w400"}
@@ -223,8 +227,9 @@ def test_ablation_paired_delta_and_width_table(tmp_path):
     w100 = os.path.join(out, "runs", "teacher_gdcn_s1_w100")
     os.makedirs(w100)
     with open(os.path.join(w100, "metrics.json"), "w") as f:
-        json.dump({"valid": {"auc": 0.96, "logloss": 0.3},
-                   "test": {"auc": 0.965, "logloss": 0.31}}, f)
+        json.dump({"phases": {"teacher": {
+            "valid": {"auc": 0.96, "logloss": 0.3},
+            "test": {"auc": 0.965, "logloss": 0.31}}}}, f)
     text = markdown(jobs, out, os.path.join(out, "plots"), "cmd")
     # no_kd has seed 1 only: compared with full's seed 1 (0.98), not the
     # mean over full's two seeds (0.985)
@@ -237,7 +242,7 @@ def test_ablation_paired_delta_and_width_table(tmp_path):
 
 
 def test_paired_delta_rounding_to_zero_prints_plus():
-    job = lambda name, seed: Job(name, "run", "gdcn", seed)  # noqa
+    job = lambda name, seed: Job(name, "run", "gdcn", seed)
     rows = {("ablation", "full"): [(job("a", 1), {"test": {"auc": 0.98}}, {})],
             ("ablation", "x"): [(job("b", 1),
                                  {"test": {"auc": 0.98 - 1e-6}}, {})]}

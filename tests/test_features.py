@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.features import (
+    FORMAT_VERSION,
+    NUM_RESERVED_IDS,
+    FeatureSpec,
+    FieldSpec,
+)
 
-from tfdsmlp.features import (FORMAT_VERSION, NUM_RESERVED_IDS, FeatureSpec,
-                              FieldSpec, load_dataset_json)
+import pytest
 
 
 def test_properties(tiny_spec):
@@ -63,7 +68,7 @@ def test_spec_errors():
 
 def test_from_dataset_dir(tiny_dataset_dir, tiny_spec):
     assert FeatureSpec.from_dataset_dir(tiny_dataset_dir) == tiny_spec
-    meta = load_dataset_json(tiny_dataset_dir)
+    meta = DatasetDir.open(tiny_dataset_dir).meta
     assert meta["format_version"] == FORMAT_VERSION
     assert meta["splits"]["train"]["rows"] == 320
     assert len(meta["splits"]["train"]["files"]) == 2
@@ -71,7 +76,7 @@ def test_from_dataset_dir(tiny_dataset_dir, tiny_spec):
 
 def test_dataset_json_errors(tmp_path, tiny_spec):
     with pytest.raises(FileNotFoundError, match="dataset.json"):
-        load_dataset_json(str(tmp_path))
+        DatasetDir.open(str(tmp_path))
     (tmp_path / "dataset.json").write_text(json.dumps(
         {"format_version": FORMAT_VERSION + 1, **tiny_spec.to_dict()}))
     with pytest.raises(ValueError, match="unsupported format_version"):

@@ -7,23 +7,23 @@ import os
 import subprocess
 import sys
 
-import numpy as np
-import pytest
-import yaml
-
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-import tensorflow as tf
-
-from tiny_data import REPO_ROOT, make_rows, make_spec, write_dataset
 from tfdsmlp import cli
 from tfdsmlp.data.reader import make_dataset
 from tfdsmlp.features import FeatureSpec
 from tfdsmlp.models import build_model
 from tfdsmlp.training.callbacks import evaluate
 from tfdsmlp.training.fit import fit_ctr_model
-from tfdsmlp.training.teacher import (TeacherConfig, teacher_config,
-                                      train_teacher)
+from tfdsmlp.training.pipeline import run_dsmlp
+from tfdsmlp.training.run_config import RunConfig
+from tfdsmlp.training.teacher import TeacherConfig, teacher_config
 from tfdsmlp.training.train_config import TrainConfig
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import yaml
+from tiny_data import REPO_ROOT, make_rows, make_spec, write_dataset
 
 DNN = {"embedding_dim": 4, "hidden_units": [16, 8], "dropout": 0.0,
        "batch_norm": True}
@@ -92,36 +92,43 @@ def test_no_lr_decay_when_disabled(tiny_dataset_dir, tiny_spec):
         1e-10)
 
 
-def test_train_teacher_writes_config_metrics_and_weights(tiny_dataset_dir,
-                                                         tmp_path):
+def test_teacher_only_run_writes_config_metrics_and_weights(
+        tiny_dataset_dir, tmp_path):
     cfg = teacher_config({
         "model": "dnn", "params": DNN,
         "train": {"batch_size": 32, "learning_rate": 0.01, "epochs": 2,
                   "patience": 1, "shuffle_buffer": 1000, "seed": 5}})
     out = str(tmp_path / "run")
-    result = train_teacher(tiny_dataset_dir, cfg, out, verbose=0)
+    result = run_dsmlp(tiny_dataset_dir, RunConfig(teacher=cfg), out,
+                       verbose=0, until="teacher")
 
     with open(os.path.join(out, "config.yaml")) as f:
         written = yaml.safe_load(f)
     assert written.pop("data") == os.path.abspath(tiny_dataset_dir)
-    assert teacher_config(written) == cfg
-    assert written["params"]["hidden_units"] == [16, 8]
-    assert written["params"]["activation"] == "relu"  # defaults written out
+    assert written["until"] == "teacher"
+    assert teacher_config(written["teacher"]) == cfg
+    assert written["teacher"]["params"]["hidden_units"] == [16, 8]
+    # defaults written out
+    assert written["teacher"]["params"]["activation"] == "relu"
 
     with open(os.path.join(out, "metrics.json")) as f:
         metrics = json.load(f)
-    assert metrics["model"] == "dnn"
-    assert metrics["test"]["auc"] == pytest.approx(result["test"]["auc"])
-    assert metrics["valid"]["auc"] == pytest.approx(
-        max(metrics["history"]["val_auc"]))
+    assert metrics["models"] == {"teacher": "dnn"}
+    assert list(metrics["phases"]) == ["teacher"]
+    teacher = metrics["phases"]["teacher"]
+    assert teacher["test"]["auc"] == pytest.approx(
+        result.metrics["phases"]["teacher"]["test"]["auc"])
+    with open(os.path.join(out, "teacher", "done.json")) as f:
+        history = json.load(f)["info"]["history"]
+    assert teacher["valid"]["auc"] == pytest.approx(max(history["val_auc"]))
 
     spec = FeatureSpec.from_dataset_dir(tiny_dataset_dir)
     restored = build_model("dnn", cfg.params, spec)
     restored(restored.dummy_inputs())
-    restored.load_weights(os.path.join(out, "weights", "best")
+    restored.load_weights(os.path.join(out, "teacher", "weights", "model")
                           ).assert_existing_objects_matched()
     again = evaluate(restored, make_dataset(tiny_dataset_dir, "valid", 64))
-    assert again["auc"] == pytest.approx(metrics["valid"]["auc"], abs=1e-6)
+    assert again["auc"] == pytest.approx(teacher["valid"]["auc"], abs=1e-6)
 
 
 def test_teacher_config_fills_model_defaults():
@@ -150,13 +157,14 @@ def test_cli_train(cli_dataset_dir, tmp_path):
         cwd=str(REPO_ROOT), env=env, capture_output=True, text=True,
         timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
-    assert "dnn: test AUC" in result.stdout
-    for name in ("config.yaml", "metrics.json", "weights"):
+    assert "teacher" in result.stdout and "test AUC" in result.stdout
+    for name in ("config.yaml", "metrics.json", "teacher/weights",
+                 "teacher/done.json"):
         assert (out / name).exists(), name
     with open(out / "config.yaml") as f:
-        assert yaml.safe_load(f)["train"]["epochs"] == 1
+        assert yaml.safe_load(f)["teacher"]["train"]["epochs"] == 1
     with open(out / "metrics.json") as f:
-        assert json.load(f)["epochs"] == 1
+        assert json.load(f)["phases"]["teacher"]["epochs"] == 1
 
 
 def test_cli_unknown_override_fails_with_the_key(cli_dataset_dir, tmp_path,
@@ -167,17 +175,20 @@ def test_cli_unknown_override_fails_with_the_key(cli_dataset_dir, tmp_path,
     assert code != 0
     err = capsys.readouterr().err
     assert "foo" in err and "hidden_units" in err
-    assert not (tmp_path / "r" / "metrics.json").exists()
+    assert not (tmp_path / "r").exists()  # nothing left behind
 
 
-def test_cli_batch_larger_than_train_split(tiny_dataset_dir, tmp_path,
-                                           capsys):
+def test_cli_batch_larger_than_train_split_trains_on_every_row(
+        tiny_dataset_dir, tmp_path, capsys):
+    # 320 rows, batch 1024: one smaller batch per epoch (no row dropped).
+    out = tmp_path / "r"
     code = cli.main(["train", "--data", tiny_dataset_dir, "--model", "dnn",
-                     "--preset", "synthetic", "--out", str(tmp_path / "r"),
-                     "--set", "train.epochs=1", "--quiet"])
-    assert code != 0
-    err = capsys.readouterr().err
-    assert "320 rows" in err and "batch_size" in err
+                     "--preset", "synthetic", "--out", str(out),
+                     "--set", "train.epochs=1",
+                     "--set", "train.check_learned=false", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    with open(out / "teacher" / "done.json") as f:
+        assert json.load(f)["info"]["epochs"] == 1
 
 
 def test_steps_per_execution_gives_the_same_training(tiny_dataset_dir,

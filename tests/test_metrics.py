@@ -2,10 +2,10 @@
 
 import math
 
+from tfdsmlp import metrics
+
 import numpy as np
 import pytest
-
-from tfdsmlp import metrics
 
 
 def pairwise_auc(y, p) -> float:

@@ -9,14 +9,16 @@ import subprocess
 import sys
 import textwrap
 
+import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
+
 import numpy as np
 import pytest
 
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-import tensorflow as tf
-
-from tiny_data import REPO_ROOT, TINY_SPLIT_ROWS, make_spec, write_dataset
+# isort: split
 from tfdsmlp.data.reader import load_arrays, make_dataset, split_files
+
+import tensorflow as tf
+from tiny_data import REPO_ROOT, TINY_SPLIT_ROWS, make_spec, write_dataset
 
 ROWS = {"train": 90, "valid": 30}
 
@@ -71,25 +73,26 @@ def test_no_dense_feature_without_numeric_fields(tmp_path):
     assert set(x) == {"ids"} and y.shape == (3, 1)
 
 
-def test_train_drops_remainder_eval_keeps_it(tiny_dataset_dir):
+def test_every_split_keeps_its_remainder_unless_told(tiny_dataset_dir):
     batch = 48  # 320 train rows, 96 valid rows: neither is a multiple
     train_sizes = [int(y.shape[0]) for _, y in
                    make_dataset(tiny_dataset_dir, "train", batch)]
-    assert train_sizes == [batch] * (TINY_SPLIT_ROWS["train"] // batch)
-    assert make_dataset(tiny_dataset_dir, "train",
-                        batch).element_spec[1].shape[0] == batch
+    assert train_sizes == [batch] * 6 + [32]  # every training row
     valid_sizes = [int(y.shape[0]) for _, y in
                    make_dataset(tiny_dataset_dir, "valid", 40)]
     assert valid_sizes == [40, 40, 16]
-    kept = make_dataset(tiny_dataset_dir, "train", batch,
-                        drop_remainder=False)
-    assert sum(int(y.shape[0]) for _, y in kept) == TINY_SPLIT_ROWS["train"]
+    dropped = make_dataset(tiny_dataset_dir, "train", batch,
+                           drop_remainder=True)
+    assert dropped.element_spec[1].shape[0] == batch
+    assert [int(y.shape[0]) for _, y in dropped] == [batch] * 6
 
 
 def test_train_batch_larger_than_split_is_a_clear_error(tiny_dataset_dir):
     with pytest.raises(ValueError, match=r"320 rows.*global_batch_size=512"):
-        make_dataset(tiny_dataset_dir, "train", 512)
-    # Repeated data or a kept remainder still yields batches.
+        make_dataset(tiny_dataset_dir, "train", 512, drop_remainder=True)
+    # Repeated data or a kept remainder (the default) still yields batches.
+    _, y = next(iter(make_dataset(tiny_dataset_dir, "train", 512)))
+    assert y.shape == (TINY_SPLIT_ROWS["train"], 1)
     _, y = next(iter(make_dataset(tiny_dataset_dir, "train", 512,
                                   repeat=True)))
     assert y.shape == (512, 1)
@@ -246,7 +249,7 @@ def test_mirrored_strategy_two_logical_cpus(row_id_dir):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, "-c", code], cwd=str(REPO_ROOT),
                             env=env, capture_output=True, text=True,
-                            timeout=180)
+                            timeout=180, check=False)
     assert result.returncode == 0, (result.stdout[-2000:]
                                     + result.stderr[-4000:])
     assert "OK" in result.stdout
@@ -269,7 +272,8 @@ def test_epoch_stream_works_with_global_seed_zero(tiny_dataset_dir):
 
 def _stream_rows(ds, steps):
     out = []
-    for x, y in ds.take(steps):
+    for batch in ds.take(steps):
+        x, y = batch[:2]
         ids = x["ids"][:, 0].numpy()
         # every gathered row keeps its own features and label
         np.testing.assert_array_equal(ids % 4 + 1, x["ids"][:, 1].numpy())
@@ -284,9 +288,9 @@ def test_memory_stream_epochs_are_seeded_permutations(row_id_dir):
     from tfdsmlp.data.memory import make_memory_stream
     batches = _stream_rows(make_memory_stream(row_id_dir, "train", 10,
                                               seed=3), 18)
-    epoch1 = sorted(sum(batches[:9], []))
+    epoch1 = sorted(r for b in batches[:9] for r in b)
     assert epoch1 == list(range(1, ROWS["train"] + 1))  # each row once
-    assert sorted(sum(batches[9:], [])) == epoch1
+    assert sorted(r for b in batches[9:] for r in b) == epoch1
     assert batches[:9] != batches[9:]  # a new permutation each epoch
     # a pure function of (seed, start_step): resuming at step 5 continues
     resumed = _stream_rows(make_memory_stream(row_id_dir, "train", 10,
@@ -304,19 +308,21 @@ def test_memory_stream_shards_rows_over_input_pipelines(row_id_dir):
         ctx = tf.distribute.InputContext(num_input_pipelines=2,
                                          input_pipeline_id=i,
                                          num_replicas_in_sync=2)
-        rows = sum(_stream_rows(make_memory_stream(
-            row_id_dir, "train", 10, input_context=ctx, seed=1), 9), [])
-        assert len(rows) == 45 and len(set(rows)) == 45  # 9 x 5: one epoch
+        ds = make_memory_stream(row_id_dir, "train", 10, input_context=ctx,
+                                seed=1)
+        # Several replicas: (x, y, sample_weight); 45 rows = 9 x 5, no pad.
+        assert all(w.numpy().tolist() == [1.0] * 5 for _, _, w in ds.take(9))
+        rows = [r for b in _stream_rows(ds, 9) for r in b]
+        assert len(rows) == 45 and len(set(rows)) == 45  # one epoch
         seen.append(set(rows))
     assert not seen[0] & seen[1]
     assert seen[0] | seen[1] == set(range(1, ROWS["train"] + 1))
 
 
-def test_memory_stream_batch_larger_than_split_is_an_error(row_id_dir):
+def test_memory_stream_batch_larger_than_split_is_one_batch(row_id_dir):
     from tfdsmlp.data.memory import make_memory_stream
-    with pytest.raises(ValueError, match="90 rows per input pipeline, "
-                                         "fewer than the batch \\(100\\)"):
-        make_memory_stream(row_id_dir, "train", 100)
+    batches = _stream_rows(make_memory_stream(row_id_dir, "train", 100), 2)
+    assert [sorted(b) for b in batches] == [list(range(1, 91))] * 2
 
 
 def test_in_memory_refuses_a_split_larger_than_half_the_ram(row_id_dir):

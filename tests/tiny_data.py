@@ -21,13 +21,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
+from tfdsmlp.features import FORMAT_VERSION, FeatureSpec, FieldSpec
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
-
-from tfdsmlp.features import FORMAT_VERSION, FeatureSpec, FieldSpec
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -33,17 +33,18 @@ import time
 from typing import Any
 
 import tfdsmlp  # noqa: F401
-import numpy as np
-import tensorflow as tf
-
 from tfdsmlp.data.memory import make_memory_stream
 from tfdsmlp.data.reader import make_dataset, make_epoch_stream
+from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.distill import Aligner, Distiller
-from tfdsmlp.features import FeatureSpec, FieldSpec, load_dataset_json
+from tfdsmlp.features import FeatureSpec, FieldSpec
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.training.fit import compile_ctr_model, compile_trainer
 from tfdsmlp.training.presets import load_preset, model_preset
 from tfdsmlp.training.train_config import TrainConfig
+
+import numpy as np
+import tensorflow as tf
 
 
 def input_rate(ds: tf.data.Dataset, batch_size: int, batches: int) -> float:
@@ -173,8 +174,7 @@ def convert_rate(criteo_file: str, rows: int, repeats: int = 3
         n = sample.count(b"\n")
         raw = os.path.join(tmp, "criteo.txt")
         with open(raw, "wb") as f:
-            for _ in range(max(1, -(-rows // n))):
-                f.write(sample)
+            f.writelines(sample for _ in range(max(1, -(-rows // n))))
         total = max(1, -(-rows // n)) * n
         env = {k: v for k, v in os.environ.items()
                if k != "PYTHONDONTWRITEBYTECODE"}
@@ -233,7 +233,8 @@ def run_bench(data_dir: str, preset: str = "frappe",
             result["infer"][f"saved:{name}"] = inference(
                 _saved_model_fn(path), data_dir, batch_size, repeats)
         return result
-    spec = FeatureSpec.from_dataset_dir(data_dir)
+    data = DatasetDir.open(data_dir)
+    spec = data.spec
     train_preset = load_preset(preset).get("train", {})
     if steps_per_execution is None:
         steps_per_execution = int(train_preset.get("steps_per_execution", 1))
@@ -252,8 +253,7 @@ def run_bench(data_dir: str, preset: str = "frappe",
         "steps_per_execution": steps_per_execution,
         "epoch_stream": ("memory" if train_preset.get("in_memory")
                          else "tfrecord")}
-    result["train_rows"] = load_dataset_json(data_dir)["splits"]["train"].get(
-        "rows")
+    result["train_rows"] = data.rows("train")
     log("[bench] input pipeline")
     result["input_examples_per_s"] = input_rate(streams["tfrecord"],
                                                 batch_size, steps * 3)
@@ -323,18 +323,18 @@ def format_bench(result: dict[str, Any]) -> str:
     if "train" in result:
         key = result.get("epoch_stream", "tfrecord")
         stream = {"tfrecord": "TFRecord", "memory": "in memory"}[key]
-        lines += [f"input pipeline: {result['input_examples_per_s']:,.0f} "
+        lines += [(f"input pipeline: {result['input_examples_per_s']:,.0f} "
                   f"ex/s from the TFRecords "
                   f"({result['input_over_fastest_train']:.1f}x the "
                   "fastest training step rate); "
                   f"{result['input_memory_examples_per_s']:,.0f} ex/s "
-                  "from memory",
-                  f"training: batch {result['batch_size']}, "
+                  "from memory"),
+                  (f"training: batch {result['batch_size']}, "
                   f"{result.get('steps_per_execution', 1)} step(s) per "
-                  "execution", "",
-                  "| phase / model | train ex/s (cached) "
+                  "execution"), "",
+                  ("| phase / model | train ex/s (cached) "
                   "| train ex/s (TFRecord) | train ex/s (in memory) "
-                  f"| s per epoch ({stream}) |",
+                  f"| s per epoch ({stream}) |"),
                   "|---|---|---|---|---|"]
         rows = result.get("train_rows")
         for name, r in result["train"].items():
@@ -344,8 +344,8 @@ def format_bench(result: dict[str, Any]) -> str:
                          f"| {epoch} |")
         lines.append("")
     if result["infer"]:
-        lines += [f"| model | {big.replace('_', ' ')} | batch-1 p50 ms "
-                  "| batch-1 p99 ms |", "|---|---|---|---|"]
+        lines += [(f"| model | {big.replace('_', ' ')} | batch-1 p50 ms "
+                  "| batch-1 p99 ms |"), "|---|---|---|---|"]
         for name, r in result["infer"].items():
             lines.append(f"| {name} | {r[big]:,.0f} "
                          f"| {r['batch1_p50_ms']:.2f} "

@@ -9,10 +9,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
+
+PHASE_CHOICES = ("teacher", "distill", "align")
+# `train` settings: the teacher's (`--set params.dropout=0.3`).
+TEACHER_KEYS = ("model", "params", "train")
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -43,11 +46,20 @@ def _add_fault_flags(p: argparse.ArgumentParser) -> None:
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     """Flags shared by `train` and `run`."""
-    p.add_argument("--preset", default="frappe",
+    p.add_argument("--preset", default=None,
                    help="Preset file in tfdsmlp/configs giving model and "
-                        "training settings (frappe, criteo, avazu, "
-                        "movielens, synthetic). Default: frappe.")
-    p.add_argument("--out", required=True, help="Run directory to write.")
+                        "training settings tuned for one dataset (frappe, "
+                        "criteo, avazu, movielens, synthetic). Default: "
+                        "none: every model's own defaults, which name no "
+                        "dataset's fields.")
+    p.add_argument("--out", required=True,
+                   help="Run directory to write (or to resume: finished "
+                        "phases with unchanged settings are reused).")
+    p.add_argument("--restart-from", choices=PHASE_CHOICES, metavar="PHASE",
+                   help="Train again from this phase (teacher, distill or "
+                        "align): removes it and the phases after it from "
+                        "--out first. Needed when --out holds phases made "
+                        "with other settings.")
     p.add_argument("--quiet", action="store_true",
                    help="No per-epoch progress bars.")
     _add_fault_flags(p)
@@ -62,12 +74,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser(
-        "train", help="Train one model (teacher or baseline) with a preset.",
-        description="Train one CTR model with FuxiCTR's schedule (exact "
-                    "validation AUC every epoch, lr x0.1 on plateau, early "
-                    "stop, best weights restored) and report exact test "
-                    "AUC/logloss. Writes config.yaml, metrics.json, weights/ "
-                    "and tb/ (TensorBoard) into --out.")
+        "train", help="Train one model (teacher or baseline).",
+        description="The teacher phase of `run` alone: trains one CTR "
+                    "model with FuxiCTR's schedule (exact validation AUC "
+                    "every epoch, lr x0.1 on plateau, early stop, best "
+                    "weights restored) and reports exact test AUC/logloss. "
+                    "Writes the same run directory as `run` (config.yaml, "
+                    "metrics.json, teacher/weights, tb/), so `export "
+                    "--phase teacher`, `report` and `run "
+                    "--teacher-checkpoint RUN` work on it; `run --out` the "
+                    "same directory continues it with the DS-MLP phases.")
     p.add_argument("--data", required=True,
                    help="Dataset directory written by `python -m data_tools "
                         "convert` or `synth` (has dataset.json).")
@@ -84,8 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "alignment loss (stage 2), and writes config.yaml, "
                     "metrics.json, per-phase weights and TensorBoard logs "
                     "into --out. Running it again resumes: finished phases "
-                    "are loaded, an interrupted one continues from its last "
-                    "epoch.")
+                    "whose settings and data are unchanged are loaded, an "
+                    "interrupted one continues from its last epoch; a "
+                    "phase made with other settings stops the command "
+                    "before any work (see --restart-from).")
     p.add_argument("--data", required=True,
                    help="Dataset directory (has dataset.json).")
     p.add_argument("--teacher", default="gdcn",
@@ -98,8 +116,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "GPU, else one device. Default: auto. Multi-host "
                         "setup: docs/SCALING.md.")
     p.add_argument("--teacher-checkpoint", metavar="PATH",
-                   help="Load teacher weights (e.g. RUN/teacher/weights/"
-                        "model) instead of training the teacher.")
+                   help="Load the teacher instead of training it: a run "
+                        "directory of `train` or `run` (its teacher must "
+                        "have the same model, settings and data), or a "
+                        "weights prefix such as RUN/teacher/weights/model "
+                        "(the weights must fit the teacher exactly).")
     p.add_argument("--export-name", metavar="NAME",
                    help="Also export the DS-MLP to saved_models/NAME/<v>/ "
                         "and the teacher to saved_models/NAME_teacher/<v>/ "
@@ -213,6 +234,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="FILE", help="Also write the report.")
 
     p = sub.add_parser(
+        "predict", help="Score a CSV or TFRecord file with an export.",
+        description="Scores every row of --input with an exported "
+                    "SavedModel version, in batches (the file is streamed: "
+                    "memory does not grow with its size), and writes one "
+                    "`probability,logit` line per input row, in order, to "
+                    "--output (a CSV file with that header, written under "
+                    "its name only when complete). Progress (rows, rows/s, "
+                    "ETA) goes to stderr. See docs/SERVING.md.")
+    p.add_argument("path", help="Version directory written by `export`, "
+                                "e.g. saved_models/NAME/1.")
+    p.add_argument("--input", "-i", required=True, metavar="FILE",
+                   help="csv: a header line naming the columns, then one "
+                        "row per example with the raw values; it needs the "
+                        "model's raw source columns (the serving_default "
+                        "inputs, listed under raw_inputs in "
+                        "assets.extra/tfdsmlp_export.json), other columns "
+                        "are ignored; an empty numeric cell is 0. "
+                        "tfrecord: tf.Example records with the raw named "
+                        "features (the predict_examples signature). A .gz "
+                        "suffix means GZIP; - reads CSV from stdin.")
+    p.add_argument("--output", "-o", required=True, metavar="OUT.csv",
+                   help="CSV file to write: probability,logit per input "
+                        "row.")
+    p.add_argument("--format", choices=["csv", "tfrecord"],
+                   help="Input format. Default: tfrecord for the suffixes "
+                        ".tfrecord, .tfrecords, .tfrec (+ .gz), else csv.")
+    p.add_argument("--batch-size", type=int, default=4096, metavar="N",
+                   help="Rows per SavedModel call; memory grows with it. "
+                        "Default: 4096.")
+    p.add_argument("--delimiter", default=",", metavar="CHAR",
+                   help="CSV separator, one character ('tab' or '\\t' for "
+                        "a tab). Default: ','.")
+    p.add_argument("--quiet", action="store_true",
+                   help="No progress on stderr.")
+
+    p = sub.add_parser(
         "demo", help="End-to-end run on built-in synthetic data.",
         description="Generates a synthetic dataset with known feature "
                     "interactions and trains on it with small settings, "
@@ -227,50 +284,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from tfdsmlp.config import deep_merge, load_yaml, merge_overrides
-    from tfdsmlp.training.presets import model_preset
-    from tfdsmlp.training.teacher import teacher_config, train_teacher
-
-    data = model_preset(args.preset, args.model)
-    if args.config:
-        data = deep_merge(data, load_yaml(args.config))
-    skip = ["train.skip_corrupt=true"] if args.skip_corrupt else []
-    data = merge_overrides(data, args.overrides + skip)
-    cfg = teacher_config(data)
-    if args.deterministic:
-        import tensorflow as tf
-
-        tf.config.experimental.enable_op_determinism()
-    result = train_teacher(args.data, cfg, args.out,
-                           verbose=0 if args.quiet else 1)
-    print(f"{cfg.model}: test AUC {result['test']['auc']:.4f} logloss "
-          f"{result['test']['logloss']:.4f} (valid AUC "
-          f"{result['valid']['auc']:.4f}, {result['epochs']} epochs, "
-          f"{result['train_seconds']} s) -> {args.out}")
-    return 0
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    from tfdsmlp.training.pipeline import run_dsmlp
+def _run_config(args: argparse.Namespace, teacher: str):
+    """The resolved `RunConfig`; for `train`, whose settings are the
+    teacher's, `--set train.X` / `params.X` and a --config file with
+    `train:` / `params:` mean the teacher's."""
     from tfdsmlp.training.presets import build_run_config
 
     skip = [f"{phase}.train.skip_corrupt=true" for phase in
             ("teacher", "distill", "align")] if args.skip_corrupt else []
-    cfg = build_run_config(args.preset, args.teacher, args.config,
-                           args.overrides + skip)
-    result = run_dsmlp(args.data, cfg, args.out, strategy=args.strategy,
-                       teacher_checkpoint=args.teacher_checkpoint,
-                       verbose=0 if args.quiet else 1,
-                       deterministic=args.deterministic)
-    result.pop("_models")
-    chief = result.pop("_chief", True)  # multi-worker: only the chief exports
+    overrides = list(args.overrides)
+    config = args.config
+    if args.command == "train":
+        overrides = [f"teacher.{o}" if o.split(".")[0] in TEACHER_KEYS
+                     else o for o in overrides]
+    return build_run_config(args.preset, teacher, config, overrides + skip,
+                            teacher_only=args.command == "train")
+
+
+def _run(args: argparse.Namespace, teacher: str, until: str, **kwargs):
+    """`run_dsmlp` for `train` and `run`; a settings error names where the
+    settings came from."""
+    from tfdsmlp.config import ConfigError
+    from tfdsmlp.training.pipeline import run_dsmlp
+    from tfdsmlp.training.presets import describe_sources
+
+    cfg = _run_config(args, teacher)
+    try:
+        return run_dsmlp(args.data, cfg, args.out,
+                         verbose=0 if args.quiet else 1,
+                         deterministic=args.deterministic, until=until,
+                         restart_from=args.restart_from, **kwargs)
+    except ConfigError as e:
+        sources = describe_sources(args.preset, args.config, args.overrides)
+        raise ConfigError(f"{e}\n{sources}") from None
+
+
+def _print_phases(result) -> None:
     print(f"{'phase':<18}{'valid AUC':>10}{'test AUC':>10}{'logloss':>10}"
           f"{'params':>10}")
-    for phase, m in result["phases"].items():
+    for phase, m in result.metrics["phases"].items():
         print(f"{phase:<18}{m['valid']['auc']:>10.4f}{m['test']['auc']:>10.4f}"
               f"{m['test']['logloss']:>10.4f}{m['params']:>10}")
-    if args.export_name and chief:
+    for line in result.warnings:
+        print(line)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    result = _run(args, args.model, "teacher")
+    _print_phases(result)
+    print(f"-> {args.out}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.export_name is not None:  # checked before any work
+        from tfdsmlp.export.saved_model import check_model_name
+
+        check_model_name(args.export_name)
+    result = _run(args, args.teacher, "align", strategy=args.strategy,
+                  teacher_checkpoint=args.teacher_checkpoint)
+    _print_phases(result)
+    if args.export_name is not None and result.chief:  # chief exports
         from tfdsmlp.export import export_run
 
         for phase, name in (("dsmlp", args.export_name),
@@ -330,7 +404,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_serve_check(args: argparse.Namespace) -> int:
     import json
 
-    from tfdsmlp.export.serve_check import format_report, serve_check
+    from tfdsmlp.servecheck.check import format_report, serve_check
 
     rep = serve_check(args.path, args.data, split=args.split,
                       rows=args.rows, run_dir=args.run, phase=args.phase,
@@ -340,6 +414,19 @@ def cmd_serve_check(args: argparse.Namespace) -> int:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(rep, f, indent=2)
     return 0 if rep["ok"] else 1
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from tfdsmlp.predict import predict_file
+
+    delimiter = {"tab": "\t", "\\t": "\t"}.get(args.delimiter,
+                                               args.delimiter)
+    result = predict_file(args.path, args.input, args.output,
+                          input_format=args.format,
+                          batch_size=args.batch_size, delimiter=delimiter,
+                          progress=not args.quiet)
+    print(f"predicted {result['rows']} rows -> {args.output}")
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -352,7 +439,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"train": cmd_train, "run": cmd_run, "report": cmd_report,
             "bench": cmd_bench,
             "demo": cmd_demo,
-            "export": cmd_export, "serve-check": cmd_serve_check}
+            "export": cmd_export, "serve-check": cmd_serve_check,
+            "predict": cmd_predict}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,8 +452,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except RuntimeError as e:
         from tfdsmlp.training.callbacks import NonFiniteLossError
+        from tfdsmlp.training.pipeline import PhaseDivergedError
 
-        if not isinstance(e, NonFiniteLossError):
+        if not isinstance(e, (NonFiniteLossError, PhaseDivergedError)):
             raise
         print(f"tfdsmlp {args.command}: error: {e}", file=sys.stderr)
         return 3

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import types
 import typing
@@ -79,6 +80,10 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(
                 f"`{where}` should be a number. Received: {value!r}")
+        if not math.isfinite(value):
+            # NaN passes every `<= 0` check after it and trains NaN weights.
+            raise ConfigError(
+                f"`{where}` should be a finite number. Received: {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):

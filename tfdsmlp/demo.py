@@ -10,13 +10,14 @@ import os
 import time
 
 import tfdsmlp  # noqa: F401
-import numpy as np
-import tensorflow as tf
-
 from tfdsmlp.data.reader import make_dataset
+from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.export.run_models import export_run
 from tfdsmlp.training.pipeline import run_dsmlp
 from tfdsmlp.training.presets import build_run_config
+
+import numpy as np
+import tensorflow as tf
 
 
 def batch_latency_ms(model, data_dir: str, batch_size: int = 4096,
@@ -38,7 +39,7 @@ def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
     from data_tools.synth import write_synthetic
 
     data_dir = os.path.join(out_dir, "data")
-    if not os.path.exists(os.path.join(data_dir, "dataset.json")):
+    if not DatasetDir.exists(data_dir):
         print(f"[demo] writing synthetic dataset ({rows} train rows) to "
               f"{data_dir}")
         write_synthetic(data_dir, num_rows=rows, seed=seed)
@@ -48,11 +49,10 @@ def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
     run_dir = os.path.join(out_dir, "run")
     result = run_dsmlp(data_dir, cfg, run_dir, strategy="default",
                        verbose=2)
-    models = result.pop("_models")
-    phases = result["phases"]
-    rows_out = [("teacher (" + teacher + ")", "teacher", models["teacher"]),
+    phases = result.metrics["phases"]
+    rows_out = [("teacher (" + teacher + ")", "teacher", result.teacher),
                 ("student (stage 1)", "student", None),
-                ("DS-MLP (stage 2)", "dsmlp", models["student"])]
+                ("DS-MLP (stage 2)", "dsmlp", result.student)]
     print()
     print(f"{'model':<22}{'test AUC':>10}{'logloss':>10}{'params':>10}"
           f"{'ms/4096':>10}")
@@ -64,9 +64,12 @@ def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
     path = export_run(run_dir, "dsmlp", phase="dsmlp",
                       base_dir=os.path.join(out_dir, "saved_models"),
                       data_dir=data_dir)
+    for line in result.warnings:
+        print(line)
     print(f"\nExported DS-MLP SavedModel: {path}")
-    print(f"Check it as TF Serving would: python -m tfdsmlp serve-check "
-          f"{path} --data {data_dir}")
-    print(f"Metrics: {os.path.join(run_dir, 'metrics.json')}")
-    print(f"TensorBoard: tensorboard --logdir {os.path.join(run_dir, 'tb')}")
-    return result
+    print(f"Check it as TF Serving would: .venv/bin/python -m tfdsmlp "
+          f"serve-check {path} --data {data_dir}")
+    print(f"Metrics: {result.run_dir.metrics_path}")
+    print(f"TensorBoard: .venv/bin/tensorboard --logdir "
+          f"{os.path.join(run_dir, 'tb')}")
+    return result.metrics

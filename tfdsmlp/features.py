@@ -23,12 +23,15 @@ in the training vocabulary), 2.. = vocabulary entries.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from typing import Any
 
-from tfdsmlp.schema import (FIELD_KINDS, FORMAT_VERSION,  # noqa: F401
-                            NUM_RESERVED_IDS, OOV_ID, PADDING_ID)
+from tfdsmlp.schema import (  # noqa: F401
+    FIELD_KINDS,
+    FORMAT_VERSION,
+    NUM_RESERVED_IDS,
+    OOV_ID,
+    PADDING_ID,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,7 +118,7 @@ class FeatureSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FeatureSpec":
+    def from_dict(cls, d: dict[str, Any]) -> FeatureSpec:
         known = {f.name for f in dataclasses.fields(FieldSpec)}
         fields = []
         for i, raw in enumerate(d["fields"]):
@@ -130,23 +133,9 @@ class FeatureSpec:
                    compression=d.get("compression", ""))
 
     @classmethod
-    def from_dataset_dir(cls, data_dir: str) -> "FeatureSpec":
-        return cls.from_dict(load_dataset_json(data_dir))
+    def from_dataset_dir(cls, data_dir) -> FeatureSpec:
+        """The spec of a dataset directory (see `DatasetDir`)."""
+        from tfdsmlp.dataset_dir import DatasetDir
 
+        return DatasetDir.open(data_dir).spec
 
-def load_dataset_json(data_dir: str) -> dict[str, Any]:
-    """Reads and checks `data_dir/dataset.json`."""
-    path = os.path.join(data_dir, "dataset.json")
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"{path} not found: {data_dir!r} is not a dataset directory. "
-            "Create one with `python -m data_tools convert` or "
-            "`python -m data_tools synth`.")
-    with open(path, encoding="utf-8") as f:
-        meta = json.load(f)
-    version = meta.get("format_version")
-    if version != FORMAT_VERSION:
-        raise ValueError(
-            f"{path}: unsupported format_version {version!r}; this tfdsmlp "
-            f"reads format_version {FORMAT_VERSION}.")
-    return meta

@@ -23,8 +23,8 @@
  *
  * Usage: ctrconvert JOB_FILE       (the job file format is in native.py)
  * Output on stdout: "progress <pass> <rows>" lines (unless quiet), then
- * "read <split> <rows>", "vocab <field> <size>", "crc32c <file> <hex>",
- * "done".
+ * "read <split> <rows>", "positives <split> <rows with label 1>",
+ * "vocab <field> <size>", "crc32c <file> <hex>", "done".
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -514,6 +514,9 @@ typedef struct {
   int num_files;
   char *paths[MAX_FILES];
   int file_split[MAX_FILES]; /* -1: rows split by hash */
+  /* bytes of a UTF-8 BOM at the file's start: skipped, and row offsets
+   * (the split hash key) count from its end, as in the Python converter */
+  long long origin[MAX_FILES];
   int fds[MAX_FILES]; /* open for pread */
   long long sizes[MAX_FILES];
   int num_chunks;
@@ -626,10 +629,12 @@ static void read_job(const char *path) {
       J.seed_key = strtoull(rest, NULL, 10);
     } else if (!strcmp(key, "file")) {
       int split, n = 0;
+      long long origin;
       if (J.num_files >= MAX_FILES) die(EXIT_JOB, "too many files");
-      if (sscanf(rest, "%d %n", &split, &n) < 1)
+      if (sscanf(rest, "%d %lld %n", &split, &origin, &n) < 2 || origin < 0)
         die(EXIT_JOB, "bad file line: %s", s);
       J.file_split[J.num_files] = split;
+      J.origin[J.num_files] = origin;
       J.paths[J.num_files++] = strdup(rest + n);
     } else if (!strcmp(key, "chunks")) {
       J.num_chunks = atoi(rest);
@@ -1084,7 +1089,7 @@ typedef struct {
   uint32_t **map; /* [num_cat] token index -> id, after the vocabularies */
   uint32_t **fmap; /* [num_fields] map of the field; NULL: numeric */
   Buf out[MAX_SPLITS];
-  uint64_t read[MAX_SPLITS];
+  uint64_t read[MAX_SPLITS], positives[MAX_SPLITS]; /* pass 2 */
   Tok *cols;
   int index, pass;
   pthread_t thread;
@@ -1415,6 +1420,7 @@ static void write_cached(Worker *w, Chunk *c) {
     uint32_t tag = row[stride - 1];
     int s = (int)(tag >> 1);
     w->read[s]++;
+    w->positives[s] += tag & 1;
     emit_record(&w->out[s], ids, (int)(ip - ids), dense, (int)(tag & 1));
     if ((r & 0xFFFF) == 0xFFFF) atomic_fetch_add(&g_rows_done, 0x10000);
   }
@@ -1465,7 +1471,7 @@ static size_t process_lines(Worker *w, Chunk *c, const char *buf, size_t n,
         unsupported(path, line_off, "label other than 0/1");
         return 0;
       }
-      int s = fsplit >= 0 ? fsplit : split_of(line_off);
+      int s = fsplit >= 0 ? fsplit : split_of(line_off - J.origin[c->file]);
       (*rows)++;
       if (w->pass == 1) {
         uint16_t *row = c->cached ? cache_row(c) : NULL;
@@ -1473,6 +1479,7 @@ static size_t process_lines(Worker *w, Chunk *c, const char *buf, size_t n,
         if (row) row[J.row_units - 1] = (uint16_t)(label | s << 1);
       } else {
         w->read[s]++;
+        w->positives[s] += (uint64_t)label;
         ok = write_row(w, cols, label, &w->out[s]);
       }
       if (!ok) {
@@ -1512,6 +1519,7 @@ static void process_chunk(Worker *w, Chunk *c, char **bufp, size_t *capp,
   long long pos = c->start, base = c->start, rows = 0, rows_flushed = 0;
   size_t have = 0;
   int skip_header = J.has_header && c->start == 0, first = 1;
+  size_t skip = c->start == 0 ? (size_t)J.origin[c->file] : 0; /* a BOM */
   uint32_t crc = 0xFFFFFFFFu;
   if (*capp < READ_BYTES) {
     *capp = READ_BYTES;
@@ -1536,8 +1544,10 @@ static void process_chunk(Worker *w, Chunk *c, char **bufp, size_t *capp,
       first = 0;
     }
     int last = pos == c->end;
-    size_t used = process_lines(w, c, *bufp, have, base, last, &skip_header,
-                                &rows);
+    size_t used = skip + process_lines(w, c, *bufp + skip, have - skip,
+                                       base + (long long)skip, last,
+                                       &skip_header, &rows);
+    skip = 0;
     if (atomic_load(&g_stop)) break;
     if (used == 0) { /* a line longer than the buffer */
       *capp *= 2;
@@ -1965,11 +1975,15 @@ int main(int argc, char **argv) {
       if (close(J.shard_fds[s][k]))
         die(EXIT_IO, "cannot write %s: %s", J.shard_paths[s][k],
             strerror(errno));
-  uint64_t read[MAX_SPLITS] = {0};
+  uint64_t read[MAX_SPLITS] = {0}, positives[MAX_SPLITS] = {0};
   for (int t = 0; t < J.threads; t++)
-    for (int s = 0; s < J.num_splits; s++) read[s] += g_workers[t].read[s];
+    for (int s = 0; s < J.num_splits; s++) {
+      read[s] += g_workers[t].read[s];
+      positives[s] += g_workers[t].positives[s];
+    }
   for (int s = 0; s < J.num_splits; s++)
-    printf("read %d %llu\n", s, (unsigned long long)read[s]);
+    printf("read %d %llu\npositives %d %llu\n", s,
+           (unsigned long long)read[s], s, (unsigned long long)positives[s]);
   for (int i = 0; i < J.num_files; i++) { /* chunks cover each file */
     uint32_t crc = 0;
     for (int c = 0; c < J.num_chunks; c++)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 import tfdsmlp  # noqa: F401  (before TensorFlow, for Keras 2)
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"

@@ -157,7 +157,7 @@ def test_cli_help_and_errors(tmp_path, capsys):
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     res = subprocess.run([sys.executable, "-m", "data_tools", "--help"],
                          cwd=REPO_ROOT, env=env, capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, check=False)
     assert res.returncode == 0 and "convert" in res.stdout
     with pytest.raises(SystemExit):
         main(["convert", "--help"])

@@ -9,12 +9,13 @@ import datetime
 import json
 import math
 
+from tfdsmlp.features import FeatureSpec
+
 import numpy as np
 import pytest
 
 from data_tools.convert import convert
 from data_tools.inspect_dataset import decode_rows, load_examples, load_vocabs
-from tfdsmlp.features import FeatureSpec
 
 SPLITS = ("train", "valid", "test")
 
@@ -42,7 +43,7 @@ def _criteo_bucket(raw: str) -> str:
     if raw == "":
         return ""
     v = int(raw)
-    return str(int(math.floor(math.log(v) ** 2))) if v > 2 else str(v)
+    return str(math.floor(math.log(v) ** 2)) if v > 2 else str(v)
 
 
 def test_criteo_sample(shared_data, tmp_path):

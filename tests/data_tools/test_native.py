@@ -14,6 +14,7 @@ import random
 import zlib
 
 import pytest
+from dataset_files import read_tree
 
 from data_tools import crc32c, native
 from data_tools.__main__ import main
@@ -41,20 +42,10 @@ NATIVE_SETTINGS = [
 ]
 
 
-def _tree(out) -> dict[str, bytes]:
-    files = {}
-    for root, _dirs, names in os.walk(out):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                files[os.path.relpath(path, out)] = f.read()
-    return files
-
-
 def _assert_same_as_python(tmp_path, monkeypatch, fmt, train, **kw):
     ref = tmp_path / "python"
     convert(fmt, str(train), str(ref), engine="python", quiet=True, **kw)
-    want = _tree(ref)
+    want = read_tree(ref)
     for k, (env, workers) in enumerate(NATIVE_SETTINGS):
         with monkeypatch.context() as m:
             for key, value in env.items():
@@ -63,7 +54,7 @@ def _assert_same_as_python(tmp_path, monkeypatch, fmt, train, **kw):
             summary = convert(fmt, str(train), str(out), engine="native",
                               workers=workers, quiet=True, **kw)
         assert summary["engine"] == "native"
-        got = _tree(out)
+        got = read_tree(out)
         assert sorted(got) == sorted(want), (env, workers)
         for name in want:
             assert got[name] == want[name], (env, workers, name)
@@ -117,7 +108,7 @@ def test_row_cache_budget_runs_out(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDSMLP_NATIVE_PIECE_BYTES", "200000")
     convert("criteo", str(src), str(tmp_path / "native"), split="8:1:1",
             engine="native", quiet=True)
-    assert _tree(tmp_path / "native") == _tree(ref)
+    assert read_tree(tmp_path / "native") == read_tree(ref)
 
 
 def test_criteo_crlf_and_no_final_newline(tmp_path, monkeypatch):
@@ -125,6 +116,15 @@ def test_criteo_crlf_and_no_final_newline(tmp_path, monkeypatch):
                   last_newline=False)
     _assert_same_as_python(tmp_path, monkeypatch, "criteo", src,
                            split="2:1")
+
+
+def test_byte_order_mark_same_bytes(tmp_path, monkeypatch):
+    # The C program skips a UTF-8 BOM and counts row offsets (the split
+    # hash key) from its end, as the Python converter does.
+    src = _criteo(tmp_path / "c.txt", n=500, seed=7)
+    src.write_bytes(b"\xef\xbb\xbf" + src.read_bytes())
+    _assert_same_as_python(tmp_path, monkeypatch, "criteo", src,
+                           split="8:1:1", seed=1)
 
 
 PRICES = ["", "0", "1.25", "-3", "7e-3", "12.5"]
@@ -143,7 +143,9 @@ def _csv_rows(rng, n, header=True):
 def test_csv_separate_files_same_bytes(tmp_path, monkeypatch):
     rng = random.Random(1)
     train, valid, test = (tmp_path / f"{s}.csv" for s in ("tr", "va", "te"))
-    train.write_text("\n".join(_csv_rows(rng, 2000)) + "\n")
+    # a BOM before the training file's header
+    train.write_text("\ufeff" + "\n".join(_csv_rows(rng, 2000)) + "\n",
+                     encoding="utf-8")
     valid.write_bytes(("\r\n".join(_csv_rows(rng, 300)) + "\r\n").encode())
     test.write_text("\n".join(_csv_rows(rng, 300)))  # no final newline
     _assert_same_as_python(tmp_path, monkeypatch, "csv", train,
@@ -185,7 +187,7 @@ def test_token_indices_past_16_bits(tmp_path, monkeypatch):
     # per-field loop of pass 2; this is the loop over varint words)
     convert("csv", str(src), str(tmp_path / "one"), label="label",
             engine="native", workers=1, quiet=True)
-    assert _tree(tmp_path / "one") == want
+    assert read_tree(tmp_path / "one") == want
 
 
 def test_line_longer_than_a_slice_and_page_sized_file(tmp_path, monkeypatch):
@@ -229,7 +231,7 @@ def test_unsupported_value_falls_back_to_python(tmp_path, capsys, bad, why):
     err = capsys.readouterr().err
     assert "using the Python converter" in err and why in err
     assert f"{src}: row at byte" in err
-    assert _tree(tmp_path / "auto") == _tree(ref)
+    assert read_tree(tmp_path / "auto") == read_tree(ref)
     with pytest.raises(ConvertError, match="--engine native cannot"):
         convert("criteo", str(src), str(tmp_path / "native"),
                 engine="native", quiet=True, max_reject_fraction=0.5)
@@ -271,7 +273,7 @@ def test_rejected_rows_quotes_and_gzip_fall_back(tmp_path):
         summary = convert("csv", str(src), str(auto), label="label",
                           quiet=True, **kw)
         assert summary["engine"] == "python"
-        assert _tree(auto) == _tree(ref)
+        assert read_tree(auto) == read_tree(ref)
     meta = (tmp_path / "py0" / "rejected.txt").read_text()
     assert "wrong_column_count" in meta and "blank_line" in meta
     with pytest.raises(ConvertError, match="compression GZIP"):
@@ -320,7 +322,7 @@ def test_engine_flag_on_the_command_line(tmp_path, capsys):
                      "--out", str(tmp_path / engine), "--quiet",
                      "--engine", engine]) == 0
         assert f'"engine": "{engine}"' in capsys.readouterr().out
-    assert _tree(tmp_path / "native") == _tree(tmp_path / "python")
+    assert read_tree(tmp_path / "native") == read_tree(tmp_path / "python")
     with pytest.raises(SystemExit):
         main(["convert", "--format", "criteo", "--train", str(src),
               "--out", str(tmp_path / "x"), "--engine", "fast"])

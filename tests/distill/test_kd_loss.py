@@ -1,12 +1,11 @@
 """KDLoss: values equal NumPy formulas; bad arguments; config round trip."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.distill import KDLoss
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.distill import KDLoss
 
 
 def _sig(z):

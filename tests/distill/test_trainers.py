@@ -1,17 +1,25 @@
 """Distiller (stage 1) and Aligner (stage 2) on a fixed tiny batch."""
 
-import numpy as np
-import pytest
+import dataclasses
 
 import tfdsmlp  # noqa: F401
+from tfdsmlp.distill import (
+    Aligner,
+    AlignerConfig,
+    Distiller,
+    DistillerConfig,
+    KDLoss,
+)
+from tfdsmlp.models import build_model
+from tfdsmlp.training.run_config import AlignConfig, DistillConfig
+
+import numpy as np
+import pytest
 import tensorflow as tf
 
-from tfdsmlp.distill import Aligner, Distiller
-from tfdsmlp.models import build_model
-
-TEACHER = dict(hidden_units=[16], num_cross_layers=2, dropout=0.0)
-STUDENT = dict(main_hidden_units=[16], parallel_hidden_units=[8],
-               dropout=0.0, embedding_l2=0.01)
+TEACHER = {"hidden_units": [16], "num_cross_layers": 2, "dropout": 0.0}
+STUDENT = {"main_hidden_units": [16], "parallel_hidden_units": [8],
+           "dropout": 0.0, "embedding_l2": 0.01}
 
 
 def _sig(z):
@@ -79,7 +87,8 @@ def test_stage1_freezes_teacher_trains_student_and_kd_falls(tiny_spec,
     teacher.fit(x, y, batch_size=32, epochs=20, verbose=0)  # informative
     before_t = [w.numpy().copy() for w in teacher.weights]
     before_s = [w.numpy().copy() for w in student.trainable_weights]
-    d = Distiller(teacher, student, kd_weight=1.0, kd_loss="kl")
+    d = Distiller(teacher, student, kd_weight=1.0, kd_loss="kl",
+                  train_parallel=False)
     d.compile(optimizer=tf.keras.optimizers.Adam(1e-2))
     hist = d.fit(x, y, batch_size=32, epochs=15, verbose=0).history
     assert all(np.array_equal(a, b.numpy())
@@ -88,7 +97,7 @@ def test_stage1_freezes_teacher_trains_student_and_kd_falls(tiny_spec,
     changed = [not np.array_equal(a, b.numpy())
                for a, b in zip(before_s, student.trainable_weights)]
     assert any(changed)
-    # only the main stream is trained in stage 1 by default
+    # with train_parallel=False (paper) only the main stream is trained
     main_ids = {id(v) for v in student.stream_variables("main")}
     for was, var, moved in zip(before_s, student.trainable_weights, changed):
         assert moved == (id(var) in main_ids), var.name
@@ -115,3 +124,50 @@ def test_bad_weights_are_rejected(tiny_spec, tiny_batch):
         Distiller(teacher, student, kd_weight=-1)
     with pytest.raises(ValueError, match="beta=-0.5"):
         Aligner(student, beta=-0.5)
+
+
+# The Python API and the `run` command share one source of defaults.
+TRAINER_SETTINGS = [
+    (DistillConfig, DistillerConfig,
+     lambda t, s, **kw: Distiller(t, s, **kw)),
+    (AlignConfig, AlignerConfig, lambda t, s, **kw: Aligner(s, **kw)),
+]
+
+
+@pytest.mark.parametrize("stage, settings, make", TRAINER_SETTINGS)
+def test_trainer_defaults_are_the_run_commands(tiny_spec, tiny_batch,
+                                               stage, settings, make):
+    teacher, student, _, _ = _models(tiny_spec, tiny_batch)
+    trainer = make(teacher, student)
+    assert issubclass(stage, settings)
+    assert trainer.config == settings()
+    run_defaults = stage()
+    for field in dataclasses.fields(settings):
+        value = getattr(trainer.config, field.name)
+        assert value == getattr(run_defaults, field.name), field.name
+        if hasattr(type(trainer), field.name):  # exposed as an attribute
+            assert getattr(trainer, field.name) == value, field.name
+    assert Distiller(teacher, student).train_parallel is True
+
+
+def test_trainers_take_the_stage_config(tiny_spec, tiny_batch):
+    teacher, student, _, _ = _models(tiny_spec, tiny_batch)
+    stage1 = DistillConfig(kd_weight=0.3, kd_loss="kl", temperature=2.0,
+                           train_parallel=False)
+    d = Distiller(teacher, student, stage1)
+    assert (d.kd_weight, d.train_parallel) == (0.3, False)
+    assert (d.kd.kind, d.kd.temperature) == ("kl", 2.0)
+    # keywords override the config's fields
+    d = Distiller(teacher, student, stage1, kd_weight=0.0)
+    assert d.kd_weight == 0.0 and d.kd.kind == "kl"
+    # a KDLoss gives the kind and the temperature
+    d = Distiller(teacher, student, kd_loss=KDLoss("mse_logit", 3.0))
+    assert d.config.kd_loss == "mse_logit" and d.config.temperature == 3.0
+    a = Aligner(student, AlignConfig(alpha=0.5, beta=0.0, enabled=False))
+    assert (a.alpha, a.beta) == (0.5, 0.0)
+    with pytest.raises(TypeError, match="AlignerConfig"):
+        Aligner(student, stage1)
+    with pytest.raises(TypeError):
+        Distiller(teacher, student, kd_wieght=1.0)  # misspelt: not kept
+    with pytest.raises(ValueError, match="kd_loss='softmax'"):
+        Distiller(teacher, student, kd_loss="softmax")

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import os
 
-import pytest
-
 from tfdsmlp import cli
 from tfdsmlp.export import SIGNATURES, read_metadata
+
+import pytest
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_serve_check(exported, export_data, tmp_path, capsys):
 
 
 def test_serve_check_comparison_catches_differences(test_rows, reference):
-    from tfdsmlp.export.serve_check import compare
+    from tfdsmlp.servecheck.check import compare
 
     ref = reference["dsmlp"]
     good = {"probability": ref["probability"].reshape(-1, 1).tolist(),
@@ -107,10 +107,13 @@ def test_serve_check_comparison_catches_differences(test_rows, reference):
 def test_run_export_name_exports_dsmlp_and_teacher(
         export_run_dir, export_data, tmp_path, monkeypatch, capsys):
     """`run --export-name NAME` (training replaced by the finished run)."""
+    from tfdsmlp.run_dir import RunDir
     from tfdsmlp.training import pipeline
 
     monkeypatch.setattr(pipeline, "run_dsmlp",
-                        lambda *a, **k: {"phases": {}, "_models": {}})
+                        lambda *a, **k: pipeline.RunResult(
+                            RunDir(export_run_dir), {"phases": {}}, None,
+                            None))
     monkeypatch.chdir(tmp_path)
     rc = cli.main(["run", "--data", export_data, "--teacher", "gdcn",
                    "--preset", "synthetic", "--out", export_run_dir,

@@ -8,16 +8,13 @@ import json
 import re
 
 import pytest
-
-import tfdsmlp  # noqa: F401
-
 from tiny_data import REPO_ROOT
 
 DOCS = [REPO_ROOT / "docs" / "SERVING.md", REPO_ROOT / "README.md"]
 FRAPPE = ["user", "item", "daytime", "weekday", "isweekend", "homework",
           "cost", "weather", "country", "city"]
 CURL = re.compile(r"curl [^\n]*?/v1/models/([\w-]+)(?:/versions/\d+)?:"
-                  r"(predict|classify|regress) -d '(.*?)'", re.S)
+                  r"(predict|classify|regress) -d '(.*?)'", re.DOTALL)
 
 
 def _curl_bodies():
@@ -32,11 +29,12 @@ def _curl_bodies():
 def frappe_like(tmp_path_factory):
     """A dataset with Frappe's CSV columns (3000 distinct values per column,
     so the documented ids are in range) and an (untrained) DS-MLP export."""
-    from data_tools.convert import convert
+    from tfdsmlp.dataset_dir import DatasetDir
     from tfdsmlp.export import export_saved_model
-    from tfdsmlp.export.serving_api import Servable
-    from tfdsmlp.features import FeatureSpec
     from tfdsmlp.models import build_model
+    from tfdsmlp.servecheck.emulator import Servable
+
+    from data_tools.convert import convert
 
     tmp = tmp_path_factory.mktemp("frappe_like")
     csv = tmp / "train.csv"
@@ -46,7 +44,7 @@ def frappe_like(tmp_path_factory):
     csv.write_text("\n".join(lines) + "\n")
     data = str(tmp / "data")
     convert("csv", str(csv), data, label="label", quiet=True, workers=1)
-    spec = FeatureSpec.from_dataset_dir(data)
+    spec = DatasetDir.open(data).spec
     model = build_model("dsmlp", {"main_hidden_units": [4],
                                   "parallel_hidden_units": [4],
                                   "embedding_dim": 2}, spec)
@@ -91,7 +89,7 @@ def test_models_config_examples_parse():
     for doc in DOCS:
         text = doc.read_text(encoding="utf-8")
         for block in re.findall(r"```\n(model_config_list \{.*?)```", text,
-                                re.S):
+                                re.DOTALL):
             cfg = text_format.Parse(block,
                                     model_server_config_pb2.ModelServerConfig())
             names = [c.name for c in cfg.model_config_list.config]

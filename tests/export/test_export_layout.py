@@ -6,17 +6,25 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
+
+from tfdsmlp.export import (
+    SIGNATURES,
+    export_run,
+    export_saved_model,
+    next_version,
+    read_metadata,
+    read_method_names,
+)
+from tfdsmlp.export.saved_model import (
+    CLASSIFY_METHOD,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+)
+from tfdsmlp.export.serving_requests import read_warmup
 
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.export import (SIGNATURES, export_run, export_saved_model,
-                            next_version, read_metadata, read_method_names)
-from tfdsmlp.export.saved_model import (CLASSIFY_METHOD, PREDICT_METHOD,
-                                        REGRESS_METHOD)
-from tfdsmlp.export.serving_api import read_warmup
 
 
 def _signature_defs(path):
@@ -118,8 +126,9 @@ def test_fingerprint_matches_rewritten_saved_model(exported):
 
 def _fresh_fingerprint(path):
     from tensorflow.core.protobuf import fingerprint_pb2
-    from tensorflow.python.saved_model.pywrap_saved_model import \
-        fingerprinting as fingerprinting_pywrap
+    from tensorflow.python.saved_model.pywrap_saved_model import (
+        fingerprinting as fingerprinting_pywrap,
+    )
 
     fp = fingerprint_pb2.FingerprintDef()
     fp.ParseFromString(fingerprinting_pywrap.CreateFingerprintDef(path))
@@ -183,10 +192,10 @@ def test_metadata_records_the_run(exported, export_run_dir, export_data):
 
 
 def test_without_data_dir_only_indexed_signatures(tmp_path, export_data):
-    from tfdsmlp.features import FeatureSpec
+    from tfdsmlp.dataset_dir import DatasetDir
     from tfdsmlp.models import build_model
 
-    spec = FeatureSpec.from_dataset_dir(export_data)
+    spec = DatasetDir.open(export_data).spec
     model = build_model("dnn", {"hidden_units": [4]}, spec)
     model(model.dummy_inputs())
     with pytest.warns(UserWarning, match="data_dir"):
@@ -201,3 +210,52 @@ def test_unknown_phase_and_unfinished_run_are_clear_errors(tmp_path,
         export_run(export_run_dir, "x", "align", base_dir=str(tmp_path))
     with pytest.raises(FileNotFoundError, match="not a run directory"):
         export_run(str(tmp_path), "x", base_dir=str(tmp_path))
+
+
+def _modes(root):
+    """{relative path: permission bits} of `root` and everything in it."""
+    out = {".": stat.S_IMODE(os.stat(root).st_mode)}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            out[os.path.relpath(path, root)] = stat.S_IMODE(
+                os.lstat(path).st_mode)
+    return out
+
+
+def _assert_world_readable(root):
+    modes = _modes(root)
+    for rel, mode in modes.items():
+        want = 0o755 if os.path.isdir(os.path.join(root, rel)) else 0o644
+        assert mode == want, f"{rel}: {oct(mode)}, expected {oct(want)}"
+    return modes
+
+
+def test_exported_versions_are_readable_by_other_users(exported):
+    """TF Serving often runs as another user: directories 0755, files 0644
+    (the temporary directory a version is written into starts as 0700)."""
+    for kind in ("dsmlp", "teacher"):
+        modes = _assert_world_readable(exported[kind])
+        assert {"saved_model.pb", "variables", "assets", "assets.extra",
+                "assets.extra/tfdsmlp_export.json"} <= set(modes)
+
+
+def test_permissions_do_not_depend_on_the_umask(export_data, tmp_path):
+    from tfdsmlp.dataset_dir import DatasetDir
+    from tfdsmlp.models import build_model
+
+    spec = DatasetDir.open(export_data).spec
+    model = build_model("dnn", {"hidden_units": [4]}, spec)
+    model(model.dummy_inputs())
+    base = tmp_path / "new" / "saved_models"
+    old = os.umask(0o077)
+    try:
+        path = export_saved_model(model, spec, str(base), "m",
+                                  data_dir=export_data)
+    finally:
+        os.umask(old)
+    modes = _assert_world_readable(path)
+    assert "assets.extra/tf_serving_warmup_requests" in modes
+    # the directories the export created on the way are readable too
+    for created in (base.parent, base, base / "m"):
+        assert stat.S_IMODE(os.stat(created).st_mode) == 0o755, created

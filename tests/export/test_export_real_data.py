@@ -8,26 +8,24 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
 from tiny_data import require_shared_data
 
 CASES = {
-    "criteo_bucketize": dict(format="criteo", train="criteo_sample/train.txt",
-                             test="criteo_sample/test.txt"),
-    "criteo_log1p": dict(format="criteo", train="criteo_sample/train.txt",
-                         test="criteo_sample/test.txt",
-                         criteo_numeric="log1p"),
-    "criteo_split": dict(format="criteo", train="criteo_sample/train.txt",
-                         split="8:1:1", seed=5),
-    "avazu": dict(format="avazu", train="avazu_sample/train.csv",
-                  test="avazu_sample/test.csv"),
-    "frappe_csv": dict(format="csv", label="label",
-                       train="frappe/train.csv", test="frappe/test.csv"),
-    "frappe_libfm": dict(format="libfm", train="frappe/frappe.train.libfm",
-                         test="frappe/frappe.test.libfm"),
+    "criteo_bucketize": {"format": "criteo",
+                         "train": "criteo_sample/train.txt",
+                         "test": "criteo_sample/test.txt"},
+    "criteo_log1p": {"format": "criteo", "train": "criteo_sample/train.txt",
+                     "test": "criteo_sample/test.txt",
+                     "criteo_numeric": "log1p"},
+    "criteo_split": {"format": "criteo", "train": "criteo_sample/train.txt",
+                     "split": "8:1:1", "seed": 5},
+    "avazu": {"format": "avazu", "train": "avazu_sample/train.csv",
+              "test": "avazu_sample/test.csv"},
+    "frappe_csv": {"format": "csv", "label": "label",
+                   "train": "frappe/train.csv", "test": "frappe/test.csv"},
+    "frappe_libfm": {"format": "libfm", "train": "frappe/frappe.train.libfm",
+                     "test": "frappe/frappe.test.libfm"},
 }
 
 
@@ -36,12 +34,12 @@ EXPORTED = ("avazu",)
 
 
 def _exported_preprocess(data_dir, rows, tmp_path):
+    from tfdsmlp.dataset_dir import DatasetDir
     from tfdsmlp.export import export_saved_model
-    from tfdsmlp.export.serving_api import Servable
-    from tfdsmlp.features import FeatureSpec
     from tfdsmlp.models import build_model
+    from tfdsmlp.servecheck.emulator import Servable
 
-    spec = FeatureSpec.from_dataset_dir(data_dir)
+    spec = DatasetDir.open(data_dir).spec
     model = build_model("dnn", {"hidden_units": [4], "embedding_dim": 2},
                         spec)
     model(model.dummy_inputs())
@@ -58,10 +56,11 @@ def _exported_preprocess(data_dir, rows, tmp_path):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_serving_ids_equal_converter_ids(case, tmp_path):
+    from tfdsmlp.export.raw_features import RawFeatures
+    from tfdsmlp.servecheck.raw_rows import read_raw_rows
+
     from data_tools.convert import convert
     from data_tools.inspect_dataset import load_examples
-    from tfdsmlp.export.raw_features import RawFeatures
-    from tfdsmlp.export.raw_rows import read_raw_rows
 
     opts = dict(CASES[case])
     for key in ("train", "test"):

@@ -7,19 +7,27 @@ from __future__ import annotations
 
 import json
 
+from tfdsmlp.export.serving_requests import (
+    classification_request,
+    columns,
+    make_example,
+    predict_request,
+    regression_request,
+    rest_examples,
+    rest_inputs,
+    rest_instances,
+    serialized_examples,
+)
+from tfdsmlp.servecheck.emulator import ServingError
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-from tensorflow_serving.apis import (classification_pb2, predict_pb2,
-                                     regression_pb2)
-
-from tfdsmlp.export.serving_api import (ServingError, classification_request,
-                                        columns, make_example,
-                                        predict_request, regression_request,
-                                        rest_examples, rest_inputs,
-                                        rest_instances, serialized_examples)
+from tensorflow_serving.apis import (
+    classification_pb2,
+    predict_pb2,
+    regression_pb2,
+)
 
 TOL = 1e-5
 N = 16

@@ -7,10 +7,10 @@ import os
 import subprocess
 import sys
 
+from tfdsmlp.export import SIGNATURES
+
 import numpy as np
 import pytest
-
-from tfdsmlp.export import SIGNATURES
 
 CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 ROWS = 3
@@ -83,7 +83,7 @@ def test_show_all_lists_every_signature_and_method(cli_runs):
 
 @pytest.mark.parametrize("sig", SIGNATURES)
 def test_run_every_signature(cli_runs, sig, servable, test_rows):
-    rc, out, err, outdir = cli_runs[sig]
+    rc, _out, err, outdir = cli_runs[sig]
     assert rc == 0, err[-3000:]
     expected = {
         "serving_default": lambda: servable.call(
@@ -96,7 +96,7 @@ def test_run_every_signature(cli_runs, sig, servable, test_rows):
     if sig in expected:
         want = expected[sig]()
     else:
-        from tfdsmlp.export.serving_api import serialized_examples
+        from tfdsmlp.export.serving_requests import serialized_examples
 
         key = "examples" if sig == "predict_examples" else "inputs"
         want = servable.call(sig, {key: serialized_examples(

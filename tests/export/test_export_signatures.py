@@ -3,14 +3,12 @@ the test split's raw rows; OOV, empty batches and bad requests."""
 
 from __future__ import annotations
 
+from tfdsmlp.export.serving_requests import columns, serialized_examples
+from tfdsmlp.servecheck.emulator import ServingError
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.export.serving_api import (ServingError, columns,
-                                        serialized_examples)
 
 TOL = 1e-5
 

@@ -6,23 +6,26 @@ from __future__ import annotations
 import datetime
 import random
 
+from tfdsmlp.export.raw_features import (
+    RawFeatures,
+    log_square_bucket,
+    parse_hour,
+    raw_inputs,
+)
+from tfdsmlp.features import FeatureSpec, FieldSpec
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
 
 from data_tools import formats
-from tfdsmlp.export.raw_features import (RawFeatures, log_square_bucket,
-                                         parse_hour, raw_inputs)
-from tfdsmlp.features import FeatureSpec, FieldSpec
 
 
 def test_log_square_bucket_equals_the_converter():
     values = [b"", b"0", b"1", b"2", b"3", b"-1", b"-2", b"2.5", b"0.5",
               b"-0.5", b" 7 ", b"1e3", b"+12", b".5", b"5.", b"-3.7"]
     values += [str(v).encode() for v in
-               sorted({int(round(np.exp(k / 4))) for k in range(0, 80)})]
+               sorted({round(np.exp(k / 4)) for k in range(80)})]
     values += [str(v).encode() for v in
                random.Random(0).sample(range(3, 10**7), 500)]
     got = tf.function(lambda x: log_square_bucket(x, "I1"))(

@@ -7,12 +7,12 @@ import logging
 import os
 import shutil
 
-import pytest
-
 from tfdsmlp import cli
 from tfdsmlp.data import reader
 from tfdsmlp.training.fit import fit_ctr_model
 from tfdsmlp.training.train_config import TrainConfig
+
+import pytest
 
 TRAIN = ["--set", "params.hidden_units=[16]", "--set", "train.epochs=1",
          "--set", "train.batch_size=64"]

@@ -5,13 +5,12 @@ version, and the next export still gets the next free version number."""
 import os
 import warnings
 
-import pytest
-
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
 from tfdsmlp.export import saved_model
 from tfdsmlp.models import build_model
+
+import pytest
+import tensorflow as tf
 
 
 def _export(model, spec, base):

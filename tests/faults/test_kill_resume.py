@@ -1,12 +1,15 @@
-"""`kill -9` in the middle of an epoch, then the same command again: the run
-continues from the phase's backup and ends with exactly the metrics of an
-uninterrupted run.
+"""`kill -9` anywhere (mid-epoch, between epochs, between phases), then the
+same command again: the run continues from what was committed and ends
+with exactly the metrics of an uninterrupted run; and two uninterrupted
+runs are identical.
 
 The kill comes from the documented test hook TFDSMLP_FAULT_INJECT
 ("distill:3:2" = SIGKILL at the start of batch 2 of epoch 3 of the
-distillation phase; see `tfdsmlp.training.callbacks.FaultInjection`), so the
-backup holds 2 finished epochs, with EarlyStopping / ReduceLROnPlateau state,
-the dropout random generators and the Adam slots. Both runs use
+distillation phase, see `tfdsmlp.training.callbacks.FaultInjection`;
+"after:distill" = right after the distill phase is committed, see
+`inject_boundary_fault`): mid-epoch the backup holds 2 finished epochs,
+with EarlyStopping / ReduceLROnPlateau state, the dropout random generators
+and the Adam slots. Both runs use
 `--deterministic` (TensorFlow op determinism); the tolerance is 0: every
 number in metrics.json (except wall-clock seconds and timestamps) and every
 weight must be bit-identical.
@@ -15,13 +18,21 @@ weight must be bit-identical.
 import os
 import signal
 
-import numpy as np
-
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
 
-from fault_helpers import (TINY_RUN, cli_env, numeric_diffs, popen_cli,
-                           read_json, run_args, tail, wait_all)
+import numpy as np
+import pytest
+import tensorflow as tf
+from fault_helpers import (
+    TINY_RUN,
+    cli_env,
+    numeric_diffs,
+    popen_cli,
+    read_json,
+    run_args,
+    tail,
+    wait_all,
+)
 
 DET = "--deterministic"
 
@@ -33,46 +44,101 @@ def _weights(prefix):
             if not k.startswith("_CHECKPOINTABLE")}
 
 
-def test_kill_9_mid_epoch_then_rerun_matches_uninterrupted(tiny_dataset_dir,
-                                                           tmp_path):
-    full, killed = str(tmp_path / "full"), str(tmp_path / "killed")
-    runs = [popen_cli(run_args(tiny_dataset_dir, full, TINY_RUN, DET),
-                      tmp_path / "full.log", cli_env()),
-            popen_cli(run_args(tiny_dataset_dir, killed, TINY_RUN, DET),
-                      tmp_path / "killed.log",
-                      cli_env(TFDSMLP_FAULT_INJECT="distill:3:2"))]
-    wait_all(runs, timeout=240)
-    assert runs[0].returncode == 0, tail(tmp_path / "full.log")
-    assert runs[1].returncode == -signal.SIGKILL, tail(tmp_path / "killed.log")
+# Where the kill comes: mid-epoch, between two epochs (the start of epoch
+# 2's first batch: right after epoch 1's backup), and between phases
+# (teacher/distill, distill/align, align/export: right after a phase's
+# done.json or after metrics.json).
+KILL_POINTS = ("distill:3:2", "distill:2:1", "after:teacher",
+               "after:distill", "after:align", "after:metrics")
 
-    # What the kill left: teacher done, distillation backed up at epoch 2.
-    assert os.path.exists(os.path.join(killed, "teacher", "done.json"))
-    assert not os.path.exists(os.path.join(killed, "distill", "done.json"))
-    assert not os.path.exists(os.path.join(killed, "metrics.json"))
-    state = read_json(os.path.join(killed, "distill", "backup",
-                                   "state.json"))
-    assert state["epoch"] == 2
-    assert {"EarlyStopping", "ReduceLROnPlateau"} <= set(state["callbacks"])
-    assert len(state["history"]["loss"]) == 2
 
-    again = popen_cli(run_args(tiny_dataset_dir, killed, TINY_RUN, DET),
-                      tmp_path / "again.log", cli_env())
-    wait_all([again], timeout=180)
-    assert again.returncode == 0, tail(tmp_path / "again.log")
+def _pairs(jobs, tmp_path, timeout):
+    """Runs (name, args, env) jobs two at a time; {name: returncode}."""
+    codes = {}
+    for i in range(0, len(jobs), 2):
+        procs = [(name, popen_cli(args, tmp_path / f"{name}.log", env))
+                 for name, args, env in jobs[i:i + 2]]
+        wait_all([p for _, p in procs], timeout=timeout)
+        codes.update({name: p.returncode for name, p in procs})
+    return codes
 
-    a = read_json(os.path.join(full, "metrics.json"))
-    b = read_json(os.path.join(killed, "metrics.json"))
-    assert b["phases"]["student"]["resumed_from_epoch"] == 2
+
+@pytest.fixture(scope="module")
+def killed_runs(tiny_dataset_dir, tmp_path_factory):
+    """Two uninterrupted runs, and one run per kill point, killed there and
+    run again with the same command."""
+    tmp = tmp_path_factory.mktemp("kill")
+    out = {name: str(tmp / name.replace(":", "_"))
+           for name in ("full", "full2", *KILL_POINTS)}
+    args = {name: run_args(tiny_dataset_dir, path, TINY_RUN, DET)
+            for name, path in out.items()}
+    first = _pairs([(name, args[name], cli_env(TFDSMLP_FAULT_INJECT=name)
+                     if name in KILL_POINTS else cli_env())
+                    for name in out], tmp, timeout=300)
+    left = {name: _left(out[name]) for name in KILL_POINTS}
+    again = _pairs([(f"{name}.again", args[name], cli_env())
+                    for name in KILL_POINTS], tmp, timeout=300)
+    return out, first, again, tmp, left
+
+
+def _left(run_dir):
+    """What a killed run left: finished phases, metrics.json, the distill
+    backup's state."""
+    backup = os.path.join(run_dir, "distill", "backup", "state.json")
+    return {"done": [p for p in ("teacher", "distill", "align")
+                     if os.path.exists(os.path.join(run_dir, p,
+                                                    "done.json"))],
+            "metrics": os.path.exists(os.path.join(run_dir,
+                                                   "metrics.json")),
+            "distill_backup": (read_json(backup)
+                               if os.path.exists(backup) else None)}
+
+
+def _compare_runs(a_dir, b_dir):
+    a = read_json(os.path.join(a_dir, "metrics.json"))
+    b = read_json(os.path.join(b_dir, "metrics.json"))
     assert numeric_diffs(a, b) == []
     for phase in ("teacher", "distill", "align"):
-        hist_a = read_json(os.path.join(full, phase, "done.json"))
-        hist_b = read_json(os.path.join(killed, phase, "done.json"))
-        assert numeric_diffs(hist_a, hist_b) == [], phase
-        wa = _weights(os.path.join(full, phase, "weights", "model"))
-        wb = _weights(os.path.join(killed, phase, "weights", "model"))
+        hist_a = read_json(os.path.join(a_dir, phase, "done.json"))
+        hist_b = read_json(os.path.join(b_dir, phase, "done.json"))
+        assert numeric_diffs(hist_a["info"], hist_b["info"]) == [], phase
+        wa = _weights(os.path.join(a_dir, phase, "weights", "model"))
+        wb = _weights(os.path.join(b_dir, phase, "weights", "model"))
         assert set(wa) == set(wb)
         for key in wa:
             np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
+
+
+def test_two_uninterrupted_runs_are_identical(killed_runs):
+    out, first, _, tmp, _ = killed_runs
+    assert first["full"] == 0, tail(tmp / "full.log")
+    assert first["full2"] == 0, tail(tmp / "full2.log")
+    _compare_runs(out["full"], out["full2"])
+
+
+@pytest.mark.parametrize("point", KILL_POINTS)
+def test_kill_9_then_rerun_matches_uninterrupted(killed_runs, point):
+    out, first, again, tmp, left = killed_runs
+    assert first["full"] == 0, tail(tmp / "full.log")
+    assert first[point] == -signal.SIGKILL, tail(tmp / f"{point}.log")
+    killed, left = out[point], left[point]
+    if point.startswith("distill:"):
+        # teacher done, distillation backed up at the last finished epoch
+        assert left["done"] == ["teacher"]
+        state = left["distill_backup"]
+        assert state["epoch"] == int(point.split(":")[1]) - 1
+        assert {"EarlyStopping", "ReduceLROnPlateau"} <= set(
+            state["callbacks"])
+    elif point != "after:metrics":
+        phase = point.split(":")[1]
+        assert left["done"] == list(("teacher", "distill", "align")[
+            :("teacher", "distill", "align").index(phase) + 1])
+    assert left["metrics"] == (point == "after:metrics")
+    assert again[f"{point}.again"] == 0, tail(tmp / f"{point}.again.log")
+    _compare_runs(out["full"], killed)
+    if point == "distill:3:2":
+        b = read_json(os.path.join(killed, "metrics.json"))
+        assert b["phases"]["student"]["resumed_from_epoch"] == 2
     # The backup is removed once the phase is done.
     assert not os.path.exists(os.path.join(killed, "distill", "backup"))
 
@@ -98,13 +164,13 @@ def test_train_kill_9_then_rerun_matches_uninterrupted(tiny_dataset_dir,
                       tmp_path / "full.log", cli_env()),
             popen_cli(_train_args(tiny_dataset_dir, killed),
                       tmp_path / "killed.log",
-                      cli_env(TFDSMLP_FAULT_INJECT="train:3:2"))]
+                      cli_env(TFDSMLP_FAULT_INJECT="teacher:3:2"))]
     wait_all(runs, timeout=240)
     assert runs[0].returncode == 0, tail(tmp_path / "full.log")
     assert runs[1].returncode == -signal.SIGKILL, tail(tmp_path / "killed.log")
     assert not os.path.exists(os.path.join(killed, "metrics.json"))
-    assert read_json(os.path.join(killed, "backup", "state.json"))[
-        "epoch"] == 2
+    assert read_json(os.path.join(killed, "teacher", "backup",
+                                  "state.json"))["epoch"] == 2
 
     # Another config must not resume this backup.
     other = popen_cli(_train_args(tiny_dataset_dir, killed)
@@ -112,8 +178,9 @@ def test_train_kill_9_then_rerun_matches_uninterrupted(tiny_dataset_dir,
                       tmp_path / "other.log", cli_env())
     wait_all([other], timeout=180)
     assert other.returncode != 0
-    assert "backup of an interrupted run with another config" in tail(
-        tmp_path / "other.log")
+    log = tail(tmp_path / "other.log")
+    assert "interrupted phase (its backup) 'teacher'" in log
+    assert "params.hidden_units: stored [16], now [8]" in log
 
     again = popen_cli(_train_args(tiny_dataset_dir, killed),
                       tmp_path / "again.log", cli_env())
@@ -121,11 +188,11 @@ def test_train_kill_9_then_rerun_matches_uninterrupted(tiny_dataset_dir,
     assert again.returncode == 0, tail(tmp_path / "again.log")
     a = read_json(os.path.join(full, "metrics.json"))
     b = read_json(os.path.join(killed, "metrics.json"))
-    assert b["resumed_from_epoch"] == 2
+    assert b["phases"]["teacher"]["resumed_from_epoch"] == 2
     assert numeric_diffs(a, b) == []
-    wa = _weights(os.path.join(full, "weights", "best"))
-    wb = _weights(os.path.join(killed, "weights", "best"))
+    wa = _weights(os.path.join(full, "teacher", "weights", "model"))
+    wb = _weights(os.path.join(killed, "teacher", "weights", "model"))
     assert set(wa) == set(wb)
     for key in wa:
         np.testing.assert_array_equal(wa[key], wb[key], err_msg=key)
-    assert not os.path.exists(os.path.join(killed, "backup"))
+    assert not os.path.exists(os.path.join(killed, "teacher", "backup"))

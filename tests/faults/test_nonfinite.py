@@ -10,15 +10,14 @@ The divergence comes from the documented test hook TFDSMLP_FAULT_INJECT
 import json
 import os
 
-import numpy as np
-import pytest
-
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
-from fault_helpers import TINY_RUN, run_args
 from tfdsmlp import cli
 from tfdsmlp.training.callbacks import FAULT_ENV
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from fault_helpers import TINY_RUN, run_args
 
 
 def test_nan_loss_stops_keeps_backup_and_exports_nothing(
@@ -57,5 +56,22 @@ def test_nan_loss_stops_keeps_backup_and_exports_nothing(
         metrics = json.load(f)
     assert metrics["phases"]["student"]["resumed_from_epoch"] == 1
     with open(os.path.join(distill, "done.json")) as f:
-        lrs = json.load(f)["history"]["learning_rate"]
+        lrs = json.load(f)["info"]["history"]["learning_rate"]
     assert lrs[0] == pytest.approx(1e-3) and lrs[1] == pytest.approx(5e-4)
+
+
+def test_nan_at_the_last_step_before_validation_is_caught(
+        tiny_dataset_dir, tmp_path, monkeypatch, capsys):
+    # 320 rows at batch 32: 10 steps an epoch, run 4 per call of the train
+    # function (batches 1-4, 5-8, 9-10: callbacks see the start and end of
+    # each call). NaN weights from the start of the last call of the last
+    # epoch, right before the final validation.
+    out = str(tmp_path / "run")
+    monkeypatch.setenv(FAULT_ENV, "distill:3:9:nan")
+    rc = cli.main(run_args(tiny_dataset_dir, out, TINY_RUN, "--set",
+                           "distill.train.steps_per_execution=4"))
+    err = capsys.readouterr().err
+    assert rc == 3, err
+    assert "Phase 'distill'" in err
+    assert not os.path.exists(os.path.join(out, "distill", "done.json"))
+    assert not os.path.exists(os.path.join(out, "distill", "weights"))

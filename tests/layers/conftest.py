@@ -9,13 +9,14 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 
 Structure = Any  # an array, or a list / dict of arrays

@@ -1,13 +1,12 @@
 """Tests for FusedBatchNorm: Keras' BatchNormalization outputs, fused, with
 PyTorch's (unbiased) moving variance."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import FusedBatchNorm
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.layers import FusedBatchNorm
 
 
 def _pair(x, **kwargs):

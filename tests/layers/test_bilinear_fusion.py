@@ -1,12 +1,11 @@
 """Tests for BilinearFusion."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import BilinearFusion
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.layers import BilinearFusion
 
 
 def fusion_reference(x, y, num_heads, wx, bx, wy, by, w):

@@ -1,12 +1,11 @@
 """Tests for CompressedInteractionNetwork."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import CompressedInteractionNetwork
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.layers import CompressedInteractionNetwork
 
 
 def cin_reference(x0, kernels, biases):

@@ -1,11 +1,10 @@
 """Tests for CrossNetwork."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import CrossNetwork, GatedCrossNetwork
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
-
-from tfdsmlp.layers import CrossNetwork, GatedCrossNetwork
 
 
 def _x0(rng):

@@ -1,12 +1,11 @@
 """Tests for FeatureEmbedding."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import FeatureEmbedding
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.layers import FeatureEmbedding
 
 IDS = np.array([[1, 0], [2, 3]], np.int64)
 DENSE = np.array([[0.5, -1.0], [2.0, 0.0]], np.float32)

@@ -1,11 +1,10 @@
 """Tests for FeatureSelectionGate."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import FeatureSelectionGate
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
-
-from tfdsmlp.layers import FeatureSelectionGate
 
 
 def _sigmoid(z):

@@ -2,13 +2,12 @@
 
 import itertools
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import FactorizationMachine
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.layers import FactorizationMachine
 
 
 def test_equals_sum_of_pairwise_inner_products(rng):

@@ -1,12 +1,11 @@
 """Tests for GatedCrossNetwork."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import GatedCrossNetwork
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.layers import GatedCrossNetwork
 
 
 def gated_cross_reference(x0, kernels, gate_kernels, biases):

@@ -2,12 +2,11 @@
 
 import logging
 
-import numpy as np
-
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
 from tfdsmlp import layers as L
+
+import numpy as np
+import tensorflow as tf
 
 
 def _model():

@@ -1,12 +1,11 @@
 """Tests for LinearTerm."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import LinearTerm
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-from tfdsmlp.layers import LinearTerm
 
 INPUTS = {"ids": np.array([[1, 0], [2, 3]], np.int64),
           "dense": np.array([[0.5], [2.0]], np.float32)}

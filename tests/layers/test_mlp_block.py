@@ -1,11 +1,10 @@
 """Tests for MLPBlock."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import MLPBlock
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
-
-from tfdsmlp.layers import MLPBlock
 
 
 def _x(rng):
@@ -69,8 +68,8 @@ def test_empty_hidden_units(rng):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"dropout": 1.5}, r"^`dropout` should be in \[0, 1\)\. "
-                       r"Received: `dropout=1\.5`$"),
+    ({"dropout": 1.5}, (r"^`dropout` should be in \[0, 1\)\. "
+                       r"Received: `dropout=1\.5`$")),
     ({"dropout": -0.1}, r"`dropout=-0\.1`"),
     ({"hidden_units": [4, 0]}, r"`hidden_units=\[4, 0\]`"),
     ({"hidden_units": 4}, r"`hidden_units=4`"),

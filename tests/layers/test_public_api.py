@@ -1,13 +1,12 @@
 """Every public layer is exported, registered under "tfdsmlp", and creates
 all its weights in `build(shape)` (what Keras' loaders call)."""
 
+import tfdsmlp  # noqa: F401
+import tfdsmlp.layers as L
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
 import tensorflow as tf
-
-import tfdsmlp.layers as L
 
 CLASSES = [getattr(L, n) for n in L.__all__ if isinstance(getattr(L, n), type)]
 

@@ -1,11 +1,10 @@
 """Tests for MultiHeadSelfAttention."""
 
+import tfdsmlp  # noqa: F401
+from tfdsmlp.layers import MultiHeadSelfAttention
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401
-
-from tfdsmlp.layers import MultiHeadSelfAttention
 
 
 def attention_reference(x, wq, wk, wv, num_heads, use_scale, w_res=None,

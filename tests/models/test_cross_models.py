@@ -3,16 +3,15 @@ type, weights and a NumPy recomputation of the logit."""
 
 from __future__ import annotations
 
+import tfdsmlp  # noqa: F401  (Keras 2; conftest imports it before TF)
+from tfdsmlp.layers import GatedCrossNetwork
+from tfdsmlp.models import GDCN, DCNv2, build_model
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
-
 from tiny_data import make_rows
-from tfdsmlp.layers import GatedCrossNetwork
-from tfdsmlp.models import DCNv2, GDCN, build_model
 
 PARAMS = {"embedding_dim": 3, "num_cross_layers": 2, "hidden_units": [8],
           "dropout": 0.0, "batch_norm": False}

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
-
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-import tensorflow as tf
-
-from tiny_data import TINY_VOCAB_SIZES, make_rows
+import tfdsmlp  # noqa: F401  (Keras 2; conftest imports it before TF)
 from tfdsmlp.models import DeepFM, build_model
+
+import numpy as np
+import tensorflow as tf
+from tiny_data import TINY_VOCAB_SIZES, make_rows
 
 
 def weight(layer, name):

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
-
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-import tensorflow as tf
-
-from tiny_data import make_rows
+import tfdsmlp  # noqa: F401  (Keras 2; conftest imports it before TF)
 from tfdsmlp.config import ConfigError
 from tfdsmlp.layers import FeatureEmbedding, FeatureSelectionGate
-from tfdsmlp.models import FinalMLP, build_model
+from tfdsmlp.models import FinalMLP, FinalMLPConfig, build_model
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tiny_data import make_rows
 
 SMALL = {"embedding_dim": 4, "mlp1_hidden_units": [8],
          "mlp2_hidden_units": [4], "fs_hidden_units": [8], "num_heads": 2,
@@ -32,7 +31,7 @@ def test_context_field_names_become_indices(tiny_spec):
                                      "fs2_context": ["ctx", "item"]},
                         tiny_spec)
     assert type(model) is FinalMLP
-    assert model.fs1_context == [0] and model.fs2_context == [2, 1]
+    assert model.fs1_context == (0,) and model.fs2_context == (2, 1)
     model(inputs())
     assert model.get_config()["fs1_context"] == [0]
     assert isinstance(model.ctx1, FeatureEmbedding)
@@ -81,9 +80,22 @@ def test_unknown_context_field_lists_categorical_fields(tiny_spec):
 
 
 def test_context_indices_checked_when_built_directly():
+    config = FinalMLPConfig(fs2_context=(2,), mlp1_hidden_units=(4,),
+                            mlp2_hidden_units=(4,), num_heads=2)
     with pytest.raises(ValueError, match="fs2_context"):
-        FinalMLP([5, 7], fs2_context=[2], mlp1_hidden_units=[4],
-                 mlp2_hidden_units=[4], num_heads=2)
+        FinalMLP([5, 7], config=config)
+
+
+def test_context_names_need_the_feature_spec(tiny_spec):
+    config = FinalMLPConfig(fs1_context=("user",), mlp1_hidden_units=(4,),
+                            mlp2_hidden_units=(4,), num_heads=2)
+    with pytest.raises(ValueError, match="from_feature_spec"):
+        FinalMLP([5, 7, 4], config=config)
+    model = FinalMLP.from_feature_spec(config, tiny_spec)
+    assert model.config.fs1_context == (0,)
+    # indices (as `get_config` writes them) are accepted by the config too
+    again = FinalMLP.from_config(model.get_config())
+    assert again.config == model.config
 
 
 def test_heads_must_divide_stream_widths(tiny_spec):

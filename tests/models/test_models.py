@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import functools
 
+import tfdsmlp  # noqa: F401  (Keras 2; conftest imports it before TF)
+from tfdsmlp.models import MODELS, build_model
+
 import numpy as np
 import pytest
-
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 import tensorflow as tf
-
 from tiny_data import make_rows, make_spec
-from tfdsmlp.models import MODELS, build_model
 
 SMALL = {"embedding_dim": 4, "embedding_l2": 0.01}
 CASES = {
@@ -74,7 +73,7 @@ def eval_loss(model, x, y) -> float:
     return float(BCE(y, model(x, training=False)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained(case: str):
     """(model after 5 Adam steps on one fixed batch, loss before, after)."""
     model = build(case)

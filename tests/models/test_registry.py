@@ -5,15 +5,21 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import tfdsmlp
+from tfdsmlp.config import ConfigError, dump_yaml, load_yaml
+from tfdsmlp.models import (
+    DNN,
+    MODELS,
+    AutoInt,
+    DCNv2Config,
+    build_model,
+    model_class,
+    model_config,
+)
+from tfdsmlp.training.teacher import TeacherConfig, preset, teacher_config
+
 import pytest
 import yaml
-
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-
-from tfdsmlp.config import ConfigError, dump_yaml, load_yaml
-from tfdsmlp.models import (MODELS, AutoInt, DCNv2Config, DNN, build_model,
-                            model_class, model_config)
-from tfdsmlp.training.teacher import TeacherConfig, preset, teacher_config
 
 CONFIG_DIR = os.path.join(os.path.dirname(tfdsmlp.__file__), "configs")
 

@@ -1,20 +1,19 @@
 """TeacherParallel (ablation "w/o main MLP"): fusion, training, round trip."""
 
-import numpy as np
-import pytest
-
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
 from tfdsmlp.distill import Aligner
 from tfdsmlp.models import build_model
 from tfdsmlp.models.teacher_parallel import TeacherParallel
 
-PARALLEL = dict(use_main=False, parallel_hidden_units=[8], dropout=0.0)
+import numpy as np
+import pytest
+import tensorflow as tf
+
+PARALLEL = {"use_main": False, "parallel_hidden_units": [8], "dropout": 0.0}
 
 
 def _model(spec):
-    teacher = build_model("dnn", dict(hidden_units=[8], dropout=0.0), spec)
+    teacher = build_model("dnn", {"hidden_units": [8], "dropout": 0.0}, spec)
     parallel = build_model("dsmlp", PARALLEL, spec)
     return TeacherParallel(teacher, parallel)
 
@@ -46,9 +45,9 @@ def test_aligner_trains_teacher_and_parallel(tiny_spec, tiny_batch):
 
 
 def test_rejects_a_parallel_model_with_a_main_stream(tiny_spec):
-    teacher = build_model("dnn", dict(hidden_units=[8]), tiny_spec)
-    both = build_model("dsmlp", dict(main_hidden_units=[4],
-                                     parallel_hidden_units=[4]), tiny_spec)
+    teacher = build_model("dnn", {"hidden_units": [8]}, tiny_spec)
+    both = build_model("dsmlp", {"main_hidden_units": [4],
+                                 "parallel_hidden_units": [4]}, tiny_spec)
     with pytest.raises(ValueError, match="use_main=True"):
         TeacherParallel(teacher, both)
 

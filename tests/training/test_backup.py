@@ -3,15 +3,17 @@ tests/faults/test_kill_resume.py)."""
 
 from __future__ import annotations
 
-import pytest
-
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-import tensorflow as tf
-
 from tfdsmlp.distill.student_trainer import StudentTrainer
 from tfdsmlp.models import build_model
-from tfdsmlp.training.callbacks import (TrainingBackup, _state_checkpoint,
-                                        checkpointable_dropout)
+from tfdsmlp.training.callbacks import (
+    TrainingBackup,
+    _state_checkpoint,
+    checkpointable_dropout,
+)
+
+import pytest
+import tensorflow as tf
 
 
 def test_load_builds_model_and_dropout_generators(tiny_spec, tmp_path):

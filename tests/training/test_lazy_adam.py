@@ -1,15 +1,14 @@
 """LazyAdam: hand-checked values, untouched rows, config, and its use."""
 
-import numpy as np
-import pytest
-
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.training.fit import make_optimizer
 from tfdsmlp.training.lazy_adam import LazyAdam
 from tfdsmlp.training.train_config import TrainConfig
+
+import numpy as np
+import pytest
+import tensorflow as tf
 
 
 def _adam_rows(w, g, steps, lr=0.1, b1=0.9, b2=0.999, eps=1e-7):

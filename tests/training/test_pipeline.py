@@ -4,14 +4,13 @@ import glob
 import json
 import os
 
-import pytest
-import yaml
-
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
 from tfdsmlp.training.pipeline import run_dsmlp
 from tfdsmlp.training.presets import build_run_config
+
+import pytest
+import tensorflow as tf
+import yaml
 
 TINY = [
     "teacher.params.hidden_units=[16]", "teacher.params.num_cross_layers=1",
@@ -39,12 +38,12 @@ def run_dir(tiny_dataset_dir, tmp_path_factory):
     cfg = build_run_config("synthetic", "gdcn", overrides=TINY)
     result = run_dsmlp(tiny_dataset_dir, cfg, out, strategy="default",
                        verbose=0)
-    result.pop("_models")
+    result = result.metrics
     return out, result, cfg
 
 
 def test_run_writes_metrics_for_every_phase(run_dir):
-    out, result, _ = run_dir
+    out, _result, _ = run_dir
     with open(os.path.join(out, "metrics.json")) as f:
         metrics = json.load(f)
     assert set(metrics["phases"]) == {"teacher", "student", "dsmlp",
@@ -60,7 +59,7 @@ def test_run_writes_metrics_for_every_phase(run_dir):
 
 
 def test_run_writes_resolved_config(run_dir):
-    out, _, cfg = run_dir
+    out, _, _cfg = run_dir
     with open(os.path.join(out, "config.yaml")) as f:
         saved = yaml.safe_load(f)
     assert saved["align"]["alpha"] == 0.8
@@ -95,7 +94,7 @@ def test_second_invocation_resumes_instead_of_retraining(run_dir,
     assert len(stamps) == 3
     again = run_dsmlp(tiny_dataset_dir, cfg, out, strategy="default",
                       verbose=1)
-    again.pop("_models")
+    again = again.metrics
     printed = capsys.readouterr().out
     assert printed.count("already complete") == 3
     assert {p: os.path.getmtime(p) for p in stamps} == stamps
@@ -116,8 +115,8 @@ def test_report_lists_every_phase(run_dir):
 @pytest.mark.parametrize("ablation,overrides", [
     ("no_main_mlp", ["student.model=teacher_parallel"]),
     ("no_dual_mlp", ["student.model=dcnv2",
-                     "student.params={hidden_units: [8], "
-                     "num_cross_layers: 1}"]),
+                     ("student.params={hidden_units: [8], "
+                     "num_cross_layers: 1}")]),
     ("no_parallel_mlp", ["student.params.use_parallel=false"]),
 ])
 def test_ablation_switches_run(tiny_dataset_dir, tmp_path, ablation,
@@ -127,7 +126,7 @@ def test_ablation_switches_run(tiny_dataset_dir, tmp_path, ablation,
                               for p in ("teacher", "distill", "align")])
     result = run_dsmlp(tiny_dataset_dir, cfg, str(tmp_path / ablation),
                        strategy="default", verbose=0)
-    result.pop("_models")
+    result = result.metrics
     phases = result["phases"]
     assert "dsmlp" in phases and phases["dsmlp"]["test"]["auc"] > 0
     if ablation == "no_main_mlp":
@@ -150,7 +149,7 @@ def test_stage1_student_is_scored_on_what_stage1_trained(run_dir,
         "distill.train_parallel=false", "align.enabled=false"])
     out = run_dsmlp(tiny_dataset_dir, paper, str(tmp_path / "paper"),
                     strategy="default", verbose=0)
-    out.pop("_models")
+    out = out.metrics
     student = out["phases"]["student"]
     assert student["scored"] == "main stream"
     assert student["params"] == out["phases"]["dsmlp_main"]["params"]

@@ -3,13 +3,18 @@
 Small datasets (Frappe: 202k rows, 16 MB of ids) train faster when every
 record is parsed once and each step only gathers its batch: what FuxiCTR and
 most PyTorch loaders do. `make_memory_stream` yields the same kind of stream
-as `reader.make_epoch_stream` (endless, full batches, a pure function of
-`(seed, start_step)`, sharded over a `tf.distribute.InputContext`):
+as `reader.make_epoch_stream` (endless, every row once per epoch, a pure
+function of `(seed, start_step)`, sharded over a
+`tf.distribute.InputContext`, padded with zero-weight copies under several
+replicas):
 
     perm_e = stateless_shuffle(range(n), seed=(seed, e))   # epoch e
-    batch_(e, k) = {x[perm_e[k*b : (k+1)*b]]}               # k < n // b
+    batch_(e, k) = {x[perm_e[k*b : (k+1)*b]]}               # k < ceil(n / b)
 
-where n is the number of rows of this input pipeline and b its batch size.
+where n is the number of rows of this input pipeline and b its batch size;
+the last batch of an epoch holds the n % b rows left (one replica), or is
+filled up with copies of the epoch's first rows of weight 0 (several
+replicas; see `reader.step_weights`).
 """
 
 from __future__ import annotations
@@ -17,26 +22,38 @@ from __future__ import annotations
 import os
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
 
-from tfdsmlp.data.reader import load_arrays, pipeline_shape
-from tfdsmlp.features import FeatureSpec, load_dataset_json
+import numpy as np
+
+# isort: split
+from tfdsmlp.data.reader import (
+    DataDir,
+    check_epoch_rows,
+    epoch_steps,
+    load_arrays,
+    pipeline_shape,
+    step_weights,
+)
+from tfdsmlp.dataset_dir import DatasetDir
+
+import tensorflow as tf
 
 # Share of the machine's RAM the in-memory split may take.
 MAX_RAM_FRACTION = 0.5
 
 
-def split_nbytes(data_dir: str, split: str) -> int | None:
+def split_nbytes(data_dir: DataDir, split: str) -> int | None:
     """Bytes the parsed split takes in memory (int64 ids, float32 numeric
     values and label), from dataset.json's row count (None without it)."""
-    rows = load_dataset_json(data_dir)["splits"][split].get("rows")
+    data = DatasetDir.open(data_dir)
+    rows = data.rows(split)
     if rows is None:
         return None
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    return int(rows) * (8 * spec.num_categorical + 4 * spec.num_numeric + 4)
+    spec = data.spec
+    return rows * (8 * spec.num_categorical + 4 * spec.num_numeric + 4)
 
 
-def check_fits_in_memory(data_dir: str, split: str = "train",
+def check_fits_in_memory(data_dir: DataDir, split: str = "train",
                          ram_bytes: int | None = None) -> None:
     """Raises ValueError, before anything is read, when the parsed split
     would take more than MAX_RAM_FRACTION of the machine's RAM."""
@@ -52,19 +69,25 @@ def check_fits_in_memory(data_dir: str, split: str = "train",
             "to stream it from the TFRecords.")
 
 
-def load_in_memory(data_dir: str, split: str = "train",
+def load_in_memory(data_dir: DataDir, split: str = "train",
                    skip_corrupt: bool = False):
     """`check_fits_in_memory`, then the split as (features, labels) arrays."""
-    check_fits_in_memory(data_dir, split)
-    return load_arrays(data_dir, split, skip_corrupt=skip_corrupt)
+    data = DatasetDir.open(data_dir)
+    check_fits_in_memory(data, split)
+    return load_arrays(data, split, skip_corrupt=skip_corrupt)
 
 
-def make_memory_stream(data_dir: str, split: str, global_batch_size: int,
+def make_memory_stream(data_dir: DataDir, split: str, global_batch_size: int,
                        input_context: tf.distribute.InputContext | None = None,
                        seed: int = 0, start_step: int = 0,
                        skip_corrupt: bool = False, arrays=None
                        ) -> tf.data.Dataset:
-    """Endless stream of full batches from `split` read into memory once.
+    """Endless stream of batches from `split` read into memory once; every
+    row once per epoch.
+
+    One replica: (features, label) batches, `ceil(rows / batch)` per epoch,
+    the last one smaller. Several replicas: full per-replica batches of
+    (features, label, sample_weight), as `reader.make_epoch_stream`.
 
     Args:
       data_dir, split, global_batch_size, input_context, skip_corrupt: as in
@@ -77,35 +100,53 @@ def make_memory_stream(data_dir: str, split: str, global_batch_size: int,
     """
     n, index, batch_size, local_replicas = pipeline_shape(global_batch_size,
                                                          input_context)
-    features, labels = arrays or load_in_memory(data_dir, split,
-                                                skip_corrupt)
-    features = {k: v[index::n] for k, v in features.items()}
-    labels = labels[index::n]
-    rows = len(labels)
-    per_epoch = rows // batch_size
-    if per_epoch == 0:
-        raise ValueError(
-            f"Split {split!r} of {data_dir} has {rows} rows per input "
-            f"pipeline, fewer than the batch ({batch_size}): an epoch would "
-            "yield no batch. Use a smaller batch size.")
-    first_epoch, skip = divmod(start_step * local_replicas, per_epoch)
-    x = {k: tf.constant(v) for k, v in features.items()}
-    y = tf.constant(labels)
+    data = DatasetDir.open(data_dir)
+    features, labels = arrays or load_in_memory(data, split, skip_corrupt)
+    rows = [len(range(i, len(labels), n)) for i in range(n)]
+    check_epoch_rows(data, split, rows, batch_size)
+    mine = rows[index]
+    first_epoch, skip = divmod(start_step,
+                               epoch_steps(rows, global_batch_size))
+    x = {k: tf.constant(v[index::n]) for k, v in features.items()}
+    y = tf.constant(labels[index::n])
     seed_t = tf.constant(int(seed), tf.int64)
 
-    def one_epoch(epoch):
-        perm = tf.random.experimental.stateless_shuffle(
-            tf.range(rows, dtype=tf.int64), seed=tf.stack([seed_t, epoch]))
-        return tf.data.Dataset.from_tensor_slices(
-            tf.reshape(perm[:per_epoch * batch_size], [per_epoch,
-                                                       batch_size]))
+    def permutation(epoch):
+        return tf.random.experimental.stateless_shuffle(
+            tf.range(mine, dtype=tf.int64), seed=tf.stack([seed_t, epoch]))
 
-    def gather(idx):
-        return {k: tf.gather(v, idx) for k, v in x.items()}, tf.gather(y, idx)
+    def gather(idx, *weight):
+        return ({k: tf.gather(v, idx) for k, v in x.items()},
+                tf.gather(y, idx), *weight)
+
+    if n * local_replicas == 1:
+        full, rest = divmod(mine, batch_size)
+
+        def one_epoch(epoch):
+            perm = permutation(epoch)
+            ds = tf.data.Dataset.from_tensor_slices(
+                tf.reshape(perm[:full * batch_size], [full, batch_size]))
+            if rest:
+                ds = ds.concatenate(tf.data.Dataset.from_tensors(
+                    perm[full * batch_size:]))
+            return ds
+    else:
+        weights = step_weights(rows, global_batch_size)
+        slot = np.arange(len(weights) * local_replicas * batch_size)
+        # The epoch's rows, then copies of its first rows (weight 0).
+        source = tf.constant(slot % mine)
+        slot_weight = tf.constant(np.where(
+            slot < mine, np.repeat(weights, local_replicas * batch_size),
+            0).astype(np.float32).reshape(-1, batch_size))
+
+        def one_epoch(epoch):
+            idx = tf.gather(permutation(epoch), source)
+            return tf.data.Dataset.from_tensor_slices(
+                (tf.reshape(idx, [-1, batch_size]), slot_weight))
 
     ds = tf.data.Dataset.counter(first_epoch).flat_map(one_epoch)
     if skip:
-        ds = ds.skip(skip)
+        ds = ds.skip(skip * local_replicas)
     ds = ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)

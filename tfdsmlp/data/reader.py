@@ -8,13 +8,33 @@ Pipeline (as TF Model Garden's ranking reader)::
 `features` is {"ids": int64 (b, num_categorical), "dense": float32
 (b, num_numeric) when the dataset has numeric fields}; `label` is float32
 (b, 1). Works with `strategy.distribute_datasets_from_function` through
-`make_dataset_fn`.
+`make_dataset_fn`. Every public function takes a dataset directory path or
+an opened `DatasetDir`, and opens it once.
 
 Training uses `make_epoch_stream`: an endless stream of batches, epoch by
 epoch, where epoch e is shuffled with seeds derived from (seed, e) only. Batch
 k of the stream is therefore the same in every run, and a run resumed from a
 backup at epoch e (`start_step = e * steps_per_epoch`) sees exactly the
 batches an uninterrupted run would have seen.
+
+Every row, every epoch: an epoch reads every training row exactly once.
+
+- One replica: an epoch is `ceil(rows / batch)` batches, the last one
+  smaller (Keras' compiled loss and `tf.nn.compute_average_loss` average
+  over the actual batch).
+- Several replicas (MirroredStrategy over several devices,
+  MultiWorkerMirroredStrategy): each replica must take a batch at each step
+  and every input pipeline must run the same number of steps per epoch,
+  though pipelines may hold different numbers of rows (files are sharded,
+  and files differ in size). So each per-replica batch is full and the
+  stream yields (features, label, sample_weight): a pipeline whose rows of
+  the epoch have run out fills the rest of its batches with copies of its
+  first rows, of weight 0, and each real row of step s weighs
+  `global_batch / (real rows of step s)` (1 in full steps; see
+  `step_weights`). A loss averaged over the padded global batch (Keras'
+  compiled loss, `tf.nn.compute_average_loss` with the weights) is then
+  exactly the mean over the step's real rows, as on one device. Batch
+  normalization statistics of a padded batch include its copies.
 
 Damaged files: TensorFlow's own `DataLossError` ("truncated record at 6722")
 does not say which file; `find_corrupt_files` does (training and evaluation
@@ -26,21 +46,27 @@ records skipped (`skipped_records`) and logs each damaged file.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-from typing import Callable
+from collections.abc import Callable, Sequence
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-import tensorflow as tf
 
-from tfdsmlp.features import FeatureSpec, load_dataset_json
+import numpy as np
+
+# isort: split
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.features import FeatureSpec
+
+import tensorflow as tf
 
 SPLITS = ("train", "valid", "test")
 # Records read from one file before switching to the next (`interleave`).
 INTERLEAVE_BLOCK = 256
 
 _log = logging.getLogger("tfdsmlp")
+
+DataDir = str | os.PathLike
 
 
 class CorruptRecordError(ValueError):
@@ -80,31 +106,32 @@ def _short_error(e: Exception) -> str:
     return msg or type(e).__name__
 
 
-def find_corrupt_files(data_dir: str, splits=SPLITS
+def find_corrupt_files(data_dir: DataDir, splits=SPLITS
                        ) -> list[tuple[str, int, str]]:
     """[(file, readable records, error)] for each damaged file of `splits`
     (splits missing from dataset.json are ignored)."""
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    present = load_dataset_json(data_dir).get("splits", {})
+    data = DatasetDir.open(data_dir)
+    compression = data.spec.compression or None
     bad = []
     for split in splits:
-        if split not in present:
+        if split not in data.splits:
             continue
-        for path in split_files(data_dir, split):
-            count, error = scan_file(path, spec.compression or None)
+        for path in data.files(split):
+            count, error = scan_file(path, compression)
             if error:
                 bad.append((path, count, error))
     return bad
 
 
-def corrupt_data_error(data_dir: str, splits=SPLITS,
+def corrupt_data_error(data_dir: DataDir, splits=SPLITS,
                        cause: Exception | None = None) -> Exception:
     """A `CorruptRecordError` naming the damaged files of `splits` (scans
     them: call it after a `tf.errors.DataLossError`)."""
-    bad = find_corrupt_files(data_dir, splits)
+    data = DatasetDir.open(data_dir)
+    bad = find_corrupt_files(data, splits)
     if not bad:
         return CorruptRecordError(
-            f"Unreadable data in {data_dir} ({_short_error(cause)}), but no "
+            f"Unreadable data in {data} ({_short_error(cause)}), but no "
             f"damaged file found in splits {list(splits)} on a second read.")
     files = "; ".join(f"{path} ({error} after {count} good records)"
                       for path, count, error in bad)
@@ -115,35 +142,34 @@ def corrupt_data_error(data_dir: str, splits=SPLITS,
         "number skipped is then logged and written to metrics.json.")
 
 
-def skipped_records(data_dir: str, split: str) -> int:
+def skipped_records(data_dir: DataDir, split: str) -> int:
     """Records of `split` that `skip_corrupt=True` skips (dataset.json's row
     count minus the readable records; scans the split once, cached)."""
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    files = split_files(data_dir, split)
-    readable = sum(scan_file(f, spec.compression or None)[0] for f in files)
-    rows = load_dataset_json(data_dir)["splits"][split].get("rows")
+    data = DatasetDir.open(data_dir)
+    compression = data.spec.compression or None
+    scans = [scan_file(f, compression) for f in data.files(split)]
+    rows = data.rows(split)
     if rows is None:
-        return sum(1 for f in files
-                   if scan_file(f, spec.compression or None)[1])
-    return max(0, int(rows) - readable)
+        return sum(1 for _, error in scans if error)
+    return max(0, rows - sum(count for count, _ in scans))
 
 
 _WARNED: set = set()
 
 
-def _warn_skipped(data_dir: str, split: str) -> None:
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    for path in split_files(data_dir, split):
-        count, error = scan_file(path, spec.compression or None)
+def _warn_skipped(data: DatasetDir, split: str) -> None:
+    compression = data.spec.compression or None
+    for path in data.files(split):
+        count, error = scan_file(path, compression)
         if error and (path, count) not in _WARNED:
             _WARNED.add((path, count))
             _log.warning("skip_corrupt: %s is damaged (%s): only its first "
                          "%d records are read.", path, error, count)
-    skipped = skipped_records(data_dir, split)
-    if skipped and (data_dir, split, skipped) not in _WARNED:
-        _WARNED.add((data_dir, split, skipped))
+    skipped = skipped_records(data, split)
+    if skipped and (data.path, split, skipped) not in _WARNED:
+        _WARNED.add((data.path, split, skipped))
         _log.warning("skip_corrupt: skipping %d unreadable records of split "
-                     "%r of %s.", skipped, split, data_dir)
+                     "%r of %s.", skipped, split, data)
 
 
 def _read_files(files: tf.data.Dataset, compression, skip_corrupt: bool,
@@ -158,25 +184,10 @@ def _read_files(files: tf.data.Dataset, compression, skip_corrupt: bool,
                             deterministic=True)
 
 
-def split_files(data_dir: str, split: str) -> list[str]:
-    """The TFRecord files of `split`, in a stable order."""
-    meta = load_dataset_json(data_dir)
-    splits = meta.get("splits", {})
-    if split not in splits:
-        raise ValueError(
-            f"Split {split!r} not in {os.path.join(data_dir, 'dataset.json')}."
-            f" Available splits: {sorted(splits)}")
-    files = [os.path.join(data_dir, f) for f in splits[split]["files"]]
-    if not files:
-        files = sorted(glob.glob(os.path.join(data_dir, split, "part-*")))
-    missing = [f for f in files if not os.path.exists(f)]
-    if missing:
-        raise FileNotFoundError(
-            f"Split {split!r} of {data_dir}: files listed in dataset.json are "
-            f"missing: {missing[:5]}")
-    if not files:
-        raise FileNotFoundError(f"Split {split!r} of {data_dir} has no files.")
-    return files
+def split_files(data_dir: DataDir, split: str) -> list[str]:
+    """The TFRecord files of `split`, in a stable order (those dataset.json
+    lists; see `DatasetDir.files`)."""
+    return DatasetDir.open(data_dir).files(split)
 
 
 def parse_fn(spec: FeatureSpec) -> Callable:
@@ -197,17 +208,18 @@ def parse_fn(spec: FeatureSpec) -> Callable:
     return parse
 
 
-def make_dataset(data_dir: str, split: str, global_batch_size: int,
+def make_dataset(data_dir: DataDir, split: str, global_batch_size: int,
                  input_context: tf.distribute.InputContext | None = None,
                  shuffle: bool | None = None, repeat: bool = False,
-                 seed: int | None = None, drop_remainder: bool | None = None,
+                 seed: int | None = None, drop_remainder: bool = False,
                  shuffle_buffer: int = 100_000,
                  cycle_length: int = 2, block_length: int | None = None,
                  skip_corrupt: bool = False) -> tf.data.Dataset:
     """Builds the (features, label) dataset for one split.
 
     Args:
-      data_dir: str. A dataset directory with `dataset.json`.
+      data_dir: str or `DatasetDir`. A dataset directory with
+        `dataset.json`.
       split: str. "train", "valid" or "test" (any split in dataset.json).
       global_batch_size: int. Batch size over all replicas; each input
         pipeline uses `input_context.get_per_replica_batch_size`.
@@ -218,7 +230,8 @@ def make_dataset(data_dir: str, split: str, global_batch_size: int,
         `split == "train"`.
       repeat: bool. Repeat forever. Defaults to False.
       seed: int or None. Seed of file order and record shuffling.
-      drop_remainder: bool. Defaults to `split == "train"`.
+      drop_remainder: bool. Drop the last partial batch (of each pass).
+        Defaults to False: every row is read, in training too.
       shuffle_buffer: int. Records in the shuffle buffer.
       cycle_length: int. Files read in parallel.
       block_length: int. Records read from one file before the next.
@@ -230,21 +243,20 @@ def make_dataset(data_dir: str, split: str, global_batch_size: int,
     if global_batch_size <= 0:
         raise ValueError("`global_batch_size` should be positive. "
                          f"Received: `global_batch_size={global_batch_size}`")
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    files = split_files(data_dir, split)
-    is_train = split == "train"
-    shuffle = is_train if shuffle is None else shuffle
-    drop_remainder = is_train if drop_remainder is None else drop_remainder
-    rows = load_dataset_json(data_dir)["splits"][split].get("rows")
+    data = DatasetDir.open(data_dir)
+    files = data.files(split)
+    shuffle = split == "train" if shuffle is None else shuffle
+    rows = data.rows(split)
     if drop_remainder and not repeat and rows is not None \
             and rows < global_batch_size:
         raise ValueError(
-            f"Split {split!r} of {data_dir} has {rows} rows, fewer than "
+            f"Split {split!r} of {data} has {rows} rows, fewer than "
             f"`global_batch_size={global_batch_size}`: with the last partial "
             "batch dropped it would yield no batch at all. Use a smaller "
-            "batch size (e.g. --set train.batch_size=...).")
+            "batch size (e.g. --set train.batch_size=...) or keep the "
+            "remainder (`drop_remainder=False`).")
     batch_size = global_batch_size
-    compression = spec.compression or None
+    compression = data.spec.compression or None
 
     ds = tf.data.Dataset.from_tensor_slices(files)
     shard_records = False
@@ -262,7 +274,7 @@ def make_dataset(data_dir: str, split: str, global_batch_size: int,
         # records would be read twice and others never.
         ds = ds.shuffle(len(files), seed=seed)
     if skip_corrupt:
-        _warn_skipped(data_dir, split)
+        _warn_skipped(data, split)
     ds = _read_files(ds, compression, skip_corrupt, cycle_length,
                      block_length or INTERLEAVE_BLOCK)
     if shard_records:
@@ -274,36 +286,108 @@ def make_dataset(data_dir: str, split: str, global_batch_size: int,
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE,
+    ds = ds.map(parse_fn(data.spec), num_parallel_calls=tf.data.AUTOTUNE,
                 deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def make_dataset_fn(data_dir: str, split: str, global_batch_size: int,
+def make_dataset_fn(data_dir: DataDir, split: str, global_batch_size: int,
                     **kwargs) -> Callable[[tf.distribute.InputContext],
                                           tf.data.Dataset]:
     """`dataset_fn` for `strategy.distribute_datasets_from_function`."""
+    data = DatasetDir.open(data_dir)
 
     def dataset_fn(input_context: tf.distribute.InputContext):
-        return make_dataset(data_dir, split, global_batch_size,
+        return make_dataset(data, split, global_batch_size,
                             input_context=input_context, **kwargs)
 
     return dataset_fn
 
 
-def epoch_batches(data_dir: str, split: str, batch_size: int,
+def num_input_pipelines(strategy: tf.distribute.Strategy | None = None
+                        ) -> int:
+    """Input pipelines that `strategy.distribute_datasets_from_function`
+    creates (one per worker of a multi-worker cluster, else 1). Defaults to
+    the current strategy."""
+    strategy = strategy or tf.distribute.get_strategy()
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return 1
+    cluster = resolver.cluster_spec().as_dict()
+    return max(1, len(cluster.get("chief", [])) +
+               len(cluster.get("worker", [])))
+
+
+def pipeline_rows(data_dir: DataDir, split: str,
+                  num_input_pipelines: int = 1, skip_corrupt: bool = False,
+                  count: bool = False) -> list[int] | None:
+    """Rows that each of `num_input_pipelines` training input pipelines
+    reads per epoch (as `make_epoch_stream` shards them).
+
+    Files sharded over the pipelines (at least as many files as pipelines,
+    several pipelines): counted, since files differ in size (each file is
+    scanned once per process; see `scan_file`). Otherwise dataset.json's
+    row count (less the records `skip_corrupt` skips), dealt out record by
+    record; None when dataset.json has no row count, unless `count`."""
+    data = DatasetDir.open(data_dir)
+    n = num_input_pipelines
+    files = data.files(split)
+    compression = data.spec.compression or None
+    if n > 1 and len(files) >= n:
+        counts = [scan_file(f, compression)[0] for f in files]
+        return [sum(counts[i::n]) for i in range(n)]
+    rows = data.rows(split)
+    if rows is None:
+        if not count:
+            return None
+        rows = sum(scan_file(f, compression)[0] for f in files)
+    elif skip_corrupt:
+        rows -= skipped_records(data, split)
+    return [len(range(i, rows, n)) for i in range(n)]
+
+
+def _rows_per_step(rows: Sequence[int], global_batch_size: int) -> int:
+    """Rows one of the `len(rows)` input pipelines gives to each step."""
+    n = len(rows)
+    if global_batch_size <= 0 or global_batch_size % n:
+        raise ValueError(
+            f"`global_batch_size` should be a positive multiple of the "
+            f"{n} input pipelines. Received: "
+            f"`global_batch_size={global_batch_size}`")
+    return global_batch_size // n
+
+
+def epoch_steps(rows: Sequence[int], global_batch_size: int) -> int:
+    """Steps of one epoch over input pipelines holding `rows` rows: every
+    pipeline runs the same steps, until the fullest one is read."""
+    per_step = _rows_per_step(rows, global_batch_size)
+    return max(-(-r // per_step) for r in rows)
+
+
+def step_weights(rows: Sequence[int], global_batch_size: int) -> np.ndarray:
+    """Sample weight of a real row at each step of an epoch of a
+    multi-replica stream over input pipelines holding `rows` rows:
+    `global_batch_size / (real rows of the step)`, 1.0 in full steps; so
+    the weights of a step sum to the global batch size. One weight per
+    step (`len` = `epoch_steps`)."""
+    per_step = _rows_per_step(rows, global_batch_size)
+    step = np.arange(epoch_steps(rows, global_batch_size))
+    real = np.clip(np.asarray(rows)[:, None] - step * per_step, 0,
+                   per_step).sum(axis=0)
+    return (global_batch_size / real).astype(np.float32)
+
+
+def epoch_batches(data_dir: DataDir, split: str, batch_size: int,
                   num_input_pipelines: int = 1,
                   skip_corrupt: bool = False) -> int | None:
-    """Full batches of `batch_size` in one epoch of one of
-    `num_input_pipelines` input pipelines (None when dataset.json has no
-    row count); assumes the rows are spread evenly over the pipelines. With
-    the defaults: the steps of one epoch at global batch `batch_size`."""
-    rows = load_dataset_json(data_dir)["splits"][split].get("rows")
-    if rows is None:
-        return None
-    if skip_corrupt:
-        rows -= skipped_records(data_dir, split)
-    return (int(rows) // num_input_pipelines) // max(1, batch_size)
+    """Steps (global batches of `batch_size`) of one training epoch that
+    reads every row once: `ceil(rows / batch_size)`, the last batch partial
+    (None when dataset.json has no row count). With several input pipelines
+    (workers), the steps until the fullest pipeline is read (see
+    `pipeline_rows`): more than `ceil(rows / batch_size)` when the files do
+    not split evenly."""
+    rows = pipeline_rows(data_dir, split, num_input_pipelines, skip_corrupt)
+    return None if rows is None else epoch_steps(rows, batch_size)
 
 
 def pipeline_shape(global_batch_size: int,
@@ -322,18 +406,33 @@ def pipeline_shape(global_batch_size: int,
             max(1, input_context.num_replicas_in_sync // n))
 
 
-def make_epoch_stream(data_dir: str, split: str, global_batch_size: int,
+def check_epoch_rows(data: DataDir, split: str, rows: Sequence[int],
+                     batch_size: int) -> None:
+    """Raises ValueError when an input pipeline has no row to read."""
+    if not sum(rows) or (len(rows) > 1 and not min(rows)):
+        raise ValueError(
+            f"Split {split!r} of {data}: an input pipeline would read no "
+            f"row (rows per pipeline: {list(rows)}, per-replica batch "
+            f"{batch_size}); an epoch needs at least one row in each.")
+
+
+def make_epoch_stream(data_dir: DataDir, split: str, global_batch_size: int,
                       input_context: tf.distribute.InputContext | None = None,
                       seed: int = 0, start_step: int = 0,
                       shuffle_buffer: int = 100_000, cycle_length: int = 2,
                       block_length: int | None = None,
                       skip_corrupt: bool = False) -> tf.data.Dataset:
-    """Endless training stream: epoch after epoch of full batches.
+    """Endless training stream: epoch after epoch, every row once per epoch.
 
     Epoch e reads the files in an order drawn from (seed, e) and shuffles
     records with a seed drawn from (seed, e), independent of earlier
-    iterations; each epoch ends with its last full batch. So the stream is a
-    pure function of (seed, start): `start_step=k` yields what step k of an
+    iterations. With one replica an epoch is `ceil(rows / batch)` batches
+    of (features, label), the last one smaller. With several replicas
+    (`input_context.num_replicas_in_sync > 1`) the per-replica batches are
+    all full and carry a third element, the sample weights, which pad the
+    epoch's last steps (see the module docstring). Either way an epoch is
+    `epoch_batches(..., num_input_pipelines)` steps and the stream is a pure
+    function of (seed, start): `start_step=k` yields what step k of an
     uninterrupted stream was, which makes resumed training identical to
     uninterrupted training. Files (or records, with fewer files than
     pipelines) are sharded over `input_context` as in `make_dataset`.
@@ -350,30 +449,32 @@ def make_epoch_stream(data_dir: str, split: str, global_batch_size: int,
     """
     n, index, batch_size, local_replicas = pipeline_shape(global_batch_size,
                                                          input_context)
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    files = split_files(data_dir, split)
-    compression = spec.compression or None
+    data = DatasetDir.open(data_dir)
+    files = data.files(split)
+    compression = data.spec.compression or None
     shard_records = len(files) < n
     if not shard_records:
         files = files[index::n]  # = Dataset.shard(n, index) on the list
-    per_epoch = epoch_batches(data_dir, split, batch_size, n, skip_corrupt)
-    if per_epoch == 0:
-        raise ValueError(
-            f"Split {split!r} of {data_dir} has fewer rows per input "
-            f"pipeline than the batch ({batch_size}): an epoch would yield "
-            "no batch. Use a smaller batch size.")
-    if start_step and per_epoch is None:
-        raise ValueError(f"dataset.json of {data_dir} has no row count for "
-                         f"split {split!r}: cannot start at step "
-                         f"{start_step}.")
-    first_epoch, skip = divmod(start_step * local_replicas, per_epoch or 1)
+    padded = n * local_replicas > 1
+    rows = pipeline_rows(data, split, n, skip_corrupt, count=padded)
+    if rows is None:  # one replica: epochs of whatever the files hold
+        if start_step:
+            raise ValueError(f"dataset.json of {data} has no row count for "
+                             f"split {split!r}: cannot start at step "
+                             f"{start_step}.")
+        first_epoch, skip = 0, 0
+    else:
+        check_epoch_rows(data, split, rows, batch_size)
+        first_epoch, skip = divmod(start_step,
+                                   epoch_steps(rows, global_batch_size))
     if skip_corrupt:
-        _warn_skipped(data_dir, split)
+        _warn_skipped(data, split)
     file_list = tf.constant(files)
     seed = tf.constant(int(seed), tf.int64)
     block = block_length or INTERLEAVE_BLOCK
 
-    def one_epoch(epoch):
+    def records(epoch):
+        """This pipeline's records of `epoch`, in their shuffled order."""
         order = tf.random.experimental.stateless_shuffle(
             file_list, seed=tf.stack([seed, epoch]))
         ds = _read_files(tf.data.Dataset.from_tensor_slices(order),
@@ -389,25 +490,44 @@ def make_epoch_stream(data_dir: str, split: str, global_batch_size: int,
                 lambda i, block: tf.random.experimental.stateless_shuffle(
                     block, seed=tf.stack([seed, epoch * 1_000_003 + i])),
                 deterministic=True).unbatch()
-        return ds.batch(batch_size, drop_remainder=True)
+        return ds
 
-    ds = tf.data.Dataset.counter(first_epoch).flat_map(one_epoch)
-    if skip:
+    parse = parse_fn(data.spec)
+    if not padded:
+        ds = tf.data.Dataset.counter(first_epoch).flat_map(
+            lambda epoch: records(epoch).batch(batch_size))
         ds = ds.skip(skip)  # still unparsed records: cheap
-    ds = ds.map(parse_fn(spec), num_parallel_calls=tf.data.AUTOTUNE,
-                deterministic=True)
+        ds = ds.map(parse, num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
+        return ds.prefetch(tf.data.AUTOTUNE)
+
+    weights = tf.constant(step_weights(rows, global_batch_size))
+    epoch_rows = len(weights) * local_replicas * batch_size
+
+    def padded_epoch(epoch):
+        # The epoch's rows (weight 1), then copies of its first rows
+        # (weight 0) up to `epoch_rows`; a batch's weights are scaled by its
+        # step's weight.
+        recs = records(epoch)
+        ds = recs.map(lambda r: (r, 1.0)).concatenate(
+            recs.repeat().map(lambda r: (r, 0.0)))
+        ds = ds.take(epoch_rows).batch(batch_size, drop_remainder=True)
+        return ds.enumerate().map(lambda i, batch: (
+            batch[0], batch[1] * weights[i // local_replicas]))
+
+    ds = tf.data.Dataset.counter(first_epoch).flat_map(padded_epoch)
+    ds = ds.skip(skip * local_replicas)
+    ds = ds.map(lambda r, w: (*parse(r), w),
+                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def load_arrays(data_dir: str, split: str, batch_size: int = 65536,
+def load_arrays(data_dir: DataDir, split: str, batch_size: int = 65536,
                 skip_corrupt: bool = False):
     """Reads a whole split into NumPy arrays (features dict, labels)."""
-    import numpy as np
-
     feats: dict[str, list] = {}
     labels = []
     for x, y in make_dataset(data_dir, split, batch_size, shuffle=False,
-                             drop_remainder=False,
                              skip_corrupt=skip_corrupt):
         for k, v in x.items():
             feats.setdefault(k, []).append(v.numpy())

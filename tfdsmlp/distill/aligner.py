@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
+from tfdsmlp.distill.config import AlignerConfig, with_overrides
+from tfdsmlp.distill.student_trainer import (
+    StudentTrainer,
+    bce_per_example,
+    fuse_streams,
+    student_streams,
+)
 
-from tfdsmlp.distill.student_trainer import (StudentTrainer, bce_per_example,
-                                             fuse_streams, student_streams)
+import tensorflow as tf
 
 
 class Aligner(StudentTrainer):
@@ -16,13 +21,17 @@ class Aligner(StudentTrainer):
            + beta * BCE(y, z_P) + embedding L2
 
     (paper Sec. 3.3; alpha = beta = 0 is the "w/o alignment loss" ablation).
-    Every term is tracked: `bce_fused`, `bce_main`, `bce_parallel`.
+    Every term is tracked: `bce_fused`, `bce_main`, `bce_parallel`. The
+    settings and their defaults are `AlignerConfig`'s, which the `run`
+    command's `align:` section extends.
 
     Args:
       student: `DualStreamMLP` (a single-stream model trains on BCE only).
-      alpha: float >= 0. Weight of the main MLP's own BCE. Defaults to 1.0.
-      beta: float >= 0. Weight of the parallel MLP's own BCE. Defaults to
-        1.0.
+      config: `AlignerConfig` (an `AlignConfig` too), or None for its
+        defaults.
+      **kwargs: `alpha` / `beta` (floats >= 0, weights of the main and
+        parallel MLPs' own BCE; default to 1.0), overriding `config`'s.
+        Other keywords go to `tf.keras.Model`.
 
     Example:
 
@@ -34,15 +43,19 @@ class Aligner(StudentTrainer):
     loss_terms = ("loss", "bce_fused", "bce_main", "bce_parallel",
                   "reg_loss")
 
-    def __init__(self, student: tf.keras.Model, alpha: float = 1.0,
-                 beta: float = 1.0, **kwargs) -> None:
+    def __init__(self, student: tf.keras.Model,
+                 config: AlignerConfig | None = None, **kwargs) -> None:
+        config = with_overrides(AlignerConfig, config, kwargs)
         super().__init__(student, **kwargs)
-        for name, value in (("alpha", alpha), ("beta", beta)):
-            if value < 0:
-                raise ValueError(f"`{name}` should be >= 0. Received: "
-                                 f"`{name}={value}`")
-        self.alpha = float(alpha)
-        self.beta = float(beta)
+        self.config = config
+
+    @property
+    def alpha(self) -> float:
+        return self.config.alpha
+
+    @property
+    def beta(self) -> float:
+        return self.config.beta
 
     def compute_terms(self, x, y, training=True):
         """The stage-2 loss terms (each averaged over the global batch)."""

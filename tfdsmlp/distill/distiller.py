@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
+from tfdsmlp.distill.config import DistillerConfig, with_overrides
 from tfdsmlp.distill.kd_loss import KDLoss
-from tfdsmlp.distill.student_trainer import (StudentTrainer, bce_per_example,
-                                             fuse_streams, student_streams)
+from tfdsmlp.distill.student_trainer import (
+    StudentTrainer,
+    bce_per_example,
+    fuse_streams,
+    student_streams,
+)
+
+import tensorflow as tf
 
 
 class Distiller(StudentTrainer):
@@ -20,41 +25,55 @@ class Distiller(StudentTrainer):
     z_M alone otherwise (paper). Gradients flow only to the student's
     variables (only the main stream's unless `train_parallel`).
 
+    The settings and their defaults are `DistillerConfig`'s, which the
+    `run` command's `distill:` section extends: `Distiller(t, s)` trains
+    as `python -m tfdsmlp run` does by default.
+
     Args:
       teacher: tf.keras.Model returning logits. Frozen here
         (`trainable=False`).
       student: `DualStreamMLP` (or any logit model, e.g. a cross-network
         student for the "w/o dual MLP" ablation).
-      kd_weight: float. lambda >= 0. Defaults to 1.0.
-      kd_loss: `KDLoss` or kind string ("bce", "kl", "mse_prob",
-        "mse_logit"). Defaults to "bce".
-      temperature: float. Used when `kd_loss` is a string. Defaults to 1.0.
-      train_parallel: bool. Also train the parallel MLP (fused CTR loss) in
-        stage 1. Defaults to False.
+      config: `DistillerConfig` (a `DistillConfig` too), or None for its
+        defaults.
+      **kwargs: any `DistillerConfig` field, overriding `config`'s:
+        `kd_weight` (lambda >= 0, defaults to 1.0), `kd_loss` (kind string,
+        or a `KDLoss`, which then also gives the temperature; defaults to
+        "bce"), `temperature` (defaults to 1.0), `train_parallel` (also
+        train the parallel MLP in stage 1; defaults to True, chosen by
+        validation AUC on Frappe, see docs/RESULTS.md). Other keywords go
+        to `tf.keras.Model`.
 
     Example:
 
     >>> distiller = Distiller(teacher, DualStreamMLP(vocab_sizes))
     >>> distiller.compile(optimizer=tf.keras.optimizers.Adam(1e-3))
     >>> distiller.fit(make_dataset(data_dir, "train", 4096), epochs=2)
+    >>> paper = Distiller(teacher, student, train_parallel=False)
     """
 
     loss_terms = ("loss", "ctr_loss", "kd_loss", "reg_loss")
 
     def __init__(self, teacher: tf.keras.Model, student: tf.keras.Model,
-                 kd_weight: float = 1.0, kd_loss: str | KDLoss = "bce",
-                 temperature: float = 1.0, train_parallel: bool = False,
-                 **kwargs) -> None:
+                 config: DistillerConfig | None = None, **kwargs) -> None:
+        kd = kwargs.get("kd_loss")
+        if isinstance(kd, KDLoss):
+            kwargs.update(kd_loss=kd.kind, temperature=kd.temperature)
+        config = with_overrides(DistillerConfig, config, kwargs)
         super().__init__(student, **kwargs)
-        if kd_weight < 0:
-            raise ValueError("`kd_weight` should be >= 0. Received: "
-                             f"`kd_weight={kd_weight}`")
+        self.config = config
         self.teacher = teacher
         self.teacher.trainable = False
-        self.kd_weight = float(kd_weight)
-        self.kd = (kd_loss if isinstance(kd_loss, KDLoss)
-                   else KDLoss(kd_loss, temperature=temperature))
-        self.train_parallel = bool(train_parallel)
+        self.kd = (kd if isinstance(kd, KDLoss)
+                   else KDLoss(config.kd_loss, temperature=config.temperature))
+
+    @property
+    def kd_weight(self) -> float:
+        return self.config.kd_weight
+
+    @property
+    def train_parallel(self) -> bool:
+        return self.config.train_parallel
 
     def _variables(self):
         if self.train_parallel or not hasattr(self.student,

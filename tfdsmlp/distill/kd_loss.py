@@ -17,6 +17,7 @@ A softmax over one logit is always 1, so every loss uses the sigmoid.
 from __future__ import annotations
 
 import tfdsmlp  # noqa: F401
+
 import tensorflow as tf
 
 KD_KINDS = ("bce", "kl", "mse_prob", "mse_logit")

@@ -21,10 +21,13 @@ import subprocess
 import sys
 
 import tfdsmlp  # noqa: F401
-
+from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.experiments.aggregate import markdown
-from tfdsmlp.experiments.frontier import (frontier_entries,
-                                          frontier_markdown, measure)
+from tfdsmlp.experiments.frontier import (
+    frontier_entries,
+    frontier_markdown,
+    measure,
+)
 from tfdsmlp.experiments.plan import GROUPS, TEACHERS, build_plan
 from tfdsmlp.experiments.runner import run_jobs
 
@@ -35,7 +38,7 @@ FRAPPE_FIELDS = ("user,item,daytime,weekday,isweekend,homework,cost,"
 
 def prepare_frappe(out_dir: str) -> str:
     data = os.path.join(out_dir, "data")
-    if os.path.exists(os.path.join(data, "dataset.json")):
+    if DatasetDir.exists(data):
         return data
     root = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))

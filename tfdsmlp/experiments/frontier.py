@@ -13,11 +13,11 @@ import os
 import time
 from typing import Any
 
-import numpy as np
-
 from tfdsmlp.experiments.aggregate import pyplot, save_figure
 from tfdsmlp.experiments.plan import Job
 from tfdsmlp.experiments.runner import job_dir, job_metrics
+
+import numpy as np
 
 BIG = "batch4096_examples_per_s"
 # Teachers whose batch-4096 throughput the DS-MLP should at least double.
@@ -120,21 +120,21 @@ def best_replacements(models: list[dict]) -> list[dict[str, Any]]:
 
 def frontier_markdown(result: dict, plot_path: str | None = None) -> str:
     models = sorted(result["models"], key=lambda m: -m[BIG])
-    lines = [f"Exported SavedModels (`predict_indexed`), median of "
+    lines = [(f"Exported SavedModels (`predict_indexed`), median of "
              f"{result['rounds']} interleaved rounds, measured "
              f"{result['measured_at']} on {result['cpus']} CPUs (load "
-             f"average {result['load_average_before']:.2f} before timing).",
-             "", "| model | distilled from | test AUC | params | batch-4096 "
-             "examples/s | batch-1 p50 ms | batch-1 p99 ms |",
+             f"average {result['load_average_before']:.2f} before timing)."),
+             "", ("| model | distilled from | test AUC | params | batch-4096 "
+             "examples/s | batch-1 p50 ms | batch-1 p99 ms |"),
              "|---|---|---|---|---|---|---|"]
     for m in models:
         src = m["teacher"] if m["kind"] == "dsmlp" else "-"
         lines.append(f"| {m['label']} | {src} | {m['test_auc']:.4f} | "
                      f"{m['params']:,} | {m[BIG]:,.0f} | "
                      f"{m['batch1_p50_ms']:.2f} | {m['batch1_p99_ms']:.2f} |")
-    lines += ["", "| teacher | test AUC | fastest DS-MLP beating it, no "
+    lines += ["", ("| teacher | test AUC | fastest DS-MLP beating it, no "
               "slower at batch 1 and 4096 (its own if any) | its test AUC "
-              "| batch-4096 ratio | target | met |",
+              "| batch-4096 ratio | target | met |"),
               "|---|---|---|---|---|---|---|"]
     for r in best_replacements(result["models"]):
         t, d = r["teacher"], r["dsmlp"]
@@ -148,8 +148,8 @@ def frontier_markdown(result: dict, plot_path: str | None = None) -> str:
                      f"{d['label']} | {d['test_auc']:.4f} | "
                      f"{r['ratio']:.2f}x | {target} | {met} |")
     if plot_path and frontier_plot(models, plot_path):
-        lines += ["", f"![AUC vs inference cost](plots/"
-                      f"{os.path.basename(plot_path)})"]
+        lines += ["", (f"![AUC vs inference cost](plots/"
+                      f"{os.path.basename(plot_path)})")]
     return "\n".join(lines)
 
 

@@ -72,8 +72,8 @@ def dsmlp_job(group: str, key: str, variant: str, teacher: Job, seed: int,
 def width_overrides(w: int) -> tuple[str, ...]:
     """A DS-MLP of width w: main MLP w x 3, parallel MLP (w/2) x 3."""
     return (f"student.params.main_hidden_units=[{w},{w},{w}]",
-            f"student.params.parallel_hidden_units=[{w // 2},{w // 2},"
-            f"{w // 2}]")
+            (f"student.params.parallel_hidden_units=[{w // 2},{w // 2},"
+            f"{w // 2}]"))
 
 
 ABLATIONS = {
@@ -82,8 +82,8 @@ ABLATIONS = {
     "no_main_mlp": ("student.model=teacher_parallel",),
     "no_parallel_mlp": ("student.params.use_parallel=false",),
     "no_dual_mlp": ("student.model=dcnv2",
-                    "student.params={embedding_l2: 0.05, "
-                    "hidden_units: [800, 800, 800], dropout: 0.2}"),
+                    ("student.params={embedding_l2: 0.05, "
+                    "hidden_units: [800, 800, 800], dropout: 0.2}")),
     "no_kd": ("distill.kd_weight=0",),
 }
 # Stage-1 variants; the `run` default (no overrides) is train_parallel=true,

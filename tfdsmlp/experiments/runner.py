@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -10,6 +9,7 @@ import sys
 import time
 
 from tfdsmlp.experiments.plan import Job
+from tfdsmlp.run_dir import RunDir
 
 
 def job_dir(out_dir: str, job: Job) -> str:
@@ -17,11 +17,11 @@ def job_dir(out_dir: str, job: Job) -> str:
 
 
 def job_metrics(out_dir: str, job: Job) -> dict | None:
-    path = os.path.join(job_dir(out_dir, job), "metrics.json")
-    if not os.path.exists(path):
+    """The job's metrics.json (None until it has finished)."""
+    run = RunDir(job_dir(out_dir, job))
+    if not os.path.exists(run.metrics_path):
         return None
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return run.read_metrics()
 
 
 def command(job: Job, data_dir: str, out_dir: str, preset: str) -> list[str]:
@@ -31,8 +31,7 @@ def command(job: Job, data_dir: str, out_dir: str, preset: str) -> list[str]:
         cmd += ["--model", job.model]
     else:
         cmd += ["--teacher", job.model, "--teacher-checkpoint",
-                os.path.join(out_dir, "runs", job.teacher_job, "weights",
-                             "best")]
+                os.path.join(out_dir, "runs", job.teacher_job)]
     for value in job.overrides:
         cmd += ["--set", value]
     return cmd
@@ -46,10 +45,10 @@ def reuse_distill(job: Job, out_dir: str, log=print) -> bool:
     job already has a distill phase)."""
     if not job.distill_from:
         return False
-    src = os.path.join(out_dir, "runs", job.distill_from, "distill")
-    dst = os.path.join(job_dir(out_dir, job), "distill")
-    if (not os.path.exists(os.path.join(src, "done.json"))
-            or os.path.exists(dst)):
+    source = RunDir(os.path.join(out_dir, "runs", job.distill_from))
+    src = source.phase_dir("distill")
+    dst = RunDir(job_dir(out_dir, job)).phase_dir("distill")
+    if not source.is_done("distill") or os.path.exists(dst):
         return False
     os.makedirs(os.path.dirname(dst), exist_ok=True)
     tmp = dst + ".copying"

@@ -10,7 +10,9 @@ convert` does to a raw row (see docs/DATA_FORMAT.md and
   numeric sources `tf.float32` (a missing cell is 0, which is what the
   converter makes of an empty cell);
 * per field transform: `none` (libfm datasets also drop `:value`),
-  `log_square_bucket`, `log1p`, `hour_of_day`, `weekday`;
+  `log_square_bucket`, `log1p`, `hour_of_day`, `weekday`, each as defined
+  in `tfdsmlp.transforms_contract` (formulas and golden cases that the
+  converter, its C engine and this graph are tested against);
 * token -> id through the dataset's vocabulary files, which become SavedModel
   assets: id = line index + 2, empty token -> 0 (padding / missing), a token
   not in the vocabulary -> 1 (OOV).
@@ -29,20 +31,32 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
+
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.features import (
+    NUM_RESERVED_IDS,
+    OOV_ID,
+    PADDING_ID,
+    FeatureSpec,
+    FieldSpec,
+)
 
 import tensorflow as tf
-
-from tfdsmlp.features import (NUM_RESERVED_IDS, OOV_ID, PADDING_ID,
-                              FeatureSpec, FieldSpec, load_dataset_json)
 
 CATEGORICAL_TRANSFORMS = ("none", "log_square_bucket", "hour_of_day",
                           "weekday")
 NUMERIC_TRANSFORMS = ("none", "log1p")
 HOUR_TRANSFORMS = ("hour_of_day", "weekday")
-# What a raw number may look like (Python's float() minus inf/nan, which the
-# converter rejects anyway, and minus digit underscores).
-NUMBER_PATTERN = r"\s*[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?\s*"
+# What a raw number may look like: the grammar of Python's float(), which
+# the converter uses (surrounding whitespace, digits grouped by single
+# underscores), minus inf/nan, which the converter rejects. A value that
+# overflows to infinity (1e400) is rejected after parsing, as it is there.
+_DIGITS = r"[0-9](?:_?[0-9])*"
+_SPACE = r"[ \t\n\r\f\v]*"
+NUMBER_PATTERN = (rf"{_SPACE}[+-]?(?:{_DIGITS}\.?(?:{_DIGITS})?|\.{_DIGITS})"
+                  rf"(?:[eE][+-]?{_DIGITS})?{_SPACE}")
 HOUR_PATTERN = r"[0-9]{8}"
 
 
@@ -103,24 +117,19 @@ def raw_inputs(spec: FeatureSpec) -> list[RawInput]:
     return out
 
 
-def vocab_files(data_dir: str) -> dict[str, str]:
-    """Field name -> absolute vocabulary path of every categorical field."""
-    meta = load_dataset_json(data_dir)
+def vocab_files(data: str | os.PathLike) -> dict[str, str]:
+    """Field name -> absolute vocabulary path of every categorical field of
+    dataset directory `data` (a path or a `DatasetDir`)."""
+    data = DatasetDir.open(data)
     out = {}
-    for f in meta["fields"]:
-        if f["kind"] != "categorical":
-            continue
-        rel = f.get("vocab_file")
-        if not rel:
-            raise ValueError(
-                f"{data_dir}/dataset.json: field {f['name']!r} has no "
-                "`vocab_file`; raw-value serving needs the vocabularies "
-                "written by `python -m data_tools convert` or `synth`.")
-        path = os.path.abspath(os.path.join(data_dir, rel))
+    for f in data.spec.categorical:
+        path = data.vocab_file(f.name)
         if not os.path.exists(path):
-            raise FileNotFoundError(f"vocabulary {path} of field "
-                                    f"{f['name']!r} not found")
-        out[f["name"]] = path
+            raise FileNotFoundError(
+                f"vocabulary {path} of field {f.name!r} not found: "
+                "raw-value serving needs the vocabularies that `python -m "
+                f"data_tools convert` or `synth` wrote into {data.path}.")
+        out[f.name] = path
     return out
 
 
@@ -129,10 +138,10 @@ def count_lines(path: str) -> int:
         return f.read().count(b"\n")
 
 
-def dataset_format(data_dir: str) -> str:
+def dataset_format(data: str | os.PathLike) -> str:
     """The converter's `--format` ("" for synthetic / unknown)."""
-    return str(load_dataset_json(data_dir).get("options", {}).get("format")
-               or "")
+    options = DatasetDir.open(data).meta.get("options") or {}
+    return str(options.get("format") or "")
 
 
 # ------------------------------------------------------------------ checks
@@ -244,15 +253,27 @@ def add_finite_check(checks: Checks, x: tf.Tensor, name: str) -> None:
 
 # -------------------------------------------------------------- transforms
 def parse_numbers(raw: tf.Tensor, name: str, checks: Checks) -> tf.Tensor:
-    """Strings -> float64 (an invalid string is reported through `checks`
-    and read as 0 meanwhile)."""
-    ok = tf.strings.regex_full_match(raw, NUMBER_PATTERN)
+    """Strings -> float64, as Python's float() reads them (see
+    NUMBER_PATTERN). A string that is not a finite number is reported
+    through `checks` and read as 0 meanwhile."""
+    fmt = tf.strings.regex_full_match(raw, NUMBER_PATTERN)
+    digits = tf.strings.regex_replace(tf.strings.strip(raw), "_", "")
+    v = tf.strings.to_number(tf.where(fmt, digits, "0"), tf.float64)
+    ok = tf.logical_and(fmt, tf.math.is_finite(v))
     checks.add(tf.reduce_all(ok), lambda: tf.strings.join([
-        f"feature `{name}`: expected a number as a string (e.g. 5 or 2.5; "
-        "an empty string = missing); got ",
+        (f"feature `{name}`: expected a number as a string (e.g. 5 or "
+         "2.5; an empty string = missing); got "),
         _joined(tf.boolean_mask(raw, tf.logical_not(ok)))]))
-    safe = tf.where(ok, tf.strings.strip(raw), "0")
-    return tf.strings.to_number(safe, tf.float64)
+    return tf.where(ok, v, tf.zeros_like(v))
+
+
+def _integer_text(v: tf.Tensor) -> tf.Tensor:
+    """str(int(v)) of float64 values: truncation toward zero, every digit
+    of large values (printf's %.0f of an integral double is exact, as
+    Python's int is; a cast to int64 would overflow below -2**63)."""
+    whole = tf.where(v < 0, tf.math.ceil(v), tf.math.floor(v))
+    whole = tf.where(tf.equal(whole, 0.0), tf.zeros_like(whole), whole)
+    return tf.strings.as_string(whole, precision=0)   # no "-0"
 
 
 def log_square_bucket(raw: tf.Tensor, name: str, checks: Checks | None = None
@@ -266,13 +287,23 @@ def log_square_bucket(raw: tf.Tensor, name: str, checks: Checks | None = None
     v = parse_numbers(tf.where(empty, "0", raw), name, checks)
     big = v > 2.0
     bucket = tf.floor(tf.square(tf.math.log(tf.where(big, v, 3.0))))
-    whole = tf.where(big, bucket, v)        # int(v): truncation toward 0
-    token = tf.where(empty, "", tf.strings.as_string(tf.cast(whole,
-                                                             tf.int64)))
+    token = tf.where(empty, "", _integer_text(tf.where(big, bucket, v)))
     if own:
         with tf.control_dependencies(checks.guard()):
             token = tf.identity(token)
     return token
+
+
+def libfm_token(raw: tf.Tensor) -> tf.Tensor:
+    """libfm "id:value" -> "id" (everything from the first ':' dropped)."""
+    return tf.strings.regex_replace(raw, "(?s):.*", "")
+
+
+def log1p_number(v: tf.Tensor) -> tf.Tensor:
+    """float32 v -> float32 log1p(max(v, 0)), computed in float64 as the
+    converter does."""
+    v64 = tf.cast(v, tf.float64)
+    return tf.cast(tf.math.log1p(tf.maximum(v64, 0.0)), tf.float32)
 
 
 def _days_from_civil(y, m, d):
@@ -311,8 +342,9 @@ def parse_hour(raw: tf.Tensor, name: str, checks: Checks | None = None
         tf.logical_and(leap, tf.equal(m, 2)), tf.int64)
     ok = fmt & (m >= 1) & (m <= 12) & (d >= 1) & (d <= dim) & (h <= 23)
     checks.add(tf.reduce_all(ok), lambda: tf.strings.join([
-        f"feature `{name}`: expected an hour YYMMDDHH as a string, e.g. "
-        "14102100; got ", _joined(tf.boolean_mask(raw, tf.logical_not(ok)))]))
+        (f"feature `{name}`: expected an hour YYMMDDHH as a string, e.g. "
+         "14102100; got "),
+        _joined(tf.boolean_mask(raw, tf.logical_not(ok)))]))
     days = _days_from_civil(y, tf.clip_by_value(m, 1, 12),
                             tf.clip_by_value(d, 1, 31))
     out = h, (days + 3) % 7     # 1970-01-01 was a Thursday
@@ -356,10 +388,12 @@ class RawFeatures(tf.Module):
         self.tables = tables
 
     @classmethod
-    def from_dataset_dir(cls, data_dir: str, spec: FeatureSpec | None = None
-                         ) -> "RawFeatures":
-        spec = spec or FeatureSpec.from_dataset_dir(data_dir)
-        return cls(spec, vocab_files(data_dir), dataset_format(data_dir))
+    def from_dataset_dir(cls, data: str | os.PathLike,
+                         spec: FeatureSpec | None = None) -> RawFeatures:
+        """The transform of dataset directory `data` (a path or an opened
+        `DatasetDir`); `spec` defaults to the dataset's."""
+        data = DatasetDir.open(data)
+        return cls(spec or data.spec, vocab_files(data), dataset_format(data))
 
     # -- signatures' input specs -----------------------------------------
     def input_signature(self) -> dict[str, tf.TensorSpec]:
@@ -388,7 +422,7 @@ class RawFeatures(tf.Module):
         src = f.source or f.name
         if f.transform == "none":
             if self.data_format == "libfm":   # data_tools.formats.libfm_token
-                return tf.strings.regex_replace(raw, "(?s):.*", "")
+                return libfm_token(raw)
             return raw
         if f.transform == "log_square_bucket":
             return log_square_bucket(raw, src, checks)
@@ -424,8 +458,7 @@ class RawFeatures(tf.Module):
         for f in self.spec.numeric:
             v = cols[f.source or f.name]
             if f.transform == "log1p":
-                v64 = tf.cast(v, tf.float64)
-                v = tf.cast(tf.math.log1p(tf.maximum(v64, 0.0)), tf.float32)
+                v = log1p_number(v)
             dense.append(v)
         if dense:
             out["dense"] = tf.stack(dense, axis=1)

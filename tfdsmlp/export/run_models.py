@@ -1,13 +1,12 @@
-"""Models of a finished `python -m tfdsmlp run` directory, and their export.
+"""Models of a finished run directory (`train` or `run`), and their export.
 
-A run directory holds `config.yaml` (`data:` = the dataset directory, the
-teacher and student models with their params) and per-phase TF-format
-weights (`<phase>/weights/model`, written by `model.save_weights`). Export
-phases:
+A run directory (`tfdsmlp.run_dir.RunDir`) records the dataset, the
+teacher and student models with their settings, and per-phase weights.
+Export phases:
 
-  teacher   the teacher                      teacher/weights/model
-  student   the DS-MLP after distillation    distill/weights/model
-  dsmlp     the DS-MLP after alignment       align/weights/model
+  teacher   the teacher                      teacher phase
+  student   the DS-MLP after distillation    distill phase
+  dsmlp     the DS-MLP after alignment       align phase
             (the distilled student when the run has no align phase)
 """
 
@@ -16,72 +15,72 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import yaml
-
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
+from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.features import FeatureSpec
 from tfdsmlp.models.registry import build_model
+from tfdsmlp.run_dir import RunDir, RunDirError
+from tfdsmlp.training.checkpoints import load_weights_checked
+
+import tensorflow as tf
 
 EXPORT_PHASES = ("dsmlp", "teacher", "student")
 _WEIGHTS = {"teacher": ("teacher",), "student": ("distill",),
             "dsmlp": ("align", "distill")}
 
 
-def load_run_config(run_dir: str) -> dict[str, Any]:
-    path = os.path.join(run_dir, "config.yaml")
-    if not os.path.exists(path):
-        raise FileNotFoundError(
-            f"{path} not found: {run_dir!r} is not a run directory written "
-            "by `python -m tfdsmlp run`.")
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f) or {}
+def load_run_config(run_dir: str | RunDir) -> dict[str, Any]:
+    """The run's config.yaml (error naming the directory when absent)."""
+    return RunDir.open(run_dir).read_config()
 
 
-def phase_weights(run_dir: str, phase: str) -> tuple[str, str]:
+def phase_weights(run_dir: str | RunDir, phase: str) -> tuple[str, str]:
     """(checkpoint prefix, weights phase) of an export phase."""
     if phase not in EXPORT_PHASES:
         raise ValueError(f"--phase should be one of {EXPORT_PHASES}. "
                          f"Received: {phase!r}")
-    tried = []
+    run = RunDir.open(run_dir)
     for sub in _WEIGHTS[phase]:
-        prefix = os.path.join(run_dir, sub, "weights", "model")
-        if os.path.exists(prefix + ".index"):
-            return prefix, sub
-        tried.append(prefix)
-    raise FileNotFoundError(
-        f"run {run_dir!r} has no finished weights for phase {phase!r} "
-        f"(looked for {', '.join(p + '.index' for p in tried)}); finish the "
-        "run first (`python -m tfdsmlp run ...` resumes it).")
+        if run.has_weights(sub):
+            return run.weights_prefix(sub), sub
+    done = run.done_phases()
+    raise RunDirError(
+        f"run {run.path} has no finished weights for phase {phase!r} "
+        f"(finished phases: {done or 'none'}). "
+        + ("It is a teacher-only (`train`) run: export it with --phase "
+           "teacher, or continue it with `python -m tfdsmlp run --out "
+           f"{run.path} ...`." if done == ["teacher"] else
+           "Finish the run first (rerunning its command resumes it)."))
 
 
-def load_run_model(run_dir: str, phase: str = "dsmlp",
+def load_run_model(run_dir: str | RunDir, phase: str = "dsmlp",
                    data_dir: str | None = None
                    ) -> tuple[tf.keras.Model, FeatureSpec, str, dict]:
-    """Builds the phase's model and loads its weights.
+    """Builds the phase's model and loads its weights (checked).
 
     Returns (model, spec, data_dir, info) where info has `run_dir`,
     `phase`, `weights`, `weights_phase`, `model_name`, `params`.
     """
-    cfg = load_run_config(run_dir)
-    data_dir = data_dir or cfg.get("data")
-    if not data_dir:
-        raise ValueError(f"{run_dir}/config.yaml has no `data:`; pass "
-                         "--data DIR")
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    part = cfg["teacher"] if phase == "teacher" else cfg["student"]
-    prefix, weights_phase = phase_weights(run_dir, phase)
-    model = build_model(part["model"], part.get("params") or {}, spec)
+    run = RunDir.open(run_dir)
+    prefix, weights_phase = phase_weights(run, phase)
+    settings = run.read_done(weights_phase)["settings"]
+    cfg = run.read_config()
+    data = DatasetDir.open(data_dir or cfg.get("data") or "")
+    recorded = cfg.get("dataset_fingerprint")
+    if data_dir and recorded and recorded != data.fingerprint:
+        raise RunDirError(
+            f"--data {data_dir} is not the dataset run {run.path} was "
+            f"trained on ({cfg.get('data')}): their dataset.json differ.")
+    model = build_model(settings["model"], settings.get("params") or {},
+                        data.spec)
     model(model.dummy_inputs(), training=False)
-    status = model.load_weights(prefix)
-    status.assert_existing_objects_matched()
-    status.expect_partial()
-    info = {"run_dir": os.path.abspath(run_dir), "phase": phase,
+    load_weights_checked(model, prefix, f"{phase} model")
+    info = {"run_dir": run.path, "phase": phase,
             "weights": os.path.abspath(prefix),
             "weights_phase": weights_phase,
-            "model_name": part["model"], "params": part.get("params") or {}}
-    return model, spec, os.path.abspath(data_dir), info
+            "model_name": settings["model"],
+            "params": settings.get("params") or {}}
+    return model, data.spec, data.path, info
 
 
 def export_run(run_dir: str, name: str, phase: str = "dsmlp",

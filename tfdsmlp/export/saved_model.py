@@ -25,6 +25,14 @@ holds TensorFlow ops and variables: the Keras model is not serialized, so the
 SavedModel loads with TensorFlow alone. A version is written into a temporary
 directory and renamed into place only when complete, so TF Serving never
 loads a half-written version.
+
+Permissions: every directory of a version is 0755 and every file 0644,
+whatever the umask (the temporary directory starts as 0700), so that a TF
+Serving process running as another user can read it. The export holds the
+model's weights and vocabularies and nothing that needs hiding from other
+local users more than that; to restrict who can load it, restrict the base
+directory (e.g. `chmod 750 saved_models` with a group the server is in):
+a version is only reachable through it.
 """
 
 from __future__ import annotations
@@ -32,18 +40,25 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import shutil
 import tempfile
 import warnings
 from typing import Any
 
-import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
-from tfdsmlp.export.raw_features import (Checks, RawFeatures,
-                                         add_finite_check, check_matrix,
-                                         check_vector)
+import tfdsmlp
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.export.raw_features import (
+    Checks,
+    RawFeatures,
+    add_finite_check,
+    check_matrix,
+    check_vector,
+    vocab_files,
+)
 from tfdsmlp.features import FeatureSpec
+
+import tensorflow as tf
 
 PREDICT_METHOD = "tensorflow/serving/predict"
 CLASSIFY_METHOD = "tensorflow/serving/classify"
@@ -57,6 +72,8 @@ CLASS_LABELS = ("0", "1")
 METADATA_FILE = "tfdsmlp_export.json"
 WARMUP_FILE = "tf_serving_warmup_requests"
 EXAMPLES_INPUT = "examples"
+DIR_MODE = 0o755      # rwxr-xr-x: TF Serving may run as another user
+FILE_MODE = 0o644     # rw-r--r--
 
 
 def next_version(model_dir: str) -> int:
@@ -125,8 +142,8 @@ class ServingModule(tf.Module):
                           for f in self._spec.categorical)
         checks = Checks()
         checks.add(tf.logical_not(tf.reduce_any(bad)), lambda: tf.strings.join([
-            "input `ids`: every id must be in [0, vocab_size) of its column "
-            f"(0 = missing, 1 = OOV); vocab sizes: {names}; got ",
+            ("input `ids`: every id must be in [0, vocab_size) of its "
+             f"column (0 = missing, 1 = OOV); vocab sizes: {names}; got "),
             tf.strings.reduce_join(tf.strings.as_string(
                 tf.boolean_mask(ids, bad)[:5]), separator=", ")]))
         out = {"ids": ids}
@@ -244,24 +261,71 @@ def _describe(spec: FeatureSpec, raw: RawFeatures | None) -> dict[str, Any]:
     return out
 
 
+def _missing_dirs(path: str) -> list[str]:
+    """The ancestors of `path` (itself included) that do not exist yet,
+    outermost first."""
+    missing = []
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return missing[::-1]
+
+
+def make_world_readable(root: str) -> None:
+    """Sets `root` and every directory under it to DIR_MODE (0755) and every
+    file to FILE_MODE (0644); symbolic links are left alone."""
+    os.chmod(root, DIR_MODE)
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            path = os.path.join(dirpath, name)
+            if not os.path.islink(path):
+                os.chmod(path, DIR_MODE if name in dirnames else FILE_MODE)
+
+
+# TF Serving's model names become directory names and URL path parts
+# (/v1/models/NAME): letters, digits, '_', '-' and '.', not starting with '.'.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+
+def check_model_name(name: str) -> None:
+    """Raises ValueError unless `name` is a plain model name (no path
+    separators, no '..', no spaces)."""
+    if not _MODEL_NAME.fullmatch(name or ""):
+        raise ValueError(
+            f"--name should be a plain model name (letters, digits, '_', "
+            f"'-', '.'; not starting with '.'), used as the directory "
+            f"BASE/NAME and in TF Serving's /v1/models/NAME. Received: "
+            f"{name!r}")
+
+
 def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
                        base_dir: str, name: str,
                        version: int | None = None, *,
-                       data_dir: str | None = None,
+                       data_dir: str | os.PathLike | None = None,
                        metadata: dict[str, Any] | None = None,
                        warmup: bool = True) -> str:
     """Exports `model` to `base_dir/name/version` and returns that path.
 
+    The version directory and everything in it are readable by every user
+    (directories 0755, files 0644; see the module docstring); so are the
+    `base_dir` and `base_dir/name` directories when this call creates them.
+
     Args:
       model: a built CTR model ({"ids", "dense"} -> logits (batch, 1)).
       spec: the dataset's `FeatureSpec`.
-      data_dir: the dataset directory (vocabulary files, transforms). Without
-        it only the pre-indexed signatures can be written (serving_default =
-        predict_indexed, as in tfdsmlp <= 0.1) and a warning says so.
+      data_dir: the dataset directory, a path or a `DatasetDir`
+        (vocabulary files, transforms). Without it only the pre-indexed
+        signatures can be written (serving_default = predict_indexed, as in
+        tfdsmlp <= 0.1) and a warning says so.
       metadata: extra provenance for `assets.extra/tfdsmlp_export.json`
         (`run_dir`, `phase`, ...; `serve-check` reads them).
       warmup: write `assets.extra/tf_serving_warmup_requests`.
     """
+    check_model_name(name)
     model_dir = os.path.join(base_dir, name)
     version = next_version(model_dir) if version is None else int(version)
     if version < 0:
@@ -271,15 +335,19 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
     if os.path.exists(final):
         raise FileExistsError(f"{final} already exists; pick another "
                               "--version or remove it.")
-    raw = None
+    raw = data = None
     if data_dir is None:
         warnings.warn(
             "export_saved_model without data_dir: only the pre-indexed "
             "signatures (ids/dense) are exported; pass data_dir for "
             "raw-value serving.", stacklevel=2)
     else:
-        raw = RawFeatures.from_dataset_dir(data_dir, spec)
+        data = DatasetDir.open(data_dir)
+        raw = RawFeatures.from_dataset_dir(data, spec)
+    created = _missing_dirs(model_dir)
     os.makedirs(model_dir, exist_ok=True)
+    for path in created:
+        os.chmod(path, DIR_MODE)
     tmp = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_dir)
     try:
         module = ServingModule(model, spec, raw)
@@ -289,10 +357,9 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
         extra = os.path.join(tmp, "assets.extra")
         os.makedirs(extra, exist_ok=True)
         if warmup and raw is not None:
-            from tfdsmlp.export import serving_api as requests
+            from tfdsmlp.export import serving_requests as requests
 
-            rows = requests.sample_rows(raw.inputs, _vocab_tokens(data_dir),
-                                        16)
+            rows = requests.sample_rows(raw.inputs, _vocab_tokens(data), 16)
             requests.write_warmup(os.path.join(extra, WARMUP_FILE), name,
                                   raw.inputs, rows, spec.vocab_sizes,
                                   spec.num_numeric)
@@ -300,7 +367,7 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
             "name": name, "version": version,
             "model": getattr(model, "name", type(model).__name__),
             "model_class": type(model).__name__,
-            "data_dir": os.path.abspath(data_dir) if data_dir else None,
+            "data_dir": data.path if data is not None else None,
             "exported_at": datetime.datetime.now().isoformat(
                 timespec="seconds"),
             "tensorflow": tf.__version__, "tfdsmlp": tfdsmlp.__version__,
@@ -310,6 +377,7 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
         with open(os.path.join(extra, METADATA_FILE), "w",
                   encoding="utf-8") as f:
             json.dump(info, f, indent=2)
+        make_world_readable(tmp)
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -317,11 +385,9 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
     return final
 
 
-def _vocab_tokens(data_dir: str) -> dict[str, list[bytes]]:
-    from tfdsmlp.export.raw_features import vocab_files
-
+def _vocab_tokens(data: DatasetDir) -> dict[str, list[bytes]]:
     out = {}
-    for field, path in vocab_files(data_dir).items():
+    for field, path in vocab_files(data).items():
         with open(path, "rb") as f:
             out[field] = f.read().split(b"\n")[:-1][:64]
     return out

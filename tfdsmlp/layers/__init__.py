@@ -17,8 +17,8 @@ from tfdsmlp.layers.mlp_block import MLPBlock
 from tfdsmlp.layers.self_attention import MultiHeadSelfAttention
 
 __all__ = [
-    "BilinearFusion",
     "CROSS_TYPES",
+    "BilinearFusion",
     "CompressedInteractionNetwork",
     "CrossNetwork",
     "FactorizationMachine",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import tfdsmlp  # noqa: F401  (makes `tf.keras` Keras 2 before TF loads)
+
 import tensorflow as tf
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import tfdsmlp  # noqa: F401  (makes `tf.keras` Keras 2 before TF loads)
-import tensorflow as tf
-
 from tfdsmlp.layers import _validation as v
+
+import tensorflow as tf
 
 
 @tf.keras.utils.register_keras_serializable(package="tfdsmlp")

@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import tfdsmlp  # noqa: F401  (makes `tf.keras` Keras 2 before TF loads)
-import tensorflow as tf
-import tensorflow_recommenders as tfrs
-
 from tfdsmlp.layers import _validation as v
 from tfdsmlp.layers.gated_cross import GatedCrossNetwork
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
 
 CROSS_TYPES = ("dcnv2", "gated")
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
-
 import tfdsmlp  # noqa: F401  (makes `tf.keras` Keras 2 before TF loads)
-import tensorflow as tf
-
 from tfdsmlp.layers import _validation as v
+
+import numpy as np
+import tensorflow as tf
 
 # Where the embedding L2 term applies (see `FeatureEmbedding`).
 L2_SCOPES = ("table", "batch")

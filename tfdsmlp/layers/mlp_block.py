@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import tfdsmlp  # noqa: F401  (makes `tf.keras` Keras 2 before TF loads)
-import tensorflow as tf
-
 from tfdsmlp.layers import _validation as v
 from tfdsmlp.layers.batch_norm import FusedBatchNorm
+
+import tensorflow as tf
 
 Activation = str | Callable[[tf.Tensor], tf.Tensor]
 

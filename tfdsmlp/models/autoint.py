@@ -6,17 +6,31 @@ from __future__ import annotations
 import dataclasses
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
+from tfdsmlp.layers import LinearTerm, MultiHeadSelfAttention
+from tfdsmlp.models.base import CTRModel
+from tfdsmlp.models.config import MLPConfig, ModelConfig, check_dropout
 
-from tfdsmlp.layers import LinearTerm, MLPBlock, MultiHeadSelfAttention
-from tfdsmlp.models.base import CTRModel, ModelConfig, check_dropout
+import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
-class AutoIntConfig(ModelConfig):
+class AutoIntConfig(MLPConfig, ModelConfig):
     """AutoInt+ settings (BARS Frappe_x1: 5 layers, 4 heads, attention dim
     128, scale, residual, LN, no wide; dnn [400]*3, dropout 0.1, BN;
-    l2 0.1). Set `hidden_units=()` for plain AutoInt."""
+    l2 0.1).
+
+    Attributes (besides `ModelConfig`'s and the MLP's, see `MLPConfig`;
+    `hidden_units=()` gives plain AutoInt):
+      attention_layers: int >= 1. Self-attention layers. Defaults to 5.
+      num_heads: int. Heads per layer. Defaults to 4.
+      attention_dim: int. Output width of each layer. Defaults to 128.
+      use_scale: bool. Scale scores by 1/sqrt(d_head). Defaults to True.
+      use_residual: bool. Residual projection. Defaults to True.
+      layer_norm: bool. LayerNorm after each layer. Defaults to True.
+      attention_dropout: float in [0, 1). Defaults to 0.1.
+      use_wide: bool. Add an LR term. Defaults to False.
+      dropout: as `MLPConfig`, but defaults to 0.1.
+    """
 
     attention_layers: int = 5
     num_heads: int = 4
@@ -26,14 +40,10 @@ class AutoIntConfig(ModelConfig):
     layer_norm: bool = True
     attention_dropout: float = 0.1
     use_wide: bool = False
-    hidden_units: tuple[int, ...] = (400, 400, 400)
-    activation: str = "relu"
     dropout: float = 0.1
-    batch_norm: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_dropout("dropout", self.dropout)
         check_dropout("attention_dropout", self.attention_dropout)
         if self.attention_layers < 1:
             raise ValueError("`attention_layers` should be >= 1. Received: "
@@ -47,50 +57,33 @@ class AutoInt(CTRModel):
     SA: multi-head self-attention (Q, K, V without bias, optional
     1/sqrt(d_head) scale, residual projection, optional LayerNorm, ReLU).
 
-    Args: vocab_sizes, num_numeric and the `AutoIntConfig` fields.
+    Args:
+      vocab_sizes: list of int. Ids per categorical field.
+      num_numeric: int. Numeric fields. Defaults to 0.
+      config: `AutoIntConfig`, or None for its defaults.
     """
 
     config_class = AutoIntConfig
 
-    def __init__(self, vocab_sizes, num_numeric=0, embedding_dim=10,
-                 embedding_l2=0.0, attention_layers=5, num_heads=4,
-                 attention_dim=128, use_scale=True, use_residual=True,
-                 layer_norm=True, attention_dropout=0.1, use_wide=False,
-                 hidden_units=(400, 400, 400), activation="relu", dropout=0.1,
-                 batch_norm=True, **kwargs):
-        super().__init__(vocab_sizes, num_numeric, embedding_dim,
-                         embedding_l2, **kwargs)
-        self.attention_layers = attention_layers
-        self.num_heads = num_heads
-        self.attention_dim = attention_dim
-        self.use_scale = use_scale
-        self.use_residual = use_residual
-        self.layer_norm = layer_norm
-        self.attention_dropout = attention_dropout
-        self.use_wide = use_wide
-        self.hidden_units = list(hidden_units)
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
+    def __init__(self, vocab_sizes, num_numeric=0, config=None, **kwargs):
+        super().__init__(vocab_sizes, num_numeric, config, **kwargs)
+        cfg = self.config
         self.attention = [
             MultiHeadSelfAttention(
-                attention_dim, num_heads=num_heads,
-                dropout=attention_dropout, use_residual=use_residual,
-                use_scale=use_scale, layer_norm=layer_norm,
-                name=f"attention_{i}")
-            for i in range(attention_layers)]
+                cfg.attention_dim, num_heads=cfg.num_heads,
+                dropout=cfg.attention_dropout,
+                use_residual=cfg.use_residual, use_scale=cfg.use_scale,
+                layer_norm=cfg.layer_norm, name=f"attention_{i}")
+            for i in range(cfg.attention_layers)]
         self.attention_head = tf.keras.layers.Dense(
             1, kernel_initializer="glorot_normal", name="attention_head")
-        self.mlp = None
-        if self.hidden_units:
-            self.mlp = MLPBlock(self.hidden_units, activation=activation,
-                                dropout=dropout, batch_norm=batch_norm,
-                                output_dim=1, name="mlp")
+        self.mlp = (cfg.mlp.block("mlp", output_dim=1)
+                    if cfg.hidden_units else None)
         self.linear = None
-        if use_wide:
+        if cfg.use_wide:
             self.linear = LinearTerm(self.vocab_sizes, self.num_numeric,
-                                     embedding_l2=self.embedding_l2,
-                                     l2_scope=self.embedding_l2_scope,
+                                     embedding_l2=cfg.embedding_l2,
+                                     l2_scope=cfg.embedding_l2_scope,
                                      name="linear")
 
     def call(self, inputs, training=None):

@@ -8,82 +8,62 @@ logits of shape (b, 1). Losses and metrics belong to the caller (Keras
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
-import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-import tensorflow as tf
-
-from tfdsmlp.config import to_dict
+import tfdsmlp  # noqa: F401  (Keras 2: loaded as the parent package)
+from tfdsmlp.config import from_dict, to_dict
 from tfdsmlp.features import FeatureSpec
 from tfdsmlp.layers import FeatureEmbedding
-from tfdsmlp.layers.feature_embedding import L2_SCOPES
+from tfdsmlp.models.config import MLPConfig, ModelConfig
 
+import tensorflow as tf
 
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Settings shared by every model.
-
-    Attributes:
-      embedding_dim: width of every field embedding (paper and BARS: 10).
-      embedding_l2: FuxiCTR `embedding_regularizer`: adds
-        (embedding_l2 / 2) * ||W||^2 over whole embedding tables each step.
-      embedding_l2_scope: "table" (FuxiCTR, above) or "batch": the L2 term
-        covers only the rows each batch looks up, so embedding gradients
-        stay sparse (for `train.optimizer: lazy_adam`).
-    """
-
-    embedding_dim: int = 10
-    embedding_l2: float = 0.0
-    embedding_l2_scope: str = "table"
-
-    def __post_init__(self) -> None:
-        _check_positive(self, "embedding_dim")
-        if self.embedding_l2 < 0:
-            raise ValueError("`embedding_l2` should be >= 0. Received: "
-                             f"`embedding_l2={self.embedding_l2}`")
-        if self.embedding_l2_scope not in L2_SCOPES:
-            raise ValueError(
-                f"`embedding_l2_scope` should be one of {list(L2_SCOPES)}. "
-                f"Received: `embedding_l2_scope={self.embedding_l2_scope!r}`")
-
-
-def _check_positive(cfg: Any, *names: str) -> None:
-    for name in names:
-        value = getattr(cfg, name)
-        if value <= 0:
-            raise ValueError(f"`{name}` should be positive. "
-                             f"Received: `{name}={value}`")
-
-
-def check_dropout(name: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` should be in [0, 1). "
-                         f"Received: `{name}={value}`")
+# The configs are re-exported: they lived here before models/config.py.
+__all__ = ["CTRModel", "MLPConfig", "ModelConfig"]
 
 
 class CTRModel(tf.keras.Model):
     """Base class: owns the feature embedding and the config echo.
 
-    Subclasses set `config_class`, build their layers in `__init__` and
-    implement `call(inputs, training) -> logits (b, 1)`.
+    A model takes its frozen config dataclass (`config_class`; None means
+    its defaults), keeps it as `self.config`, and shows each config field
+    as a read-only attribute (`model.embedding_l2`, `model.use_parallel`).
+    `get_config` returns the fields plus `vocab_sizes`, `num_numeric` and
+    `name`; `from_config` rebuilds the same model.
+
+    Subclasses set `config_class`, build their layers in `__init__` from
+    `self.config` and implement `call(inputs, training) -> logits (b, 1)`.
+
+    Args:
+      vocab_sizes: list of int. Ids per categorical field (with the
+        reserved padding and OOV ids).
+      num_numeric: int. Numeric fields. Defaults to 0.
+      config: the model's `config_class` instance, or None for its
+        defaults.
+      **kwargs: standard `tf.keras.Model` arguments (`name`).
     """
 
     config_class: type[ModelConfig] = ModelConfig
 
-    def __init__(self, vocab_sizes: list[int], num_numeric: int = 0,
-                 embedding_dim: int = 10, embedding_l2: float = 0.0,
-                 embedding_l2_scope: str = "table", **kwargs: Any) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _expose_config_fields(cls)
+
+    def __init__(self, vocab_sizes: Sequence[int], num_numeric: int = 0,
+                 config: ModelConfig | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        if config is None:
+            config = self.config_class()
+        self.config = self.check_config_type(config)
         self.vocab_sizes = [int(v) for v in vocab_sizes]
         self.num_numeric = int(num_numeric)
-        self.embedding_dim = embedding_dim
-        self.embedding_l2 = embedding_l2
-        self.embedding_l2_scope = embedding_l2_scope
         self.num_fields = len(self.vocab_sizes) + self.num_numeric
         self.embedding = FeatureEmbedding(
             self.vocab_sizes, num_numeric=self.num_numeric,
-            embedding_dim=embedding_dim, embedding_l2=embedding_l2,
-            l2_scope=embedding_l2_scope, name="embedding")
+            embedding_dim=config.embedding_dim,
+            embedding_l2=config.embedding_l2,
+            l2_scope=config.embedding_l2_scope, name="embedding")
 
     @property
     def flat_dim(self) -> int:
@@ -93,20 +73,22 @@ class CTRModel(tf.keras.Model):
         emb = self.embedding(inputs, training=training)
         return emb, tf.reshape(emb, [-1, self.flat_dim])
 
-    def hyperparameters(self) -> dict[str, Any]:
-        """The model's config-class fields and their current values."""
-        return {f.name: _plain(getattr(self, f.name))
-                for f in dataclasses.fields(self.config_class)}
-
     def get_config(self) -> dict[str, Any]:
-        return {"vocab_sizes": self.vocab_sizes,
+        return {"vocab_sizes": list(self.vocab_sizes),
                 "num_numeric": self.num_numeric,
                 "name": self.name,
-                **self.hyperparameters()}
+                **to_dict(self.config)}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], custom_objects=None):
-        return cls(**config)
+        fields = dict(config)
+        vocab_sizes = fields.pop("vocab_sizes")
+        num_numeric = fields.pop("num_numeric")
+        name = fields.pop("name", None)
+        return cls(vocab_sizes, num_numeric,
+                   config=from_dict(cls.config_class, fields,
+                                    where=cls.__name__),
+                   name=name)
 
     def build_from_config(self, config: dict[str, Any]) -> None:
         # Keras' default builds on float placeholders, but `ids` must be
@@ -117,22 +99,27 @@ class CTRModel(tf.keras.Model):
 
     @classmethod
     def from_feature_spec(cls, config: ModelConfig,
-                          spec: FeatureSpec, **kwargs: Any) -> "CTRModel":
+                          spec: FeatureSpec, **kwargs: Any) -> CTRModel:
         """Builds the model for a dataset from its typed config."""
+        config = cls.resolve_config(cls.check_config_type(config), spec)
+        return cls(spec.vocab_sizes, spec.num_numeric, config=config,
+                   **kwargs)
+
+    @classmethod
+    def check_config_type(cls, config: ModelConfig) -> ModelConfig:
+        """`config`, if it is a `config_class` (else a TypeError)."""
         if not isinstance(config, cls.config_class):
             raise TypeError(f"{cls.__name__} needs a "
                             f"{cls.config_class.__name__}. Received: "
                             f"{type(config).__name__}")
-        return cls(vocab_sizes=spec.vocab_sizes,
-                   num_numeric=spec.num_numeric,
-                   **cls.resolve_config(config, spec), **kwargs)
+        return config
 
     @classmethod
     def resolve_config(cls, config: ModelConfig,
-                       spec: FeatureSpec) -> dict[str, Any]:
-        """Constructor keyword arguments for `config` (override to map
-        field names to indices and similar)."""
-        return _plain(to_dict(config))
+                       spec: FeatureSpec) -> ModelConfig:
+        """`config` for the dataset `spec` (override to map field names to
+        indices and similar)."""
+        return config
 
     def dummy_inputs(self, batch_size: int = 2) -> dict[str, tf.Tensor]:
         """All-padding inputs, for building the model's weights."""
@@ -142,9 +129,23 @@ class CTRModel(tf.keras.Model):
         return x
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+class _ConfigField(property):
+    """A model attribute that reads config field `name` (read-only)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(lambda model: getattr(model.config, name),
+                         doc=f"`config.{name}` (read-only).")
+
+
+def _expose_config_fields(cls: type[CTRModel]) -> None:
+    """Makes every field of `cls.config_class` a read-only attribute of
+    `cls`, read from `self.config` (the one place it is stored)."""
+    for field in dataclasses.fields(cls.config_class):
+        current = getattr(cls, field.name, None)
+        if current is not None and not isinstance(current, _ConfigField):
+            raise TypeError(f"{cls.__name__}.{field.name} hides the config "
+                            f"field `{field.name}`.")
+        setattr(cls, field.name, _ConfigField(field.name))
+
+
+_expose_config_fields(CTRModel)

@@ -13,30 +13,35 @@ from __future__ import annotations
 import dataclasses
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
+from tfdsmlp.layers import CROSS_TYPES, CrossNetwork
+from tfdsmlp.models.base import CTRModel
+from tfdsmlp.models.config import MLPConfig, ModelConfig
 
-from tfdsmlp.layers import CROSS_TYPES, CrossNetwork, MLPBlock
-from tfdsmlp.models.base import CTRModel, ModelConfig, check_dropout
+import tensorflow as tf
 
 STRUCTURES = ("parallel", "stacked")
 
 
 @dataclasses.dataclass(frozen=True)
-class DCNv2Config(ModelConfig):
+class DCNv2Config(MLPConfig, ModelConfig):
     """DCNv2 settings (BARS Frappe_x1: 4 cross layers, parallel,
-    dnn [400]*3, dropout 0.4, BN, l2 0.05)."""
+    dnn [400]*3, dropout 0.4, BN, l2 0.05).
+
+    Attributes (besides `ModelConfig`'s and the MLP's, see `MLPConfig`):
+      num_cross_layers: int >= 1. Cross layers. Defaults to 4.
+      structure: str. "parallel" or "stacked". Defaults to "parallel".
+      cross_type: str. "dcnv2" (TFRS `Cross`) or "gated" (GDCN). Defaults
+        to "dcnv2".
+      dropout: as `MLPConfig`, but defaults to 0.4.
+    """
 
     num_cross_layers: int = 4
     structure: str = "parallel"
     cross_type: str = "dcnv2"
-    hidden_units: tuple[int, ...] = (400, 400, 400)
-    activation: str = "relu"
     dropout: float = 0.4
-    batch_norm: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_dropout("dropout", self.dropout)
         if self.structure not in STRUCTURES:
             raise ValueError(f"`structure` should be one of {STRUCTURES}. "
                              f"Received: `structure={self.structure!r}`")
@@ -52,32 +57,24 @@ class DCNv2Config(ModelConfig):
 class DCNv2(CTRModel):
     """Deep & Cross Network v2 (full-rank cross, parallel or stacked).
 
-    Args: vocab_sizes, num_numeric and the `DCNv2Config` fields.
+    Parallel: logit = Dense([Cross(x0) || MLP(x0)]); stacked:
+    logit = Dense(MLP(Cross(x0))), with x0 = concat_f e_f and
+    Cross: x_{l+1} = x0 * (W_l x_l + b_l) + x_l.
+
+    Args:
+      vocab_sizes: list of int. Ids per categorical field.
+      num_numeric: int. Numeric fields. Defaults to 0.
+      config: `DCNv2Config`, or None for its defaults.
     """
 
     config_class = DCNv2Config
 
-    def __init__(self, vocab_sizes, num_numeric=0, embedding_dim=10,
-                 embedding_l2=0.0, num_cross_layers=4, structure="parallel",
-                 cross_type="dcnv2", hidden_units=(400, 400, 400),
-                 activation="relu", dropout=0.4, batch_norm=True, **kwargs):
-        super().__init__(vocab_sizes, num_numeric, embedding_dim,
-                         embedding_l2, **kwargs)
-        if structure not in STRUCTURES:
-            raise ValueError(f"`structure` should be one of {STRUCTURES}. "
-                             f"Received: `structure={structure!r}`")
-        self.num_cross_layers = num_cross_layers
-        self.structure = structure
-        self.cross_type = cross_type
-        self.hidden_units = list(hidden_units)
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.cross = CrossNetwork(num_cross_layers, cross_type=cross_type,
-                                  name="cross")
-        self.mlp = MLPBlock(self.hidden_units, activation=activation,
-                            dropout=dropout, batch_norm=batch_norm,
-                            name="mlp")
+    def __init__(self, vocab_sizes, num_numeric=0, config=None, **kwargs):
+        super().__init__(vocab_sizes, num_numeric, config, **kwargs)
+        cfg = self.config
+        self.cross = CrossNetwork(cfg.num_cross_layers,
+                                  cross_type=cfg.cross_type, name="cross")
+        self.mlp = cfg.mlp.block("mlp")
         self.head = tf.keras.layers.Dense(
             1, kernel_initializer="glorot_normal", name="head")
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
 from tfdsmlp.layers import FactorizationMachine, LinearTerm
 from tfdsmlp.models.dnn import DNN, DNNConfig
+
+import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,16 +23,17 @@ class DeepFM(DNN):
 
     The MLP part is `DNN`'s; this class adds the LR and FM terms.
 
-    Args: as `DNN` (`DeepFMConfig`).
+    Args: as `DNN`, with a `DeepFMConfig`.
     """
 
     config_class = DeepFMConfig
 
-    def __init__(self, vocab_sizes, **kwargs):
-        super().__init__(vocab_sizes, **kwargs)
+    def __init__(self, vocab_sizes, num_numeric=0, config=None, **kwargs):
+        super().__init__(vocab_sizes, num_numeric, config, **kwargs)
         self.linear = LinearTerm(self.vocab_sizes, self.num_numeric,
                                  embedding_l2=self.embedding_l2,
-                                 l2_scope=self.embedding_l2_scope, name="linear")
+                                 l2_scope=self.embedding_l2_scope,
+                                 name="linear")
         self.fm = FactorizationMachine(name="fm")
 
     def call(self, inputs, training=None):

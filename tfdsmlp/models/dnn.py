@@ -5,24 +5,16 @@ from __future__ import annotations
 import dataclasses
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
+from tfdsmlp.models.base import CTRModel
+from tfdsmlp.models.config import MLPConfig, ModelConfig
 
-from tfdsmlp.layers import MLPBlock
-from tfdsmlp.models.base import CTRModel, ModelConfig, check_dropout
+import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
-class DNNConfig(ModelConfig):
-    """DNN settings (BARS Frappe_x1: [400]*3, dropout 0.2, BN, l2 0.05)."""
-
-    hidden_units: tuple[int, ...] = (400, 400, 400)
-    activation: str = "relu"
-    dropout: float = 0.2
-    batch_norm: bool = True
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        check_dropout("dropout", self.dropout)
+class DNNConfig(MLPConfig, ModelConfig):
+    """DNN settings: `ModelConfig`'s and `MLPConfig`'s, whose defaults are
+    BARS Frappe_x1's DNN ([400]*3, dropout 0.2, BN)."""
 
 
 @tf.keras.utils.register_keras_serializable(package="tfdsmlp")
@@ -31,26 +23,22 @@ class DNN(CTRModel):
     Dense(1).
 
     Args:
-      vocab_sizes: list of int. Ids per categorical field (with reserved ids).
+      vocab_sizes: list of int. Ids per categorical field (with reserved
+        ids).
       num_numeric: int. Numeric fields. Defaults to 0.
-      embedding_dim, embedding_l2: see `ModelConfig`.
-      hidden_units, activation, dropout, batch_norm: see `DNNConfig`.
+      config: `DNNConfig`, or None for its defaults.
+
+    Example:
+
+    >>> model = DNN([5, 7], config=DNNConfig(hidden_units=(16,)))
+    >>> logits = model({"ids": tf.constant([[1, 3]])})  # (1, 1)
     """
 
     config_class = DNNConfig
 
-    def __init__(self, vocab_sizes, num_numeric=0, embedding_dim=10,
-                 embedding_l2=0.0, hidden_units=(400, 400, 400),
-                 activation="relu", dropout=0.2, batch_norm=True, **kwargs):
-        super().__init__(vocab_sizes, num_numeric, embedding_dim,
-                         embedding_l2, **kwargs)
-        self.hidden_units = list(hidden_units)
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.mlp = MLPBlock(self.hidden_units, activation=activation,
-                            dropout=dropout, batch_norm=batch_norm,
-                            output_dim=1, name="mlp")
+    def __init__(self, vocab_sizes, num_numeric=0, config=None, **kwargs):
+        super().__init__(vocab_sizes, num_numeric, config, **kwargs)
+        self.mlp = self.config.mlp.block("mlp", output_dim=1)
 
     def call(self, inputs, training=None):
         _, flat = self.flat_embedding(inputs, training=training)

@@ -5,40 +5,56 @@ from __future__ import annotations
 import dataclasses
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
+from tfdsmlp.layers import FeatureEmbedding
+from tfdsmlp.models.base import CTRModel
+from tfdsmlp.models.config import MLPConfig, ModelConfig
 
-from tfdsmlp.layers import FeatureEmbedding, MLPBlock
-from tfdsmlp.models.base import CTRModel, ModelConfig, check_dropout
+import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
 class DualStreamMLPConfig(ModelConfig):
     """DS-MLP settings.
 
-    Attributes:
+    Attributes (besides `ModelConfig`'s):
       main_hidden_units: main (student) MLP, wider than the teacher's MLP
-        (paper: 3 layers of 600 / 900 / 1000; public code 1024).
+        (paper: 3 layers of 600 / 900 / 1000; public code 1024). Defaults
+        to (600, 600, 600). `main_mlp` gives the stream's `MLPConfig`.
       parallel_hidden_units: parallel MLP (paper: the teacher's [400]*3).
-      dropout, batch_norm, activation: hidden-layer settings of both MLPs;
-        batch norm on the hidden layers is the paper's hidden-state
-        alignment (the public code keeps it on in both stages).
-      use_main / use_parallel: ablation switches (paper Table 6).
+        Defaults to `MLPConfig`'s. `parallel_mlp` gives its `MLPConfig`.
+      activation, dropout, batch_norm: hidden-layer settings of both MLPs
+        (`MLPConfig`'s fields and defaults); batch norm on the hidden
+        layers is the paper's hidden-state alignment (the public code
+        keeps it on in both stages).
+      use_main / use_parallel: ablation switches (paper Table 6); at least
+        one should be true. Default to True.
     """
 
     main_hidden_units: tuple[int, ...] = (600, 600, 600)
-    parallel_hidden_units: tuple[int, ...] = (400, 400, 400)
-    activation: str = "relu"
-    dropout: float = 0.2
-    batch_norm: bool = True
+    parallel_hidden_units: tuple[int, ...] = MLPConfig.hidden_units
+    activation: str = MLPConfig.activation
+    dropout: float = MLPConfig.dropout
+    batch_norm: bool = MLPConfig.batch_norm
     use_main: bool = True
     use_parallel: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_dropout("dropout", self.dropout)
+        _ = self.main_mlp, self.parallel_mlp  # MLPConfig's checks
         if not (self.use_main or self.use_parallel):
             raise ValueError("At least one of `use_main` / `use_parallel` "
                              "should be true. Received: both false")
+
+    @property
+    def main_mlp(self) -> MLPConfig:
+        return MLPConfig.from_fields(self, "main_", shared=_SHARED)
+
+    @property
+    def parallel_mlp(self) -> MLPConfig:
+        return MLPConfig.from_fields(self, "parallel_", shared=_SHARED)
+
+
+_SHARED = ("activation", "dropout", "batch_norm")
 
 
 @tf.keras.utils.register_keras_serializable(package="tfdsmlp")
@@ -50,41 +66,29 @@ class DualStreamMLP(CTRModel):
     logit is that stream's logit. `stream_logits` exposes both logits for
     the distillation and alignment losses.
 
-    Args: vocab_sizes, num_numeric and the `DualStreamMLPConfig` fields.
+    Args:
+      vocab_sizes: list of int. Ids per categorical field.
+      num_numeric: int. Numeric fields. Defaults to 0.
+      config: `DualStreamMLPConfig`, or None for its defaults.
     """
 
     config_class = DualStreamMLPConfig
 
-    def __init__(self, vocab_sizes, num_numeric=0, embedding_dim=10,
-                 embedding_l2=0.0, main_hidden_units=(600, 600, 600),
-                 parallel_hidden_units=(400, 400, 400), activation="relu",
-                 dropout=0.2, batch_norm=True, use_main=True,
-                 use_parallel=True, **kwargs):
-        super().__init__(vocab_sizes, num_numeric, embedding_dim,
-                         embedding_l2, **kwargs)
-        if not (use_main or use_parallel):
-            raise ValueError("At least one of `use_main` / `use_parallel` "
-                             "should be true. Received: both false")
-        self.main_hidden_units = list(main_hidden_units)
-        self.parallel_hidden_units = list(parallel_hidden_units)
-        self.activation = activation
-        self.dropout = dropout
-        self.batch_norm = batch_norm
-        self.use_main = use_main
-        self.use_parallel = use_parallel
-        mlp_args = dict(activation=activation, dropout=dropout,
-                        batch_norm=batch_norm, output_dim=1)
-        self.main_mlp = (MLPBlock(self.main_hidden_units, name="main_mlp",
-                                  **mlp_args) if use_main else None)
+    def __init__(self, vocab_sizes, num_numeric=0, config=None, **kwargs):
+        super().__init__(vocab_sizes, num_numeric, config, **kwargs)
+        cfg = self.config
+        self.main_mlp = (cfg.main_mlp.block("main_mlp", output_dim=1)
+                         if cfg.use_main else None)
         self.parallel_embedding = None
         self.parallel_mlp = None
-        if use_parallel:
+        if cfg.use_parallel:
             self.parallel_embedding = FeatureEmbedding(
                 self.vocab_sizes, num_numeric=self.num_numeric,
-                embedding_dim=embedding_dim, embedding_l2=embedding_l2,
-                l2_scope=self.embedding_l2_scope, name="parallel_embedding")
-            self.parallel_mlp = MLPBlock(self.parallel_hidden_units,
-                                         name="parallel_mlp", **mlp_args)
+                embedding_dim=cfg.embedding_dim,
+                embedding_l2=cfg.embedding_l2,
+                l2_scope=cfg.embedding_l2_scope, name="parallel_embedding")
+            self.parallel_mlp = cfg.parallel_mlp.block("parallel_mlp",
+                                                       output_dim=1)
 
     def stream_logits(self, inputs, training=None,
                       streams=("main", "parallel")) -> dict[str, tf.Tensor]:

@@ -7,11 +7,12 @@ from typing import Any
 from tfdsmlp.config import ConfigError, from_dict
 from tfdsmlp.features import FeatureSpec
 from tfdsmlp.models.autoint import AutoInt
-from tfdsmlp.models.base import CTRModel, ModelConfig
+from tfdsmlp.models.base import CTRModel
+from tfdsmlp.models.config import ModelConfig
 from tfdsmlp.models.dcnv2 import DCNv2
 from tfdsmlp.models.deepfm import DeepFM
-from tfdsmlp.models.dual_stream_mlp import DualStreamMLP
 from tfdsmlp.models.dnn import DNN
+from tfdsmlp.models.dual_stream_mlp import DualStreamMLP
 from tfdsmlp.models.finalmlp import FinalMLP
 from tfdsmlp.models.gdcn import GDCN
 from tfdsmlp.models.xdeepfm import XDeepFM

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
 from tfdsmlp.models.dual_stream_mlp import DualStreamMLP
+
+import tensorflow as tf
 
 
 @tf.keras.utils.register_keras_serializable(package="tfdsmlp")

@@ -9,8 +9,8 @@ restoring the best weights. `ExactValidation` writes exact `val_auc` and
 
 from __future__ import annotations
 
-import glob
 import contextlib
+import glob
 import json
 import os
 import shutil
@@ -19,11 +19,10 @@ import tempfile
 import weakref
 
 import tfdsmlp  # noqa: F401
-import numpy as np
-import tensorflow as tf
-
 from tfdsmlp import metrics
 
+import numpy as np
+import tensorflow as tf
 
 _PREDICT_FNS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -290,7 +289,7 @@ class TrainingBackup(tf.keras.callbacks.Callback):
         for path in glob.glob(os.path.join(write_dir, "*")):
             name = os.path.basename(path)
             stem = name.split(".")[0]
-            if (stem.startswith("ckpt-") or stem.startswith("best-")) \
+            if (stem.startswith(("ckpt-", "best-"))) \
                     and stem not in keep and name not in keep:
                 os.remove(path)
 
@@ -331,6 +330,27 @@ def checkpointable_dropout():
             experimental.disable_tf_random_generator()
 
 
+def dropout_generators(model: tf.keras.Model) -> list[tf.random.Generator]:
+    """The `tf.random.Generator`s of `model`'s dropout layers (in
+    `checkpointable_dropout()`), in a stable order."""
+    generators = []
+    for layer in model.submodules:
+        rng = getattr(layer, "_random_generator", None)
+        gen = getattr(rng, "_generator", None)
+        if isinstance(gen, tf.random.Generator):
+            generators.append(gen)
+    return generators
+
+
+def reset_dropout_generators(model: tf.keras.Model, seed: int) -> None:
+    """Puts every dropout generator of `model` in a state drawn from
+    `seed`: a phase then draws the same masks whether the phases before it
+    ran in this process (advancing the generators) or were loaded from
+    their weights, which do not hold generator states."""
+    for i, gen in enumerate(dropout_generators(model)):
+        gen.reset_from_seed(int(seed) * 1_000_003 + i)
+
+
 def _state_checkpoint(model: tf.keras.Model) -> tf.train.Checkpoint:
     """Model + optimizer + the random generators of dropout layers.
 
@@ -339,14 +359,8 @@ def _state_checkpoint(model: tf.keras.Model) -> tf.train.Checkpoint:
     phase draws the same dropout masks as an uninterrupted one. (With Keras'
     default legacy stateful random ops there is no state to save: train in
     `checkpointable_dropout()`.)"""
-    generators = []
-    for layer in model.submodules:
-        rng = getattr(layer, "_random_generator", None)
-        gen = getattr(rng, "_generator", None)
-        if isinstance(gen, tf.random.Generator):
-            generators.append(gen)
     return tf.train.Checkpoint(model=model, optimizer=model.optimizer,
-                               random_generators=generators)
+                               random_generators=dropout_generators(model))
 
 
 def _atomic_savez(path: str, arrays) -> None:
@@ -358,13 +372,23 @@ def _atomic_savez(path: str, arrays) -> None:
 FAULT_ENV = "TFDSMLP_FAULT_INJECT"
 
 
+def inject_boundary_fault(point: str) -> None:
+    """Test hook: `TFDSMLP_FAULT_INJECT=after:PHASE` sends SIGKILL to the
+    process right after phase PHASE is committed ("after:teacher",
+    "after:distill", "after:align"), `after:metrics` right after
+    metrics.json is written (before any export). Only the test suite sets
+    it."""
+    if os.environ.get(FAULT_ENV) == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class FaultInjection(tf.keras.callbacks.Callback):
     """Test hook: `TFDSMLP_FAULT_INJECT=PHASE:EPOCH:BATCH[:ACTION]` makes
-    the phase PHASE ("teacher", "distill", "align"; "train" for
-    `python -m tfdsmlp train`) fail at the start of batch BATCH of epoch
-    EPOCH (both 1-based). ACTION "kill" (default) sends SIGKILL to the
-    process (as `kill -9` or a lost machine would); "nan" turns the weights
-    into NaN (as a diverging run would). Only the test suite sets it."""
+    the phase PHASE ("teacher", "distill", "align") fail at the start of
+    batch BATCH of epoch EPOCH (both 1-based). ACTION "kill" (default)
+    sends SIGKILL to the process (as `kill -9` or a lost machine would);
+    "nan" turns the weights into NaN (as a diverging run would). Only the
+    test suite sets it (see also `inject_boundary_fault`)."""
 
     def __init__(self, epoch: int, batch: int, action: str = "kill"):
         super().__init__()

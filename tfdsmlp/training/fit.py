@@ -15,18 +15,23 @@ import time
 from typing import Any
 
 import tfdsmlp  # noqa: F401
-import tensorflow as tf
-
 from tfdsmlp.data import reader
 from tfdsmlp.data.memory import load_in_memory, make_memory_stream
 from tfdsmlp.data.reader import make_dataset, make_epoch_stream
-from tfdsmlp.features import load_dataset_json
-from tfdsmlp.training.callbacks import (FaultInjection, NonFiniteLossError,
-                                        TrainingBackup, evaluate,
-                                        schedule_callbacks)
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.training.callbacks import (
+    FaultInjection,
+    NonFiniteLossError,
+    TrainingBackup,
+    evaluate,
+    reset_dropout_generators,
+    schedule_callbacks,
+)
 from tfdsmlp.training.lazy_adam import LazyAdam
 from tfdsmlp.training.strategy import is_chief
 from tfdsmlp.training.train_config import TrainConfig
+
+import tensorflow as tf
 
 
 def make_optimizer(cfg: TrainConfig, model: tf.keras.Model | None = None
@@ -57,6 +62,19 @@ def compile_ctr_model(model: tf.keras.Model, cfg: TrainConfig) -> None:
         loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
         metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")],
         steps_per_execution=cfg.steps_per_execution)
+    honest_progress(model)
+
+
+def honest_progress(model: tf.keras.Model) -> None:
+    """Per-batch logs show one replica's metric values, not their sum.
+
+    Keras reduces a step's per-replica logs by summing them ("auto" means
+    "sum" off TPUs); the values are metric results (means, AUC), so the
+    progress bar showed N times them under N replicas or workers (AUC above
+    1), while the epoch logs are recomputed from the synced metrics. "first"
+    keeps one replica's running values: the quantities the epoch line
+    shows."""
+    model.distribute_reduction_method = "first"
 
 
 def compile_trainer(trainer: tf.keras.Model, cfg: TrainConfig,
@@ -65,15 +83,22 @@ def compile_trainer(trainer: tf.keras.Model, cfg: TrainConfig,
     `steps_per_execution` (their `train_step` owns the losses)."""
     trainer.compile(optimizer=make_optimizer(cfg, model),
                     steps_per_execution=cfg.steps_per_execution)
+    honest_progress(trainer)
 
 
-def steps_per_epoch(data_dir: str, cfg: TrainConfig) -> int | None:
-    """Steps of one training epoch: `cfg.steps_per_epoch`, else the full
-    batches of the training split (None when dataset.json has no row
-    count)."""
+def steps_per_epoch(data_dir: str, cfg: TrainConfig,
+                    strategy: tf.distribute.Strategy | None = None
+                    ) -> int | None:
+    """Steps of one training epoch: `cfg.steps_per_epoch`, else the steps
+    that read every training row once, `ceil(rows / batch_size)` (None when
+    dataset.json has no row count). Under a multi-worker `strategy` (default:
+    the current one) reading TFRecords, the steps until the fullest worker's
+    files are read (see `reader.epoch_batches`); `cfg.in_memory` deals rows
+    out one by one, so its epochs stay `ceil(rows / batch_size)` steps."""
     if cfg.steps_per_epoch:
         return cfg.steps_per_epoch
-    return reader.epoch_batches(data_dir, "train", cfg.batch_size,
+    pipelines = 1 if cfg.in_memory else reader.num_input_pipelines(strategy)
+    return reader.epoch_batches(data_dir, "train", cfg.batch_size, pipelines,
                                 skip_corrupt=cfg.skip_corrupt)
 
 
@@ -82,7 +107,8 @@ def train_dataset(data_dir: str, cfg: TrainConfig,
                   start_step: int = 0):
     """The training stream from step `start_step` (`make_epoch_stream`, or
     `make_memory_stream` with `cfg.in_memory`), sharded per input pipeline
-    under a multi-replica `strategy`."""
+    under a multi-replica `strategy`, where its batches carry sample weights
+    (zero on the copies that pad an epoch's last steps)."""
     if cfg.in_memory:
         arrays = load_in_memory(data_dir, "train", cfg.skip_corrupt)
 
@@ -133,6 +159,9 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
     Raises `NonFiniteLossError` on a NaN/inf loss and `CorruptRecordError`
     (naming the file) on a damaged TFRecord file."""
     tf.keras.utils.set_random_seed(cfg.seed)
+    # The phase's dropout masks depend on its seed alone (not on what ran
+    # earlier in this process): a run resumed at a phase boundary matches.
+    reset_dropout_generators(model, cfg.seed)
     valid = make_dataset(data_dir, "valid", cfg.batch_size,
                          skip_corrupt=cfg.skip_corrupt)
     schedule = schedule_callbacks(valid, cfg.patience, cfg.lr_decay,
@@ -141,7 +170,7 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
     callbacks = list(schedule)
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir))
-    steps = steps_per_epoch(data_dir, cfg)
+    steps = steps_per_epoch(data_dir, cfg, strategy)
     backup, initial_epoch = None, 0
     if backup_dir and steps:
         backup = TrainingBackup(backup_dir, schedule,
@@ -205,9 +234,9 @@ def _backup_epoch(backup_dir: str) -> int:
 def skipped_record_counts(data_dir: str, splits=reader.SPLITS
                           ) -> dict[str, int]:
     """{split: records skipped by skip_corrupt} for the splits present."""
-    present = load_dataset_json(data_dir).get("splits", {})
-    return {s: reader.skipped_records(data_dir, s) for s in splits
-            if s in present}
+    data = DatasetDir.open(data_dir)
+    return {s: reader.skipped_records(data, s) for s in splits
+            if s in data.splits}
 
 
 def fit_ctr_model(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
@@ -244,10 +273,3 @@ def _best_epoch(history: dict[str, list]) -> int:
     aucs = history.get("val_auc") or []
     return int(max(range(len(aucs)), key=aucs.__getitem__)) + 1 if aucs else 0
 
-
-def write_json(obj: Any, path: str) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(obj, f, indent=2, sort_keys=True)
-    os.replace(tmp, path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
+
 import tensorflow as tf
 
 

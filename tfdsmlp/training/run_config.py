@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from tfdsmlp.distill.kd_loss import KD_KINDS
+from tfdsmlp.distill.config import AlignerConfig, DistillerConfig
 from tfdsmlp.models.registry import model_config
 from tfdsmlp.training.teacher import TeacherConfig
 from tfdsmlp.training.train_config import TrainConfig
-
 
 TEACHER_PARALLEL = "teacher_parallel"
 
@@ -31,41 +30,34 @@ class StudentConfig:
     def _registry_model(self) -> str:
         return "dsmlp" if self.model == TEACHER_PARALLEL else self.model
 
-    def resolved(self) -> "StudentConfig":
+    def resolved(self) -> StudentConfig:
         full = dataclasses.asdict(model_config(self._registry_model,
                                                self.params))
         return dataclasses.replace(self, params=full)
 
 
 @dataclasses.dataclass(frozen=True)
-class DistillConfig:
-    """Stage 1. kd_weight = lambda (0 is the "w/o KD" ablation);
-    train_parallel trains the parallel MLP too on the fused BCE (public
-    code; the default, chosen by validation AUC on Frappe, see
-    docs/RESULTS.md) instead of the main MLP only (paper); init_main_from_teacher starts the main MLP's
-    embedding table from the teacher's (the public code shares the table)."""
+class DistillConfig(DistillerConfig):
+    """Stage 1: the `Distiller`'s settings, defaults and checks
+    (`DistillerConfig`: kd_weight = lambda, 0 is the "w/o KD" ablation;
+    kd_loss; temperature; train_parallel, true by default as chosen by
+    validation AUC on Frappe, see docs/RESULTS.md), plus
+    init_main_from_teacher, which starts the main MLP's embedding table
+    from the teacher's (the public code shares the table), and the
+    training settings."""
 
-    kd_weight: float = 1.0
-    kd_loss: str = "bce"
-    temperature: float = 1.0
-    train_parallel: bool = True
     init_main_from_teacher: bool = False
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
-    def __post_init__(self) -> None:
-        if self.kd_loss not in KD_KINDS:
-            raise ValueError(f"`kd_loss` should be one of {KD_KINDS}. "
-                             f"Received: `kd_loss={self.kd_loss!r}`")
-
 
 @dataclasses.dataclass(frozen=True)
-class AlignConfig:
-    """Stage 2: loss = BCE(p) + alpha BCE(main) + beta BCE(parallel).
-    enabled=False skips stage 2."""
+class AlignConfig(AlignerConfig):
+    """Stage 2: the `Aligner`'s settings, defaults and checks
+    (`AlignerConfig`: loss = BCE(p) + alpha BCE(main) + beta
+    BCE(parallel)), plus enabled (false skips stage 2) and the training
+    settings."""
 
     enabled: bool = True
-    alpha: float = 1.0
-    beta: float = 1.0
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
 
@@ -79,6 +71,6 @@ class RunConfig:
     align: AlignConfig = dataclasses.field(default_factory=AlignConfig)
     export_name: str = ""
 
-    def resolved(self) -> "RunConfig":
+    def resolved(self) -> RunConfig:
         return dataclasses.replace(self, teacher=self.teacher.resolved(),
                                    student=self.student.resolved())

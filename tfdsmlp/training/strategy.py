@@ -6,6 +6,7 @@ import json
 import os
 
 import tfdsmlp  # noqa: F401
+
 import tensorflow as tf
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")

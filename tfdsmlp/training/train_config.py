@@ -40,6 +40,10 @@ class TrainConfig:
         step gathers its batch from an epoch permutation seeded like the
         TFRecord stream (`tfdsmlp.data.memory`). Faster for datasets that
         fit in RAM (Frappe: 16 MB); `shuffle_buffer` is then unused.
+      check_learned: fail the phase (nothing saved or exported) when its
+        validation AUC is no better than chance or its validation log loss
+        is worse than always predicting the positive rate. Turn it off only
+        for smoke runs too short to learn anything.
     """
 
     batch_size: int = 4096
@@ -56,6 +60,7 @@ class TrainConfig:
     optimizer: str = "adam"
     steps_per_execution: int = 1
     in_memory: bool = False
+    check_learned: bool = True
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "learning_rate", "epochs", "patience",

@@ -1,13 +1,14 @@
 """`python -m tfdsmlp serve-check saved_models/NAME/<v> --data DIR`.
 
 1. Reads the split's raw rows and the converter's ids for them
-   (`raw_rows.read_raw_rows`) and checks those ids against the dataset's
-   TFRecords.
+   (`tfdsmlp.servecheck.raw_rows.read_raw_rows`) and checks those ids
+   against the dataset's TFRecords.
 2. Rebuilds the exported model in this process from its run directory
    (`assets.extra/tfdsmlp_export.json`: run, phase) and computes the
    reference probabilities and logits from the converter's ids.
 3. Starts a fresh `python -I` process with TensorFlow only
-   (`serve_worker.py`), which loads the SavedModel with tags {"serve"}, runs
+   (`tfdsmlp/servecheck/worker.py`), which loads the SavedModel with tags
+   {"serve"}, runs
    every signature on the raw rows (raw tensors, pre-indexed tensors,
    serialized tf.Examples) and times batch-1 latency and large-batch
    throughput.
@@ -24,17 +25,23 @@ import os
 import subprocess
 import sys
 import tempfile
-from typing import Any, Optional
+from typing import Any
+
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.export.saved_model import (
+    CLASS_LABELS,
+    CLASSIFY_METHOD,
+    PREDICT_METHOD,
+    REGRESS_METHOD,
+    SIGNATURES,
+    read_metadata,
+)
+from tfdsmlp.servecheck.raw_rows import RawRows, read_raw_rows
 
 import numpy as np
 
-from tfdsmlp.export.raw_rows import RawRows, read_raw_rows
-from tfdsmlp.export.saved_model import (CLASS_LABELS, CLASSIFY_METHOD,
-                                        PREDICT_METHOD, REGRESS_METHOD,
-                                        SIGNATURES, read_metadata)
-
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                      "serve_worker.py")
+                      "worker.py")
 TIMED = ("serving_default", "predict_indexed", "predict_examples")
 EXPECTED_METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}
 
@@ -73,9 +80,9 @@ def _worker_request(export_dir: str, rows: RawRows, iters: int, batch: int,
             "timed": list(timed)}
 
 
-def run_worker(request: dict[str, Any], python: Optional[str] = None,
-               timeout: Optional[float] = None) -> dict[str, Any]:
-    """Runs `serve_worker.py` in a fresh isolated interpreter."""
+def run_worker(request: dict[str, Any], python: str | None = None,
+               timeout: float | None = None) -> dict[str, Any]:
+    """Runs `worker.py` in a fresh isolated interpreter."""
     env = {k: v for k, v in os.environ.items()
            if k not in ("TF_USE_LEGACY_KERAS", "PYTHONPATH")}
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -86,7 +93,8 @@ def run_worker(request: dict[str, Any], python: Optional[str] = None,
             json.dump(request, f)
         proc = subprocess.run(
             [python or sys.executable, "-I", WORKER, req_path, out_path],
-            env=env, capture_output=True, text=True, timeout=timeout)
+            env=env, capture_output=True, text=True, timeout=timeout,
+            check=False)
         if proc.returncode != 0 or not os.path.exists(out_path):
             raise RuntimeError(
                 f"serve-check worker failed (exit {proc.returncode}):\n"
@@ -150,16 +158,18 @@ def compare(name: str, out: dict[str, Any], ref: dict[str, np.ndarray],
     return {"ok": bool(ok), "diffs": diffs, "note": note}
 
 
-def serve_check(export_dir: str, data_dir: str, *, split: str = "test",
-                rows: Optional[int] = 10000, run_dir: Optional[str] = None,
-                phase: Optional[str] = None, iters: int = 300,
+def serve_check(export_dir: str, data_dir: str | os.PathLike, *,
+                split: str = "test",
+                rows: int | None = 10000, run_dir: str | None = None,
+                phase: str | None = None, iters: int = 300,
                 batch: int = 4096, min_seconds: float = 1.0,
                 tolerance: float = 1e-5, timed=TIMED,
-                python: Optional[str] = None,
-                timeout: Optional[float] = None) -> dict[str, Any]:
+                python: str | None = None,
+                timeout: float | None = None) -> dict[str, Any]:
     """Runs the whole check; returns the report dict (`report["ok"]`)."""
-    from data_tools.inspect_dataset import load_examples
     from tfdsmlp.export.run_models import load_run_model
+
+    from data_tools.inspect_dataset import load_examples
 
     export_dir = os.path.abspath(export_dir)
     meta = read_metadata(export_dir)
@@ -170,21 +180,21 @@ def serve_check(export_dir: str, data_dir: str, *, split: str = "test",
             f"{export_dir} does not record its run (exported without "
             "`python -m tfdsmlp export`); pass --run RUN_DIR --phase PHASE "
             "to rebuild the in-process reference model.")
-    raw = read_raw_rows(data_dir, split, rows or None)
+    data = DatasetDir.open(data_dir)
+    raw = read_raw_rows(data, split, rows or None)
     if not len(raw):
         raise ValueError(f"{data_dir} split {split!r} has no rows to check")
     fields = [(f["name"], f["kind"], f["vocab_size"], f["transform"])
               for f in meta.get("fields", [])]
-    from tfdsmlp.features import FeatureSpec
-    spec = FeatureSpec.from_dataset_dir(data_dir)
-    here = [(f.name, f.kind, f.vocab_size, f.transform) for f in spec.fields]
+    here = [(f.name, f.kind, f.vocab_size, f.transform)
+            for f in data.spec.fields]
     if fields and fields != here:
         raise ValueError(f"{data_dir} has other fields or vocabularies than "
                          f"the dataset {export_dir} was exported from "
                          f"({meta.get('data_dir')})")
-    model, _, _, info = load_run_model(run_dir, phase, data_dir)
+    model, _, _, info = load_run_model(run_dir, phase, data.path)
     ref = reference_outputs(model, raw)
-    records = load_examples(data_dir, split, len(raw))
+    records = load_examples(data.path, split, len(raw))
     rec_same = (records["ids"].shape == raw.ids.shape
                 and bool(np.all(records["ids"] == raw.ids))
                 and np.allclose(records["dense"], raw.dense, rtol=1e-6,
@@ -217,7 +227,7 @@ def serve_check(export_dir: str, data_dir: str, *, split: str = "test",
         "name": meta.get("name"), "version": meta.get("version"),
         "model": info["model_name"], "run_dir": info["run_dir"],
         "phase": phase, "weights": info["weights"],
-        "data_dir": os.path.abspath(data_dir), "split": split,
+        "data_dir": data.path, "split": split,
         "rows": len(raw), "origin": raw.origin, "tolerance": tolerance,
         "converter_ids_equal_records": rec_same,
         "missing_signatures": missing, "checks": checks,
@@ -232,19 +242,19 @@ def serve_check(export_dir: str, data_dir: str, *, split: str = "test",
 def format_report(rep: dict[str, Any]) -> str:
     lines = [
         f"serve-check {rep['export_dir']}",
-        f"  model: {rep['model']} ({rep['phase']}) from run {rep['run_dir']}"
-        f"  weights {rep['weights']}",
+        (f"  model: {rep['model']} ({rep['phase']}) from run "
+         f"{rep['run_dir']}  weights {rep['weights']}"),
         f"  rows: {rep['rows']} {rep['split']} rows from {rep['origin']}",
-        f"  fresh process: TensorFlow {rep['worker']['tensorflow']}, "
-        f"SavedModel loaded with tags {{serve}} in "
-        f"{rep['worker']['load_seconds']:.2f} s; tfdsmlp/tf_keras/TFRS "
-        "imports attempted: "
-        f"{rep['worker']['blocked_import_attempts'] or 'none'}",
-        f"  converter ids == dataset TFRecords: "
-        f"{'yes' if rep['converter_ids_equal_records'] else 'NO'}",
+        (f"  fresh process: TensorFlow {rep['worker']['tensorflow']}, "
+         f"SavedModel loaded with tags {{serve}} in "
+         f"{rep['worker']['load_seconds']:.2f} s; tfdsmlp/tf_keras/TFRS "
+         "imports attempted: "
+         f"{rep['worker']['blocked_import_attempts'] or 'none'}"),
+        (f"  converter ids == dataset TFRecords: "
+         f"{'yes' if rep['converter_ids_equal_records'] else 'NO'}"),
         "",
-        f"  {'signature':<18}{'method':<30}{'result':<7}max |diff| "
-        f"(tolerance {rep['tolerance']:g})",
+        (f"  {'signature':<18}{'method':<30}{'result':<7}max |diff| "
+         f"(tolerance {rep['tolerance']:g})"),
     ]
     for name, c in rep["checks"].items():
         res = {True: "OK", False: "FAIL", None: "-"}[c["ok"]]
@@ -255,10 +265,10 @@ def format_report(rep: dict[str, Any]) -> str:
     if rep["missing_signatures"]:
         lines.append(f"  missing signatures: {rep['missing_signatures']}")
     if rep["latency"]:
-        lines += ["", "  latency (Python call of the loaded signature, "
-                      f"{os.cpu_count()} CPU cores visible):",
-                  f"  {'signature':<18}{'b1 p50 ms':>10}{'b1 p99 ms':>10}"
-                  f"{'batch':>7}{'ms/batch':>10}{'rows/s':>12}"]
+        lines += ["", ("  latency (Python call of the loaded signature, "
+                       f"{os.cpu_count()} CPU cores visible):"),
+                  (f"  {'signature':<18}{'b1 p50 ms':>10}{'b1 p99 ms':>10}"
+                   f"{'batch':>7}{'ms/batch':>10}{'rows/s':>12}")]
         for name, t in rep["latency"].items():
             lines.append(f"  {name:<18}{t['batch1_p50_ms']:>10.3f}"
                          f"{t['batch1_p99_ms']:>10.3f}{t['batch']:>7}"

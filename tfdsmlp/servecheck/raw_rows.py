@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Any, Optional
+from typing import Any
+
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.export.raw_features import RawInput, raw_inputs
+from tfdsmlp.features import NUM_RESERVED_IDS, OOV_ID, PADDING_ID, FeatureSpec
 
 import numpy as np
-
-from tfdsmlp.export.raw_features import RawInput, raw_inputs
-from tfdsmlp.features import (NUM_RESERVED_IDS, OOV_ID, PADDING_ID,
-                              FeatureSpec, load_dataset_json)
 
 
 @dataclasses.dataclass
@@ -48,7 +48,7 @@ class RawRows:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def rows(self, n: Optional[int] = None) -> list[dict[str, Any]]:
+    def rows(self, n: int | None = None) -> list[dict[str, Any]]:
         """[{input: str | bytes | float}] (strings decoded when UTF-8)."""
         n = len(self) if n is None else min(n, len(self))
         out = []
@@ -67,7 +67,7 @@ class RawRows:
             out.append(row)
         return out
 
-    def take(self, idx) -> "RawRows":
+    def take(self, idx) -> RawRows:
         idx = np.asarray(idx, dtype=np.int64)
         cols = {}
         for i in self.inputs:
@@ -85,19 +85,17 @@ class RawRows:
                 for i in self.inputs}
 
 
-def _vocab_index(data_dir: str, meta: dict) -> dict[str, dict[bytes, int]]:
+def _vocab_index(data: DatasetDir) -> dict[str, dict[bytes, int]]:
     from data_tools import vocab
 
     out = {}
-    for f in meta["fields"]:
-        if f["kind"] == "categorical":
-            tokens = vocab.read_vocab(os.path.join(data_dir, f["vocab_file"]))
-            out[f["name"]] = {t: i + NUM_RESERVED_IDS
-                              for i, t in enumerate(tokens)}
+    for f in data.spec.categorical:
+        tokens = vocab.read_vocab(data.vocab_file(f.name))
+        out[f.name] = {t: i + NUM_RESERVED_IDS for i, t in enumerate(tokens)}
     return out
 
 
-def _source_file(meta: dict, split: str) -> Optional[tuple[str, bool]]:
+def _source_file(meta: dict, split: str) -> tuple[str, bool] | None:
     """(path, hashed split?) of the raw file holding `split`, if present."""
     for src in meta.get("sources", []):
         if src.get("split") in (split, "all") and os.path.isfile(
@@ -109,25 +107,26 @@ def _source_file(meta: dict, split: str) -> Optional[tuple[str, bool]]:
     return None
 
 
-def read_raw_rows(data_dir: str, split: str = "test",
-                  limit: Optional[int] = None) -> RawRows:
-    """The first `limit` (all if None) rows of `split`; see module doc."""
-    meta = load_dataset_json(data_dir)
-    if split not in meta.get("splits", {}):
-        raise ValueError(f"{data_dir} has no split {split!r}; it has "
-                         f"{sorted(meta.get('splits', {}))}")
-    found = _source_file(meta, split)
-    if found and meta.get("options", {}).get("format"):
-        return _from_source(data_dir, meta, split, found[0], found[1], limit)
-    return _from_records(data_dir, meta, split, limit)
+def read_raw_rows(data_dir: str | os.PathLike, split: str = "test",
+                  limit: int | None = None) -> RawRows:
+    """The first `limit` (all if None) rows of `split` of dataset directory
+    `data_dir` (a path or a `DatasetDir`); see module doc."""
+    data = DatasetDir.open(data_dir)
+    if split not in data.splits:
+        raise ValueError(f"{data.path} has no split {split!r}; it has "
+                         f"{sorted(data.splits)}")
+    found = _source_file(data.meta, split)
+    if found and (data.meta.get("options") or {}).get("format"):
+        return _from_source(data, split, found[0], found[1], limit)
+    return _from_records(data, split, limit)
 
 
-def _from_source(data_dir: str, meta: dict, split: str, path: str,
-                 hashed: bool, limit: Optional[int]) -> RawRows:
+def _from_source(data: DatasetDir, split: str, path: str, hashed: bool,
+                 limit: int | None) -> RawRows:
     from data_tools import chunks, formats, parsing
 
-    spec = FeatureSpec.from_dict(meta)
-    opts = meta["options"]
+    spec = data.spec
+    opts = data.meta["options"]
     layout = formats.make_layout(
         opts["format"], chunks.read_first_line(path), path,
         criteo_numeric=opts.get("criteo_numeric") or "bucketize",
@@ -136,9 +135,9 @@ def _from_source(data_dir: str, meta: dict, split: str, path: str,
     got = [(f.name, f.kind, f.transform) for f in layout.fields]
     want = [(f.name, f.kind, f.transform) for f in spec.fields]
     if got != want:
-        raise ValueError(f"{path} does not give the fields of {data_dir} "
+        raise ValueError(f"{path} does not give the fields of {data.path} "
                          f"(layout {got} vs dataset {want})")
-    vocabs = _vocab_index(data_dir, meta)
+    vocabs = _vocab_index(data)
     inputs = raw_inputs(spec)
     parser = parsing.Parser(layout)
     fractions = chunks.parse_split_spec(opts.get("split")) if hashed else None
@@ -149,8 +148,8 @@ def _from_source(data_dir: str, meta: dict, split: str, path: str,
     cols: dict[str, list] = {i.name: [] for i in inputs}
     ids, dense, labels = [], [], []
     skip_header = layout.has_header
-    for base, lines, stripped in chunks.read_lines(path, 0,
-                                                   os.path.getsize(path)):
+    # to the end of the data (a compressed source is longer decompressed)
+    for base, lines, stripped in chunks.read_lines(path, 0):
         if hashed:
             sids = chunks.assign_splits(chunks.line_offsets(base, lines,
                                                             stripped),
@@ -211,21 +210,21 @@ def _make(inputs, cols, ids, dense, labels, spec: FeatureSpec, origin: str
         np.asarray(labels, np.float32).reshape(n), origin)
 
 
-def _from_records(data_dir: str, meta: dict, split: str,
-                  limit: Optional[int]) -> RawRows:
+def _from_records(data: DatasetDir, split: str, limit: int | None
+                  ) -> RawRows:
     from data_tools.inspect_dataset import load_examples
 
-    spec = FeatureSpec.from_dict(meta)
+    spec = data.spec
     bad = [f"{f.name} ({f.transform})" for f in spec.fields
            if f.transform != "none"]
     if bad:
         raise ValueError(
-            f"Raw rows of {data_dir} split {split!r} are not available: the "
+            f"Raw rows of {data.path} split {split!r} are not available: the "
             "source file in dataset.json['sources'] is missing (or changed) "
             f"and fields {bad} cannot be rebuilt from their tokens. Put the "
             "raw file back at its recorded path.")
-    ex = load_examples(data_dir, split, limit)
-    vocabs = _vocab_index(data_dir, meta)
+    ex = load_examples(data.path, split, limit)
+    vocabs = _vocab_index(data)
     tokens = {name: {v: k for k, v in idx.items()}
               for name, idx in vocabs.items()}
     inputs = raw_inputs(spec)
@@ -245,5 +244,5 @@ def _from_records(data_dir: str, meta: dict, split: str,
         else:
             cols[i.name] = ex["dense"][:, by_num[name]]
     return _make(inputs, cols, ex["ids"], ex["dense"], ex["label"], spec,
-                 f"{split} TFRecords of {data_dir} decoded through the "
+                 f"{split} TFRecords of {data.path} decoded through the "
                  "vocabularies")

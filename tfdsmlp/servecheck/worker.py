@@ -2,7 +2,7 @@
 only (tfdsmlp, data_tools, tf_keras and tensorflow_recommenders cannot be
 imported here: an import hook refuses them and reports any attempt).
 
-    python -I serve_worker.py REQUEST.json RESULT.json
+    python -I worker.py REQUEST.json RESULT.json
 
 REQUEST.json: {"export_dir", "inputs": [{"name", "dtype"}], "columns":
 {input: [base64 strings] | [floats]}, "ids": [[int]], "dense": [[float]] |
@@ -32,17 +32,16 @@ class _Block(importlib.abc.MetaPathFinder):
             ATTEMPTS.append(fullname)
             raise ImportError(f"serve-check worker: {fullname} must not be "
                               "needed to load or run the SavedModel")
-        return None
 
 
 sys.meta_path.insert(0, _Block())
 os.environ.pop("TF_USE_LEGACY_KERAS", None)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from tensorflow.core.framework import types_pb2  # noqa: E402
-from tensorflow.core.protobuf import saved_model_pb2  # noqa: E402
+import numpy as np
+import tensorflow as tf
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
 
 
 def _example(row, inputs):
@@ -150,7 +149,7 @@ def main(req_path, out_path):
                                        otypes=[object])(arr)
                 outs[k] = arr.tolist()
             result["outputs"][name] = outs
-        except Exception as e:  # reported, not raised
+        except Exception as e:  # noqa: BLE001 (reported, not raised)
             result["errors"][name] = f"{type(e).__name__}: {e}"
             continue
         if name in req.get("timed", []):

@@ -1,0 +1,270 @@
+"""The one runner: `train` runs are run directories; reruns that would mix
+settings, wrong teacher weights, preset leaks and diverged phases stop
+with a message naming the cause (issue 15)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+
+import tfdsmlp  # noqa: F401
+from tfdsmlp import cli
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.run_dir import RunDir, differences
+from tfdsmlp.training.pipeline import PhaseDivergedError, check_learned
+from tfdsmlp.training.train_config import TrainConfig
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+TRAIN = ["--set", "train.epochs=3", "--set", "train.batch_size=64",
+         "--set", "train.learning_rate=0.01",
+         "--set", "params.hidden_units=[8]", "--quiet"]
+RUN = ["--quiet"] + [a for phase in ("teacher", "distill", "align")
+                     for a in ("--set", f"{phase}.train.epochs=3",
+                               "--set", f"{phase}.train.batch_size=64",
+                               "--set", f"{phase}.train.learning_rate=0.01")
+                     ] + [
+    "--set", "student.params.main_hidden_units=[8]",
+    "--set", "student.params.parallel_hidden_units=[8]"]
+
+
+def _train(data, out, model="dnn", *extra):
+    return cli.main(["train", "--data", data, "--model", model,
+                     "--preset", "synthetic", "--out", str(out),
+                     *TRAIN, *extra])
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory) -> str:
+    """A small synthetic dataset with vocabularies (export needs them)."""
+    from data_tools.synth import write_synthetic
+
+    out = str(tmp_path_factory.mktemp("runner") / "data")
+    write_synthetic(out, num_rows=1000, seed=3, num_categorical=6,
+                    num_numeric=1, vocab_size=30, valid_rows=200,
+                    test_rows=200)
+    return out
+
+
+@pytest.fixture(scope="module")
+def train_run(synth_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "dnn"
+    assert _train(synth_data, out) == 0
+    return out
+
+
+def _stamps(run_dir):
+    return {os.path.join(d, f): os.path.getmtime(os.path.join(d, f))
+            for d, _, files in os.walk(run_dir) for f in files}
+
+
+def test_train_run_has_the_run_layout(train_run):
+    run = RunDir.open(train_run)
+    assert run.done_phases() == ["teacher"]
+    assert run.has_weights("teacher")
+    metrics = run.read_metrics()
+    assert list(metrics["phases"]) == ["teacher"]
+    assert metrics["models"] == {"teacher": "dnn"}
+    assert run.read_config()["until"] == "teacher"
+
+
+def test_train_run_exports_and_reports(train_run, tmp_path, capsys):
+    base = str(tmp_path / "models")
+    assert cli.main(["export", "--run", str(train_run), "--name", "t",
+                     "--phase", "teacher", "--base-dir", base]) == 0
+    assert os.path.isdir(os.path.join(base, "t", "1"))
+    # no DS-MLP in a teacher-only run: a clear error, not a KeyError
+    assert cli.main(["export", "--run", str(train_run), "--name", "d",
+                     "--base-dir", base]) == 2
+    err = capsys.readouterr().err
+    assert "teacher-only" in err and "--phase teacher" in err
+    assert cli.main(["report", str(train_run)]) == 0
+    assert "| teacher |" in capsys.readouterr().out
+    assert cli.main(["report", str(train_run.parent)]) == 0
+    assert "| dnn | dnn |" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("form", ["run_dir", "prefix"])
+def test_train_run_is_a_teacher_checkpoint(train_run, synth_data,
+                                           tmp_path, form):
+    source = (str(train_run) if form == "run_dir" else
+              RunDir(train_run).weights_prefix("teacher"))
+    out = tmp_path / "ds"
+    assert cli.main(["run", "--data", synth_data, "--teacher", "dnn",
+                     "--preset", "synthetic", "--out", str(out),
+                     "--teacher-checkpoint", source, *RUN,
+                     "--set", "teacher.params.hidden_units=[8]"]) == 0
+    metrics = RunDir(out).read_metrics()
+    ref = RunDir(train_run).read_metrics()["phases"]["teacher"]
+    teacher = metrics["phases"]["teacher"]
+    assert teacher["loaded_from"].endswith(os.path.join("teacher", "weights",
+                                                        "model"))
+    assert teacher["test"]["auc"] == pytest.approx(ref["test"]["auc"],
+                                                   abs=1e-6)
+    assert "dsmlp" in metrics["phases"]
+
+
+def test_teacher_checkpoint_of_another_model_is_refused(
+        train_run, synth_data, tmp_path, capsys):
+    out = tmp_path / "gdcn"
+    # a weights prefix of a DNN given to a GDCN teacher
+    code = cli.main(["run", "--data", synth_data, "--teacher", "gdcn",
+                     "--preset", "synthetic", "--out", str(out),
+                     "--teacher-checkpoint",
+                     RunDir(train_run).weights_prefix("teacher"), *RUN])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "do not fit the teacher" in err and "'dnn'" in err
+    assert not RunDir(out).is_done("teacher")
+    # the run directory of a DNN given to a GDCN teacher
+    code = cli.main(["run", "--data", synth_data, "--teacher", "gdcn",
+                     "--preset", "synthetic", "--out", str(tmp_path / "g2"),
+                     "--teacher-checkpoint", str(train_run), *RUN])
+    err = capsys.readouterr().err
+    assert code == 2 and "model: stored 'dnn', now 'gdcn'" in err
+    assert not (tmp_path / "g2").exists()
+
+
+def test_rerun_with_other_settings_stops_before_any_work(
+        train_run, synth_data, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(train_run, out)
+    before = _stamps(out)
+    code = _train(synth_data, out, "dnn", "--set", "params.dropout=0.3")
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "teacher.params.dropout" not in err  # keys are the phase's own
+    assert re.search(r"\n    params\.dropout: stored 0\.\d+, now 0\.3\n", err)
+    assert "--restart-from teacher" in err
+    assert _stamps(out) == before  # config.yaml and weights untouched
+    # another model in the same directory: the class differs too
+    assert _train(synth_data, out, "deepfm") == 2
+    assert "model: stored 'dnn', now 'deepfm'" in capsys.readouterr().err
+    assert _stamps(out) == before
+    # --restart-from trains it again with the new settings
+    assert _train(synth_data, out, "dnn", "--set", "params.dropout=0.3",
+                  "--restart-from", "teacher") == 0
+    run = RunDir(out)
+    assert run.read_done("teacher")["settings"]["params"]["dropout"] == 0.3
+    assert run.read_config()["teacher"]["params"]["dropout"] == 0.3
+
+
+def test_same_settings_reuse_the_phase(train_run, synth_data, tmp_path,
+                                       capsys):
+    out = tmp_path / "same"
+    shutil.copytree(train_run, out)
+    weights = RunDir(out).weights_prefix("teacher") + ".index"
+    stamp = os.path.getmtime(weights)
+    assert _train(synth_data, out) == 0
+    assert os.path.getmtime(weights) == stamp
+
+
+def test_other_data_is_a_difference(train_run, synth_data, tmp_path,
+                                    capsys):
+    data = tmp_path / "data"
+    shutil.copytree(synth_data, data)
+    meta = json.loads((data / "dataset.json").read_text())
+    meta["splits"]["train"]["rows"] -= 1  # any change of content
+    (data / "dataset.json").write_text(json.dumps(meta))
+    out = tmp_path / "r"
+    shutil.copytree(train_run, out)
+    assert _train(str(data), out) == 2
+    assert "dataset: stored" in capsys.readouterr().err
+
+
+def test_no_preset_uses_defaults_naming_no_fields(synth_data,
+                                                  tmp_path, capsys):
+    # The frappe preset's FinalMLP names Frappe's `user`/`item` fields ...
+    out = tmp_path / "frappe_preset"
+    code = cli.main(["train", "--data", synth_data, "--model",
+                     "finalmlp", "--preset", "frappe", "--out", str(out),
+                     "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "fs1_context" in err and "preset 'frappe'" in err
+    assert "--set" in err
+    assert not out.exists()  # a failed check leaves nothing behind
+    # ... without --preset the model's defaults name no field
+    from tfdsmlp.training.presets import build_run_config
+
+    cfg = build_run_config(None, "finalmlp")
+    assert list(cfg.teacher.params["fs1_context"]) == []
+    assert cfg.teacher.train == TrainConfig()
+    from tfdsmlp.models import build_model
+
+    build_model("finalmlp", cfg.teacher.params,
+                DatasetDir.open(synth_data).spec)  # fits any dataset
+
+
+class _Const(tf.keras.Model):
+    """logit = scale * dense[:, 0] + shift."""
+
+    def __init__(self, scale, shift):
+        super().__init__()
+        self.scale, self.shift = scale, shift
+
+    def call(self, x, training=None):
+        return self.scale * x["dense"][:, :1] + self.shift
+
+
+def test_check_learned_refuses_chance_and_worse_than_base_rate(
+        tiny_dataset_dir):
+    data = DatasetDir.open(tiny_dataset_dir)
+    cfg = TrainConfig(batch_size=64)
+    with pytest.raises(PhaseDivergedError, match="no better than chance"):
+        check_learned(_Const(0.0, 0.0), data, cfg, "teacher")
+    with pytest.raises(PhaseDivergedError, match="base rate"):
+        # ranks well (the label follows dense[:, 0]) but predicts ~1 always
+        check_learned(_Const(0.01, 20.0), data, cfg, "teacher")
+    good = check_learned(_Const(2.0, 0.0), data, cfg, "teacher")
+    assert good["auc"] > 0.6 and np.isfinite(good["logloss"])
+
+
+def test_diverged_phase_saves_and_exports_nothing(synth_data, tmp_path,
+                                                  monkeypatch, capsys):
+    from tfdsmlp.training import pipeline
+
+    def diverged(*a, **k):
+        raise PhaseDivergedError("Phase 'teacher' ended no better than "
+                                 "chance: validation AUC 0.4900 <= 0.5.")
+
+    monkeypatch.setattr(pipeline, "check_learned", diverged)
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "run"
+    code = cli.main(["run", "--data", synth_data, "--preset",
+                     "synthetic", "--out", str(out), "--export-name", "x",
+                     *RUN])
+    assert code == 3
+    assert "no better than chance" in capsys.readouterr().err
+    assert not RunDir(out).is_done("teacher")
+    assert not os.path.exists(RunDir(out).weights_prefix("teacher")
+                              + ".index")
+    assert not (tmp_path / "saved_models").exists()
+
+
+def test_differences_names_nested_keys():
+    assert differences({"a": {"b": 1, "c": [1, 2]}},
+                       {"a": {"b": 2, "c": (1, 2)}}) == [
+        "a.b: stored 1, now 2"]
+    assert differences({"train": {"learning_rate": 1.0}},
+                       {"train": {"learning_rate": 2.0}},
+                       ignore=("train.learning_rate",)) == []
+
+
+@pytest.mark.parametrize("name", ["../up", "a/b", ".hidden", "has space",
+                                  ""])
+def test_export_names_must_be_plain(synth_data, train_run, tmp_path, capsys,
+                                    name):
+    out = tmp_path / "run"
+    code = cli.main(["run", "--data", synth_data, "--out", str(out),
+                     "--export-name", name, *RUN])
+    assert code == 2
+    assert "--name should be a plain model name" in capsys.readouterr().err
+    assert not out.exists()  # refused before any work
+    code = cli.main(["export", "--run", str(train_run), "--phase", "teacher",
+                     "--name", name, "--base-dir", str(tmp_path / "m")])
+    assert code == 2 and not (tmp_path / "m").exists()
