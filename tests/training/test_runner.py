@@ -13,7 +13,11 @@ import tfdsmlp  # noqa: F401
 from tfdsmlp import cli
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.run_dir import RunDir, differences
-from tfdsmlp.training.pipeline import PhaseDivergedError, check_learned
+from tfdsmlp.training.pipeline import (
+    PhaseDivergedError,
+    check_learned,
+    summary_warnings,
+)
 from tfdsmlp.training.train_config import TrainConfig
 
 import numpy as np
@@ -268,3 +272,16 @@ def test_export_names_must_be_plain(synth_data, train_run, tmp_path, capsys,
     code = cli.main(["export", "--run", str(train_run), "--phase", "teacher",
                      "--name", name, "--base-dir", str(tmp_path / "m")])
     assert code == 2 and not (tmp_path / "m").exists()
+
+
+def test_summary_warns_when_the_dsmlp_ends_below_its_teacher(capsys):
+    def phase(auc):
+        return {"valid": {"auc": auc}}
+
+    assert summary_warnings({"teacher": phase(0.8)}) == []
+    assert summary_warnings({"teacher": phase(0.8),
+                             "dsmlp": phase(0.81)}) == []
+    [line] = summary_warnings({"teacher": phase(0.8), "dsmlp": phase(0.79)})
+    assert "below its teacher" in line and "0.7900 < 0.8000" in line
+    # without alignment the stage-1 student is the final model
+    assert summary_warnings({"teacher": phase(0.8), "student": phase(0.7)})

@@ -375,16 +375,7 @@ class _Runner:
             if any(metrics["skipped_records"].values()):
                 self.log(f"[data] skipped unreadable records: "
                          f"{metrics['skipped_records']}")
-        warnings = []
-        final = phases.get("dsmlp") or phases.get("student")
-        if final is not None and (final["valid"]["auc"]
-                                  < phases["teacher"]["valid"]["auc"]):
-            warnings.append(
-                f"warning: the DS-MLP ends below its teacher on validation "
-                f"(AUC {final['valid']['auc']:.4f} < "
-                f"{phases['teacher']['valid']['auc']:.4f}); try a wider "
-                "main MLP (student.params.main_hidden_units) or other "
-                "align.alpha / align.beta.")
+        warnings = summary_warnings(phases)
         metrics["warnings"] = warnings
         metrics["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         if self.chief:
@@ -392,6 +383,22 @@ class _Runner:
             inject_boundary_fault("after:metrics")
         return RunResult(self.run_dir, metrics, teacher, student,
                          self.chief, warnings)
+
+
+def summary_warnings(phases: dict[str, dict]) -> list[str]:
+    """Lines for the run's summary: the DS-MLP (or the stage-1 student when
+    there is no alignment) ending below its teacher on validation."""
+    final = phases.get("dsmlp") or phases.get("student")
+    if final is None:
+        return []
+    ours, theirs = final["valid"]["auc"], phases["teacher"]["valid"]["auc"]
+    if ours >= theirs:
+        return []
+    line = (f"warning: the DS-MLP ends below its teacher on validation (AUC "
+            f"{ours:.4f} < {theirs:.4f}); try a wider main MLP "
+            "(student.params.main_hidden_units) or other align.alpha / "
+            "align.beta.")
+    return [line]
 
 
 def _build(part: str, name: str, params: dict[str, Any],
