@@ -98,11 +98,11 @@ def _model_part(name: str, params: dict[str, Any]) -> dict[str, Any]:
             "params": params}
 
 
-def phase_fingerprints(cfg: RunConfig, data: DatasetDir, until: str,
+def phase_fingerprints(cfg: RunConfig, data: DatasetDir,
                        teacher_source: dict[str, Any] | None = None
                        ) -> dict[str, dict[str, Any]]:
-    """{phase: fingerprint} of the phases up to `until` (each one includes
-    the fingerprints of the phases it builds on)."""
+    """{phase: fingerprint} of the phases of `cfg` (each one includes the
+    fingerprints of the phases it builds on)."""
     teacher = {"dataset": data.fingerprint,
                **_model_part(cfg.teacher.model, cfg.teacher.params)}
     if teacher_source is not None:
@@ -117,8 +117,7 @@ def phase_fingerprints(cfg: RunConfig, data: DatasetDir, until: str,
         student = out["distill"]
     if cfg.align.enabled:
         out["align"] = {"previous": student, "align": to_dict(cfg.align)}
-    return {p: fp for p, fp in out.items()
-            if PHASES.index(p) <= PHASES.index(until)}
+    return out
 
 
 def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
@@ -173,7 +172,9 @@ class _Runner:
         if teacher_checkpoint:
             self.teacher_ckpt, self.teacher_source = self._teacher_source(
                 teacher_checkpoint)
-        self.fingerprints = phase_fingerprints(cfg, data, until,
+        # Every stored phase is checked, also past `until`: none may
+        # disagree with the config.yaml this run writes.
+        self.fingerprints = phase_fingerprints(cfg, data,
                                                self.teacher_source)
         self.restart_from = restart_from
         if restart_from is not None and restart_from not in PHASES:
@@ -213,6 +214,12 @@ class _Runner:
                 for path in run.restart_from(self.restart_from):
                     self.log(f"[run] removed {path}")
             run.check_phases(self.fingerprints)
+            # Finished phases past `until` (e.g. `train` over a finished
+            # `run`) are loaded and reported, not dropped from the metrics.
+            done = [p for p in run.done_phases() if p in self.fingerprints]
+            if done and PHASES.index(done[-1]) > PHASES.index(self.until):
+                self.until = done[-1]
+                teacher, student = self._build_models()
             if self.chief:
                 run.write_config({"data": self.data.path,
                                   "dataset_fingerprint":
