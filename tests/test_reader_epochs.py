@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 # isort: split
-from tfdsmlp.data import reader
+from tfdsmlp.data.epochs import epoch_batches, pipeline_rows, step_weights
 from tfdsmlp.data.memory import make_memory_stream
-from tfdsmlp.data.reader import epoch_batches, make_epoch_stream
+from tfdsmlp.data.reader import make_epoch_stream
 from tfdsmlp.training.fit import steps_per_epoch
 from tfdsmlp.training.train_config import TrainConfig
 
@@ -104,19 +104,19 @@ def test_steps_per_epoch_is_ceil_of_rows_over_batch(row_id_dir, batch):
 def test_steps_cover_the_fullest_worker(row_id_dir):
     # 2 workers shard the 3 files: 60 and 30 rows, 10 rows each per step at
     # a global batch of 20: 6 steps, not ceil(90 / 20) = 5.
-    assert reader.pipeline_rows(row_id_dir, "train", 2) == [60, 30]
+    assert pipeline_rows(row_id_dir, "train", 2) == [60, 30]
     assert epoch_batches(row_id_dir, "train", 20, 2) == 6
     # 4 workers (more than files) shard records: 23, 23, 22, 22 rows.
-    assert reader.pipeline_rows(row_id_dir, "train", 4) == [23, 23, 22, 22]
+    assert pipeline_rows(row_id_dir, "train", 4) == [23, 23, 22, 22]
     assert epoch_batches(row_id_dir, "train", 20, 4) == 5
 
 
 def test_step_weights_make_each_step_sum_to_the_global_batch():
-    np.testing.assert_allclose(reader.step_weights([60, 30], 20),
+    np.testing.assert_allclose(step_weights([60, 30], 20),
                                [1, 1, 1, 2, 2, 2])
-    np.testing.assert_allclose(reader.step_weights([90], 20),
+    np.testing.assert_allclose(step_weights([90], 20),
                                [1, 1, 1, 1, 2])
-    np.testing.assert_allclose(reader.step_weights([45, 45], 20),
+    np.testing.assert_allclose(step_weights([45, 45], 20),
                                [1, 1, 1, 1, 2])
 
 

@@ -32,6 +32,9 @@ from tfdsmlp.features import FeatureSpec
 from tfdsmlp.schema import FORMAT_VERSION
 
 META_FILE = "dataset.json"
+# What the readers take for a dataset directory: a path, or an opened
+# `DatasetDir` (an `os.PathLike` too).
+DataDir = str | os.PathLike
 # Keys of dataset.json that do not change what a model learns from the data
 # (who wrote it and when): left out of the fingerprint.
 _UNFINGERPRINTED = ("created_by",)

@@ -8,7 +8,7 @@ import os
 import shutil
 
 from tfdsmlp import cli
-from tfdsmlp.data import reader
+from tfdsmlp.data import reader, scan
 from tfdsmlp.training.fit import fit_ctr_model
 from tfdsmlp.training.train_config import TrainConfig
 
@@ -75,13 +75,13 @@ def test_corrupted_validation_file_named_during_fit(tiny_dataset_dir,
                           "flip")
     cfg = TrainConfig(batch_size=64, epochs=1, shuffle_buffer=100)
     model = build_model("dnn", {"hidden_units": [8]}, tiny_spec)
-    with pytest.raises(reader.CorruptRecordError, match="corrupted record") \
+    with pytest.raises(scan.CorruptRecordError, match="corrupted record") \
             as e:
         fit_ctr_model(model, data_dir, cfg, verbose=0)
     assert bad in str(e.value)
     # Skipping: the damaged file is read up to the bad record; the rest of
     # it (about half of the 96 validation rows) is counted as skipped.
-    skipped = reader.skipped_records(data_dir, "valid")
+    skipped = scan.skipped_records(data_dir, "valid")
     assert 0 < skipped < 96
     ds = reader.make_dataset(data_dir, "valid", 16, skip_corrupt=True)
     assert sum(int(y.shape[0]) for _, y in ds) == 96 - skipped

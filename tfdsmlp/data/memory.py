@@ -14,7 +14,7 @@ replicas):
 where n is the number of rows of this input pipeline and b its batch size;
 the last batch of an epoch holds the n % b rows left (one replica), or is
 filled up with copies of the epoch's first rows of weight 0 (several
-replicas; see `reader.step_weights`).
+replicas; see `epochs.step_weights`).
 """
 
 from __future__ import annotations
@@ -26,15 +26,14 @@ import tfdsmlp  # noqa: F401
 import numpy as np
 
 # isort: split
-from tfdsmlp.data.reader import (
-    DataDir,
+from tfdsmlp.data.epochs import (
     check_epoch_rows,
     epoch_steps,
-    load_arrays,
     pipeline_shape,
     step_weights,
 )
-from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.data.reader import load_arrays
+from tfdsmlp.dataset_dir import DataDir, DatasetDir
 
 import tensorflow as tf
 

@@ -36,140 +36,36 @@ Every row, every epoch: an epoch reads every training row exactly once.
   exactly the mean over the step's real rows, as on one device. Batch
   normalization statistics of a padded batch include its copies.
 
-Damaged files: TensorFlow's own `DataLossError` ("truncated record at 6722")
-does not say which file; `find_corrupt_files` does (training and evaluation
-in `tfdsmlp.training` turn the error into `CorruptRecordError` naming the
-file). With `skip_corrupt=True` each file is read up to its first unreadable
-record (the rest of that file is lost), after one cheap scan that counts the
-records skipped (`skipped_records`) and logs each damaged file.
+Damaged files: `skip_corrupt=True` reads each file up to its first
+unreadable record; finding, naming and counting damaged records is
+`tfdsmlp.data.scan`'s. Rows per input pipeline, steps per epoch and the
+weights of padded steps are planned by `tfdsmlp.data.epochs`.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 
 import numpy as np
 
 # isort: split
-from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.data.epochs import (
+    check_epoch_rows,
+    epoch_steps,
+    pipeline_rows,
+    pipeline_shape,
+    step_weights,
+)
+from tfdsmlp.data.scan import warn_skipped
+from tfdsmlp.dataset_dir import DataDir, DatasetDir
 from tfdsmlp.features import FeatureSpec
 
 import tensorflow as tf
 
-SPLITS = ("train", "valid", "test")
 # Records read from one file before switching to the next (`interleave`).
 INTERLEAVE_BLOCK = 256
-
-_log = logging.getLogger("tfdsmlp")
-
-DataDir = str | os.PathLike
-
-
-class CorruptRecordError(ValueError):
-    """A TFRecord file of the dataset is truncated or corrupted."""
-
-
-_SCANS: dict[tuple, tuple[int, str | None]] = {}
-
-
-def scan_file(path: str, compression: str | None = None
-              ) -> tuple[int, str | None]:
-    """(readable records, error message or None) of one TFRecord file.
-
-    Reads raw records (no parsing), so it is about as fast as the disk;
-    results are cached per (path, size, mtime)."""
-    stat = os.stat(path)
-    key = (os.path.abspath(path), stat.st_size, stat.st_mtime_ns,
-           compression)
-    if key not in _SCANS:
-        count, error = 0, None
-        ds = tf.data.TFRecordDataset(path, compression_type=compression)
-        try:
-            for batch in ds.batch(8192):
-                count += int(batch.shape[0])
-        except tf.errors.DataLossError as e:
-            error = _short_error(e)
-            # The batch holding the bad record was lost: count exactly.
-            count = int(ds.ignore_errors().reduce(
-                tf.constant(0, tf.int64), lambda n, _: n + 1))
-        _SCANS[key] = (count, error)
-    return _SCANS[key]
-
-
-def _short_error(e: Exception) -> str:
-    msg = getattr(e, "message", str(e))
-    msg = msg.split("}}")[-1].split("[Op:")[0].strip()
-    return msg or type(e).__name__
-
-
-def find_corrupt_files(data_dir: DataDir, splits=SPLITS
-                       ) -> list[tuple[str, int, str]]:
-    """[(file, readable records, error)] for each damaged file of `splits`
-    (splits missing from dataset.json are ignored)."""
-    data = DatasetDir.open(data_dir)
-    compression = data.spec.compression or None
-    bad = []
-    for split in splits:
-        if split not in data.splits:
-            continue
-        for path in data.files(split):
-            count, error = scan_file(path, compression)
-            if error:
-                bad.append((path, count, error))
-    return bad
-
-
-def corrupt_data_error(data_dir: DataDir, splits=SPLITS,
-                       cause: Exception | None = None) -> Exception:
-    """A `CorruptRecordError` naming the damaged files of `splits` (scans
-    them: call it after a `tf.errors.DataLossError`)."""
-    data = DatasetDir.open(data_dir)
-    bad = find_corrupt_files(data, splits)
-    if not bad:
-        return CorruptRecordError(
-            f"Unreadable data in {data} ({_short_error(cause)}), but no "
-            f"damaged file found in splits {list(splits)} on a second read.")
-    files = "; ".join(f"{path} ({error} after {count} good records)"
-                      for path, count, error in bad)
-    return CorruptRecordError(
-        f"Truncated or corrupted TFRecord file(s): {files}. Re-create the "
-        "dataset (python -m data_tools convert ...), or pass --skip-corrupt "
-        "(TrainConfig.skip_corrupt) to skip the unreadable records; the "
-        "number skipped is then logged and written to metrics.json.")
-
-
-def skipped_records(data_dir: DataDir, split: str) -> int:
-    """Records of `split` that `skip_corrupt=True` skips (dataset.json's row
-    count minus the readable records; scans the split once, cached)."""
-    data = DatasetDir.open(data_dir)
-    compression = data.spec.compression or None
-    scans = [scan_file(f, compression) for f in data.files(split)]
-    rows = data.rows(split)
-    if rows is None:
-        return sum(1 for _, error in scans if error)
-    return max(0, rows - sum(count for count, _ in scans))
-
-
-_WARNED: set = set()
-
-
-def _warn_skipped(data: DatasetDir, split: str) -> None:
-    compression = data.spec.compression or None
-    for path in data.files(split):
-        count, error = scan_file(path, compression)
-        if error and (path, count) not in _WARNED:
-            _WARNED.add((path, count))
-            _log.warning("skip_corrupt: %s is damaged (%s): only its first "
-                         "%d records are read.", path, error, count)
-    skipped = skipped_records(data, split)
-    if skipped and (data.path, split, skipped) not in _WARNED:
-        _WARNED.add((data.path, split, skipped))
-        _log.warning("skip_corrupt: skipping %d unreadable records of split "
-                     "%r of %s.", skipped, split, data)
 
 
 def _read_files(files: tf.data.Dataset, compression, skip_corrupt: bool,
@@ -274,7 +170,7 @@ def make_dataset(data_dir: DataDir, split: str, global_batch_size: int,
         # records would be read twice and others never.
         ds = ds.shuffle(len(files), seed=seed)
     if skip_corrupt:
-        _warn_skipped(data, split)
+        warn_skipped(data, split)
     ds = _read_files(ds, compression, skip_corrupt, cycle_length,
                      block_length or INTERLEAVE_BLOCK)
     if shard_records:
@@ -302,118 +198,6 @@ def make_dataset_fn(data_dir: DataDir, split: str, global_batch_size: int,
                             input_context=input_context, **kwargs)
 
     return dataset_fn
-
-
-def num_input_pipelines(strategy: tf.distribute.Strategy | None = None
-                        ) -> int:
-    """Input pipelines that `strategy.distribute_datasets_from_function`
-    creates (one per worker of a multi-worker cluster, else 1). Defaults to
-    the current strategy."""
-    strategy = strategy or tf.distribute.get_strategy()
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not getattr(resolver, "task_type", None):
-        return 1
-    cluster = resolver.cluster_spec().as_dict()
-    return max(1, len(cluster.get("chief", [])) +
-               len(cluster.get("worker", [])))
-
-
-def pipeline_rows(data_dir: DataDir, split: str,
-                  num_input_pipelines: int = 1, skip_corrupt: bool = False,
-                  count: bool = False) -> list[int] | None:
-    """Rows that each of `num_input_pipelines` training input pipelines
-    reads per epoch (as `make_epoch_stream` shards them).
-
-    Files sharded over the pipelines (at least as many files as pipelines,
-    several pipelines): counted, since files differ in size (each file is
-    scanned once per process; see `scan_file`). Otherwise dataset.json's
-    row count (less the records `skip_corrupt` skips), dealt out record by
-    record; None when dataset.json has no row count, unless `count`."""
-    data = DatasetDir.open(data_dir)
-    n = num_input_pipelines
-    files = data.files(split)
-    compression = data.spec.compression or None
-    if n > 1 and len(files) >= n:
-        counts = [scan_file(f, compression)[0] for f in files]
-        return [sum(counts[i::n]) for i in range(n)]
-    rows = data.rows(split)
-    if rows is None:
-        if not count:
-            return None
-        rows = sum(scan_file(f, compression)[0] for f in files)
-    elif skip_corrupt:
-        rows -= skipped_records(data, split)
-    return [len(range(i, rows, n)) for i in range(n)]
-
-
-def _rows_per_step(rows: Sequence[int], global_batch_size: int) -> int:
-    """Rows one of the `len(rows)` input pipelines gives to each step."""
-    n = len(rows)
-    if global_batch_size <= 0 or global_batch_size % n:
-        raise ValueError(
-            f"`global_batch_size` should be a positive multiple of the "
-            f"{n} input pipelines. Received: "
-            f"`global_batch_size={global_batch_size}`")
-    return global_batch_size // n
-
-
-def epoch_steps(rows: Sequence[int], global_batch_size: int) -> int:
-    """Steps of one epoch over input pipelines holding `rows` rows: every
-    pipeline runs the same steps, until the fullest one is read."""
-    per_step = _rows_per_step(rows, global_batch_size)
-    return max(-(-r // per_step) for r in rows)
-
-
-def step_weights(rows: Sequence[int], global_batch_size: int) -> np.ndarray:
-    """Sample weight of a real row at each step of an epoch of a
-    multi-replica stream over input pipelines holding `rows` rows:
-    `global_batch_size / (real rows of the step)`, 1.0 in full steps; so
-    the weights of a step sum to the global batch size. One weight per
-    step (`len` = `epoch_steps`)."""
-    per_step = _rows_per_step(rows, global_batch_size)
-    step = np.arange(epoch_steps(rows, global_batch_size))
-    real = np.clip(np.asarray(rows)[:, None] - step * per_step, 0,
-                   per_step).sum(axis=0)
-    return (global_batch_size / real).astype(np.float32)
-
-
-def epoch_batches(data_dir: DataDir, split: str, batch_size: int,
-                  num_input_pipelines: int = 1,
-                  skip_corrupt: bool = False) -> int | None:
-    """Steps (global batches of `batch_size`) of one training epoch that
-    reads every row once: `ceil(rows / batch_size)`, the last batch partial
-    (None when dataset.json has no row count). With several input pipelines
-    (workers), the steps until the fullest pipeline is read (see
-    `pipeline_rows`): more than `ceil(rows / batch_size)` when the files do
-    not split evenly."""
-    rows = pipeline_rows(data_dir, split, num_input_pipelines, skip_corrupt)
-    return None if rows is None else epoch_steps(rows, batch_size)
-
-
-def pipeline_shape(global_batch_size: int,
-                   input_context: tf.distribute.InputContext | None = None
-                   ) -> tuple[int, int, int, int]:
-    """(input pipelines, this pipeline's index, its per-replica batch size,
-    replicas it feeds) of a training stream; checks the batch size."""
-    if global_batch_size <= 0:
-        raise ValueError("`global_batch_size` should be positive. "
-                         f"Received: `global_batch_size={global_batch_size}`")
-    if input_context is None:
-        return 1, 0, global_batch_size, 1
-    n = input_context.num_input_pipelines
-    return (n, input_context.input_pipeline_id,
-            input_context.get_per_replica_batch_size(global_batch_size),
-            max(1, input_context.num_replicas_in_sync // n))
-
-
-def check_epoch_rows(data: DataDir, split: str, rows: Sequence[int],
-                     batch_size: int) -> None:
-    """Raises ValueError when an input pipeline has no row to read."""
-    if not sum(rows) or (len(rows) > 1 and not min(rows)):
-        raise ValueError(
-            f"Split {split!r} of {data}: an input pipeline would read no "
-            f"row (rows per pipeline: {list(rows)}, per-replica batch "
-            f"{batch_size}); an epoch needs at least one row in each.")
 
 
 def make_epoch_stream(data_dir: DataDir, split: str, global_batch_size: int,
@@ -468,7 +252,7 @@ def make_epoch_stream(data_dir: DataDir, split: str, global_batch_size: int,
         first_epoch, skip = divmod(start_step,
                                    epoch_steps(rows, global_batch_size))
     if skip_corrupt:
-        _warn_skipped(data, split)
+        warn_skipped(data, split)
     file_list = tf.constant(files)
     seed = tf.constant(int(seed), tf.int64)
     block = block_length or INTERLEAVE_BLOCK

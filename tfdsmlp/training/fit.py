@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import tfdsmlp  # noqa: F401
-from tfdsmlp.data import reader
+from tfdsmlp.data import epochs, scan
 from tfdsmlp.data.memory import load_in_memory, make_memory_stream
 from tfdsmlp.data.reader import make_dataset, make_epoch_stream
 from tfdsmlp.dataset_dir import DatasetDir
@@ -93,12 +93,12 @@ def steps_per_epoch(data_dir: str, cfg: TrainConfig,
     that read every training row once, `ceil(rows / batch_size)` (None when
     dataset.json has no row count). Under a multi-worker `strategy` (default:
     the current one) reading TFRecords, the steps until the fullest worker's
-    files are read (see `reader.epoch_batches`); `cfg.in_memory` deals rows
+    files are read (see `epochs.epoch_batches`); `cfg.in_memory` deals rows
     out one by one, so its epochs stay `ceil(rows / batch_size)` steps."""
     if cfg.steps_per_epoch:
         return cfg.steps_per_epoch
-    pipelines = 1 if cfg.in_memory else reader.num_input_pipelines(strategy)
-    return reader.epoch_batches(data_dir, "train", cfg.batch_size, pipelines,
+    pipelines = 1 if cfg.in_memory else epochs.num_input_pipelines(strategy)
+    return epochs.epoch_batches(data_dir, "train", cfg.batch_size, pipelines,
                                 skip_corrupt=cfg.skip_corrupt)
 
 
@@ -129,13 +129,13 @@ def train_dataset(data_dir: str, cfg: TrainConfig,
 
 
 @contextlib.contextmanager
-def named_data_errors(data_dir: str, splits=reader.SPLITS):
+def named_data_errors(data_dir: str, splits=scan.SPLITS):
     """Turns TensorFlow's `DataLossError` (which names no file) into a
     `CorruptRecordError` naming the damaged file(s) of `splits`."""
     try:
         yield
     except tf.errors.DataLossError as e:
-        raise reader.corrupt_data_error(data_dir, splits, e) from e
+        raise scan.corrupt_data_error(data_dir, splits, e) from e
 
 
 def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
@@ -231,11 +231,11 @@ def _backup_epoch(backup_dir: str) -> int:
         return int(json.load(f)["epoch"])
 
 
-def skipped_record_counts(data_dir: str, splits=reader.SPLITS
+def skipped_record_counts(data_dir: str, splits=scan.SPLITS
                           ) -> dict[str, int]:
     """{split: records skipped by skip_corrupt} for the splits present."""
     data = DatasetDir.open(data_dir)
-    return {s: reader.skipped_records(data, s) for s in splits
+    return {s: scan.skipped_records(data, s) for s in splits
             if s in data.splits}
 
 
