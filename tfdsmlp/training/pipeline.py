@@ -124,7 +124,9 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
               run_dir: str | RunDir, strategy: str = "auto",
               teacher_checkpoint: str | None = None, verbose: int = 1,
               deterministic: bool = False, until: str = "align",
-              restart_from: str | None = None) -> RunResult:
+              restart_from: str | None = None,
+              phase_callbacks: Callable[[str], list] | None = None
+              ) -> RunResult:
     """Runs (or resumes) the phases of `cfg` up to `until` on `data`.
 
     Args:
@@ -140,6 +142,9 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
       until: last phase: "teacher", "distill" or "align".
       restart_from: a phase to train again (it and the later phases are
         removed first).
+      phase_callbacks: `phase -> [keras callbacks]` added to the fit of
+        each trained phase, after the schedule's (their epoch logs hold the
+        exact `val_auc` / `val_logloss`), e.g. a tuner's pruning callback.
 
     Raises `RunDirError` when the run directory holds phases made with
     other settings, `WeightsMismatchError` for teacher weights of another
@@ -155,14 +160,14 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
                        run_dir if isinstance(run_dir, RunDir)
                        else RunDir(run_dir),
                        strategy, teacher_checkpoint, verbose, until,
-                       restart_from).run()
+                       restart_from, phase_callbacks).run()
 
 
 class _Runner:
     """One call of `run_dsmlp` (state shared by its phases)."""
 
     def __init__(self, data, cfg, run, strategy, teacher_checkpoint,
-                 verbose, until, restart_from):
+                 verbose, until, restart_from, phase_callbacks=None):
         self.data, self.cfg, self.run_dir = data, cfg, run
         self.strategy_name, self.until = strategy, until
         self.verbose = verbose
@@ -177,6 +182,7 @@ class _Runner:
         self.fingerprints = phase_fingerprints(cfg, data,
                                                self.teacher_source)
         self.restart_from = restart_from
+        self.phase_callbacks = phase_callbacks or (lambda phase: [])
         if restart_from is not None and restart_from not in PHASES:
             raise ValueError(f"--restart-from should be one of {PHASES}. "
                              f"Received: {restart_from!r}")
@@ -278,6 +284,7 @@ class _Runner:
                          log_dir=self.run_dir.tb_dir(phase),
                          backup_dir=self.run_dir.backup_dir(phase),
                          phase=phase, config_prefix=f"{phase}.train",
+                         extra_callbacks=self.phase_callbacks(phase),
                          **fit_kw)
 
     def _student_phases(self, teacher, student, phases, fit_kw):
