@@ -200,10 +200,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Model name (TF Serving --model_name).")
     p.add_argument("--version", type=int,
                    help="Version number. Default: 1 + the largest existing.")
-    p.add_argument("--phase", default="dsmlp",
-                   choices=["dsmlp", "teacher", "student"],
-                   help="dsmlp: after alignment; student: after "
-                        "distillation; teacher. Default: dsmlp.")
+    p.add_argument("--phase", default="best",
+                   choices=["best", "dsmlp", "teacher", "student"],
+                   help="best: the model the run selected by validation AUC "
+                        "(metrics.json `selected`: the DS-MLP after "
+                        "alignment or after distillation; the teacher of a "
+                        "`train` run); dsmlp: after alignment; student: "
+                        "after distillation; teacher. Default: best.")
     p.add_argument("--base-dir", default="saved_models",
                    help="Model base directory. Default: saved_models.")
     p.add_argument("--data", help="Dataset directory. Default: the run's "
@@ -325,6 +328,13 @@ def _print_phases(result) -> None:
     for phase, m in result.metrics["phases"].items():
         print(f"{phase:<18}{m['valid']['auc']:>10.4f}{m['test']['auc']:>10.4f}"
               f"{m['test']['logloss']:>10.4f}{m['params']:>10}")
+    selected = result.metrics.get("selected")
+    if selected and selected["phase"] != "teacher":
+        margin = selected["margin"]
+        print(f"selected for export: {selected['phase']} (valid AUC "
+              f"{selected['valid_auc']:.4f}"
+              + (f", {margin:+.4f} over the other stage" if margin is not None
+                 else "") + ")")
     for line in result.warnings:
         print(line)
 
@@ -345,9 +355,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                   teacher_checkpoint=args.teacher_checkpoint)
     _print_phases(result)
     if args.export_name is not None and result.chief:  # chief exports
-        from tfdsmlp.export import export_run
+        from tfdsmlp.export.run_models import export_run, selected_phase
 
-        for phase, name in (("dsmlp", args.export_name),
+        for phase, name in ((selected_phase(args.out), args.export_name),
                             ("teacher", f"{args.export_name}_teacher")):
             print(f"exported {phase}: "
                   f"{export_run(args.out, name, phase, data_dir=args.data)}")
@@ -390,14 +400,16 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tfdsmlp.export import export_run
+    from tfdsmlp.export.run_models import export_run, selected_phase
 
+    phase = (selected_phase(args.run) if args.phase == "best"
+             else args.phase)
     try:
-        path = export_run(args.run, args.name, args.phase, args.version,
+        path = export_run(args.run, args.name, phase, args.version,
                           args.base_dir, args.data)
     except FileExistsError as e:
         raise ValueError(str(e)) from None
-    print(f"exported {args.phase}: {path}")
+    print(f"exported {phase}: {path}")
     return 0
 
 

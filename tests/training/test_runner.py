@@ -16,6 +16,7 @@ from tfdsmlp.run_dir import RunDir, differences
 from tfdsmlp.training.pipeline import (
     PhaseDivergedError,
     check_learned,
+    select_by_validation,
     summary_warnings,
 )
 from tfdsmlp.training.train_config import TrainConfig
@@ -84,9 +85,13 @@ def test_train_run_exports_and_reports(train_run, tmp_path, capsys):
     assert cli.main(["export", "--run", str(train_run), "--name", "t",
                      "--phase", "teacher", "--base-dir", base]) == 0
     assert os.path.isdir(os.path.join(base, "t", "1"))
+    # the default (the selected model) of a teacher-only run: its teacher
+    assert cli.main(["export", "--run", str(train_run), "--name", "b",
+                     "--base-dir", base]) == 0
+    assert "exported teacher:" in capsys.readouterr().out
     # no DS-MLP in a teacher-only run: a clear error, not a KeyError
     assert cli.main(["export", "--run", str(train_run), "--name", "d",
-                     "--base-dir", base]) == 2
+                     "--phase", "dsmlp", "--base-dir", base]) == 2
     err = capsys.readouterr().err
     assert "teacher-only" in err and "--phase teacher" in err
     assert cli.main(["report", str(train_run)]) == 0
@@ -307,3 +312,44 @@ def test_train_over_a_finished_run_keeps_its_phases(synth_data, tmp_path,
                      "student.params.main_hidden_units=[4]"])
     err = capsys.readouterr().err
     assert code == 2 and "finished phase 'distill'" in err
+
+
+def test_selection_by_validation_between_the_two_stages():
+    def phase(auc, **extra):
+        return {"valid": {"auc": auc}, **extra}
+
+    # stage 2 lowered validation AUC: the stage-1 student is exported
+    sel = select_by_validation({"teacher": phase(0.80),
+                                "student": phase(0.83),
+                                "dsmlp": phase(0.82),
+                                "dsmlp_main": phase(0.85)})
+    assert sel["phase"] == "student"
+    assert sel["margin"] == pytest.approx(0.01)
+    assert sel["valid_auc_by_phase"]["dsmlp_main"] == 0.85  # recorded only
+    # a tie keeps the aligned DS-MLP; a main-stream-only student is no
+    # candidate (its export would carry an untrained parallel MLP)
+    assert select_by_validation({"teacher": phase(0.8), "student": phase(
+        0.82), "dsmlp": phase(0.82)})["phase"] == "dsmlp"
+    assert select_by_validation({"teacher": phase(0.8), "student": phase(
+        0.9, scored="main stream"), "dsmlp": phase(0.82)})["phase"] == "dsmlp"
+    # a teacher-only run selects its teacher
+    sel = select_by_validation({"teacher": phase(0.8)})
+    assert sel == {"phase": "teacher", "valid_auc": 0.8, "margin": None,
+                   "valid_auc_by_phase": {"teacher": 0.8}}
+
+
+def test_export_default_is_the_selected_model(synth_data, tmp_path, capsys):
+    from tfdsmlp.export.saved_model import read_metadata
+
+    out = tmp_path / "run"
+    assert cli.main(["run", "--teacher", "dnn", "--data", synth_data,
+                     "--preset", "synthetic", "--out", str(out), *RUN]) == 0
+    printed = capsys.readouterr().out
+    selected = RunDir(out).read_metrics()["selected"]
+    assert f"selected for export: {selected['phase']}" in printed
+    base = str(tmp_path / "models")
+    assert cli.main(["export", "--run", str(out), "--name", "m",
+                     "--base-dir", base]) == 0
+    assert f"exported {selected['phase']}:" in capsys.readouterr().out
+    assert read_metadata(os.path.join(base, "m", "1"))["phase"] == (
+        selected["phase"])

@@ -8,6 +8,8 @@ Export phases:
   student   the DS-MLP after distillation    distill phase
   dsmlp     the DS-MLP after alignment       align phase
             (the distilled student when the run has no align phase)
+  best      the model the run selected by validation AUC (metrics.json
+            `selected`: dsmlp or student; the teacher of a `train` run)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tfdsmlp.training.checkpoints import load_weights_checked
 
 import tensorflow as tf
 
-EXPORT_PHASES = ("dsmlp", "teacher", "student")
+EXPORT_PHASES = ("best", "dsmlp", "teacher", "student")
 _WEIGHTS = {"teacher": ("teacher",), "student": ("distill",),
             "dsmlp": ("align", "distill")}
 
@@ -34,9 +36,22 @@ def load_run_config(run_dir: str | RunDir) -> dict[str, Any]:
     return RunDir.open(run_dir).read_config()
 
 
+def selected_phase(run_dir: str | RunDir) -> str:
+    """The export phase the run selected by validation AUC."""
+    run = RunDir.open(run_dir)
+    selected = run.read_metrics().get("selected")
+    if not selected:
+        raise RunDirError(
+            f"{run.metrics_path} records no selected model (a run from an "
+            "older tfdsmlp): give --phase dsmlp, student or teacher, or "
+            "rerun its command to rescore it.")
+    return selected["phase"]
+
+
 def phase_weights(run_dir: str | RunDir, phase: str) -> tuple[str, str]:
-    """(checkpoint prefix, weights phase) of an export phase."""
-    if phase not in EXPORT_PHASES:
+    """(checkpoint prefix, weights phase) of an export phase (`best`
+    must be resolved with `selected_phase` first)."""
+    if phase not in EXPORT_PHASES or phase == "best":
         raise ValueError(f"--phase should be one of {EXPORT_PHASES}. "
                          f"Received: {phase!r}")
     run = RunDir.open(run_dir)
@@ -53,7 +68,7 @@ def phase_weights(run_dir: str | RunDir, phase: str) -> tuple[str, str]:
            "Finish the run first (rerunning its command resumes it)."))
 
 
-def load_run_model(run_dir: str | RunDir, phase: str = "dsmlp",
+def load_run_model(run_dir: str | RunDir, phase: str = "best",
                    data_dir: str | None = None
                    ) -> tuple[tf.keras.Model, FeatureSpec, str, dict]:
     """Builds the phase's model and loads its weights (checked).
@@ -62,6 +77,8 @@ def load_run_model(run_dir: str | RunDir, phase: str = "dsmlp",
     `phase`, `weights`, `weights_phase`, `model_name`, `params`.
     """
     run = RunDir.open(run_dir)
+    if phase == "best":
+        phase = selected_phase(run)
     prefix, weights_phase = phase_weights(run, phase)
     settings = run.read_done(weights_phase)["settings"]
     cfg = run.read_config()
@@ -83,7 +100,7 @@ def load_run_model(run_dir: str | RunDir, phase: str = "dsmlp",
     return model, data.spec, data.path, info
 
 
-def export_run(run_dir: str, name: str, phase: str = "dsmlp",
+def export_run(run_dir: str, name: str, phase: str = "best",
                version: int | None = None, base_dir: str = "saved_models",
                data_dir: str | None = None) -> str:
     """Exports a run's phase model to `base_dir/name/<version>`; returns the

@@ -125,8 +125,8 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
               teacher_checkpoint: str | None = None, verbose: int = 1,
               deterministic: bool = False, until: str = "align",
               restart_from: str | None = None,
-              phase_callbacks: Callable[[str], list] | None = None
-              ) -> RunResult:
+              phase_callbacks: Callable[[str], list] | None = None,
+              evaluate_test: bool = True) -> RunResult:
     """Runs (or resumes) the phases of `cfg` up to `until` on `data`.
 
     Args:
@@ -145,6 +145,9 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
       phase_callbacks: `phase -> [keras callbacks]` added to the fit of
         each trained phase, after the schedule's (their epoch logs hold the
         exact `val_auc` / `val_logloss`), e.g. a tuner's pruning callback.
+      evaluate_test: score the test split for metrics.json. False never
+        reads it (metrics.json then holds validation only), e.g. for the
+        trials of a hyperparameter search (`tfdsmlp.tuning`).
 
     Raises `RunDirError` when the run directory holds phases made with
     other settings, `WeightsMismatchError` for teacher weights of another
@@ -160,15 +163,17 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
                        run_dir if isinstance(run_dir, RunDir)
                        else RunDir(run_dir),
                        strategy, teacher_checkpoint, verbose, until,
-                       restart_from, phase_callbacks).run()
+                       restart_from, phase_callbacks, evaluate_test).run()
 
 
 class _Runner:
     """One call of `run_dsmlp` (state shared by its phases)."""
 
     def __init__(self, data, cfg, run, strategy, teacher_checkpoint,
-                 verbose, until, restart_from, phase_callbacks=None):
+                 verbose, until, restart_from, phase_callbacks=None,
+                 evaluate_test=True):
         self.data, self.cfg, self.run_dir = data, cfg, run
+        self.splits = ("valid", "test") if evaluate_test else ("valid",)
         self.strategy_name, self.until = strategy, until
         self.verbose = verbose
         self.log: Callable[..., None] = (print if verbose
@@ -358,7 +363,7 @@ class _Runner:
         return self._summary(scored, train_cfg, info, valid=valid)
 
     def _summary(self, model, train_cfg, info=None, valid=None) -> dict:
-        splits = ("test",) if valid is not None else ("valid", "test")
+        splits = self.splits[1:] if valid is not None else self.splits
         out = evaluate_splits(model, self.data, train_cfg.batch_size,
                               splits=splits,
                               skip_corrupt=train_cfg.skip_corrupt)
@@ -374,7 +379,7 @@ class _Runner:
     def _finish(self, phases, teacher, student) -> RunResult:
         cfg = self.cfg
         for phase in phases.values():
-            for split in ("valid", "test"):
+            for split in self.splits:
                 phase[split]["rela_impr_vs_teacher"] = M.rela_impr(
                     phase[split]["auc"], phases["teacher"][split]["auc"])
         metrics: dict[str, Any] = {
@@ -382,14 +387,17 @@ class _Runner:
             "models": {"teacher": cfg.teacher.model,
                        **({"student": cfg.student.model}
                           if student is not None else {})},
-            "teacher_test_auc": phases["teacher"]["test"]["auc"]}
+            "teacher_test_auc": phases["teacher"].get("test", {}).get(
+                "auc")}
         trains = [cfg.teacher.train, cfg.distill.train, cfg.align.train]
         if any(c.skip_corrupt for c in trains):
-            metrics["skipped_records"] = skipped_record_counts(self.data)
+            metrics["skipped_records"] = skipped_record_counts(
+                self.data, ("train", *self.splits))
             if any(metrics["skipped_records"].values()):
                 self.log(f"[data] skipped unreadable records: "
                          f"{metrics['skipped_records']}")
-        warnings = summary_warnings(phases)
+        metrics["selected"] = select_by_validation(phases)
+        warnings = summary_warnings(phases, metrics["selected"]["phase"])
         metrics["warnings"] = warnings
         metrics["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         if self.chief:
@@ -399,11 +407,38 @@ class _Runner:
                          self.chief, warnings)
 
 
-def summary_warnings(phases: dict[str, dict]) -> list[str]:
-    """Lines for the run's summary: the DS-MLP (or the stage-1 student when
-    there is no alignment) ending below its teacher on validation."""
-    final = phases.get("dsmlp") or phases.get("student")
-    if final is None:
+# Models a run can export as its DS-MLP, in order of preference on a tie:
+# after alignment (stage 2), after distillation (stage 1).
+SELECTABLE = ("dsmlp", "student")
+
+
+def select_by_validation(phases: dict[str, dict]) -> dict[str, Any]:
+    """The model to export: the stage-2 DS-MLP or the stage-1 student,
+    whichever has the higher validation AUC (the teacher in a teacher-only
+    run). A stage-1 student scored as its main stream alone is not a
+    candidate (its exported model would carry an untrained parallel MLP).
+    Returns {"phase", "valid_auc", "margin" (over the runner-up, or None),
+    "valid_auc_by_phase" (every phase, streams included, for the record)}.
+    """
+    every = {k: p["valid"]["auc"] for k, p in phases.items()}
+    candidates = {k: every[k] for k in SELECTABLE
+                  if k in phases and "scored" not in phases[k]}
+    if not candidates:
+        candidates = {"teacher": every["teacher"]}
+    best = max(candidates, key=candidates.get)  # first of equals: dsmlp
+    rest = [v for k, v in candidates.items() if k != best]
+    return {"phase": best, "valid_auc": candidates[best],
+            "margin": candidates[best] - max(rest) if rest else None,
+            "valid_auc_by_phase": every}
+
+
+def summary_warnings(phases: dict[str, dict],
+                     selected: str | None = None) -> list[str]:
+    """Lines for the run's summary: the selected DS-MLP (default: after
+    alignment, else after distillation) ending below its teacher on
+    validation."""
+    final = phases.get(selected or "dsmlp") or phases.get("student")
+    if final is None or selected == "teacher":
         return []
     ours, theirs = final["valid"]["auc"], phases["teacher"]["valid"]["auc"]
     if ours >= theirs:
