@@ -61,12 +61,14 @@ def run_demo(out_dir: str, rows: int = 60000, seed: int = 0,
         lat = f"{batch_latency_ms(model, data_dir):.1f}" if model else "-"
         print(f"{label:<22}{p['test']['auc']:>10.4f}"
               f"{p['test']['logloss']:>10.4f}{p['params']:>10}{lat:>10}")
-    path = export_run(run_dir, "dsmlp", phase="dsmlp",
+    selected = result.metrics["selected"]
+    path = export_run(run_dir, "dsmlp", phase=selected["phase"],
                       base_dir=os.path.join(out_dir, "saved_models"),
                       data_dir=data_dir)
     for line in result.warnings:
         print(line)
-    print(f"\nExported DS-MLP SavedModel: {path}")
+    print(f"\nExported DS-MLP SavedModel: {path} (the {selected['phase']} "
+          f"model: the higher validation AUC of the two stages)")
     print(f"Check it as TF Serving would: .venv/bin/python -m tfdsmlp "
           f"serve-check {path} --data {data_dir}")
     print(f"Metrics: {result.run_dir.metrics_path}")
