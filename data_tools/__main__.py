@@ -2,7 +2,8 @@
 
 A thin argparse layer over `data_tools.convert.convert`,
 `data_tools.inspect_dataset.inspect`, `data_tools.synth.write_synthetic`
-and `data_tools.native.build`.
+(`--profile small`), `data_tools.synth_profile.write_profile` (`--profile
+criteo|avazu`) and `data_tools.native.build`.
 """
 
 from __future__ import annotations
@@ -130,13 +131,37 @@ def _other_parsers(sub) -> None:
     p.add_argument("--num", type=int, default=5,
                    help="examples to decode (default 5; 0 for schema only)")
 
+    _synth_parser(sub)
+
+
+def _synth_parser(sub) -> None:
     p = sub.add_parser(
-        "synth", help="write a synthetic dataset with known interactions",
-        description="Write a synthetic dataset (same layout as convert) whose "
-        "label comes from a known logit with pairwise, 3rd-order and implicit "
-        "interactions; the formula is stored in dataset.json 'synthetic'.")
+        "synth", help="write a synthetic dataset with a known true logit",
+        description="Write a synthetic dataset whose labels come from a "
+        "known logit.\n\n--profile small (default): the small dataset "
+        "of the demo, with pairwise,\n3rd-order and implicit interactions "
+        "(same layout as convert).\n--profile criteo / avazu: raw files "
+        "shaped like the Kaggle Criteo / Avazu data\n(columns, value "
+        "distributions, vocabulary sizes, missing values), labelled by\n"
+        "a planted random GDCN-style teacher; the Bayes-optimal AUC and "
+        "logloss of\neach split are written with it. Streams in chunks: "
+        "memory does not grow\nwith --rows. The truth is stored in "
+        "dataset.json 'synthetic' (or planted.json).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  python -m data_tools synth --out data/synth --rows 20000 --seed 0\n"
+        "  python -m data_tools synth --profile criteo --rows 2000000 "
+        "--out data/criteo_planted\n"
+        "  python -m data_tools synth --profile avazu --rows 1000000 "
+        "--output tsv --gzip \\\n      --out raw/avazu_planted\n\n"
+        "Details: docs/DATA_FORMAT.md, 'Synthetic data'.")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output directory")
+    p.add_argument("--profile", choices=["small", "criteo", "avazu"],
+                   default="small",
+                   help="small (default): the demo's data set; criteo / "
+                   "avazu: Criteo / Avazu-shaped data with a planted "
+                   "teacher")
     p.add_argument("--rows", type=int, default=20000,
                    help="training rows (default 20000)")
     p.add_argument("--valid-rows", type=int, default=None,
@@ -145,16 +170,38 @@ def _other_parsers(sub) -> None:
                    help="test rows (default rows/10)")
     p.add_argument("--seed", type=int, default=0,
                    help="generator seed (default 0)")
-    p.add_argument("--num-categorical", type=int, default=8,
-                   help="categorical fields, >= 6 (default 8)")
-    p.add_argument("--num-numeric", type=int, default=2,
-                   help="numeric fields (default 2)")
-    p.add_argument("--vocab-size", type=int, default=50,
-                   help="tokens per categorical field (default 50)")
+    p.add_argument("--num-categorical", type=int, default=None,
+                   help="small: categorical fields, >= 6 (default 8)")
+    p.add_argument("--num-numeric", type=int, default=None,
+                   help="small: numeric fields (default 2)")
+    p.add_argument("--vocab-size", type=int, default=None,
+                   help="small: tokens per categorical field (default 50)")
+    p.add_argument("--output", choices=["dataset", "tsv"], default=None,
+                   help="criteo/avazu: 'dataset' (default) converts the "
+                   "generated raw files with `convert` (criteo: --format "
+                   "criteo, avazu: --format avazu); 'tsv' keeps the raw "
+                   "files instead: DIR/{train,valid,test}.txt (criteo TSV) "
+                   "or .csv (avazu CSV with header), DIR/planted.json and "
+                   "DIR/<split>_logit.npy")
+    p.add_argument("--gzip", action="store_true",
+                   help="--output tsv: write .gz raw files")
     p.add_argument("--compression", choices=["none", "GZIP"], default="none",
                    help="GZIP writes .tfrecord.gz files (default none)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="criteo/avazu: generating processes, also given to "
+                   "the converter (default: number of usable CPUs); the "
+                   "output does not depend on it")
+    p.add_argument("--engine", choices=ENGINES, default="auto",
+                   help="criteo/avazu --output dataset: the converter's "
+                   "--engine (default auto)")
+    p.add_argument("--chunk-rows", type=int, default=None,
+                   help="criteo/avazu: rows generated at once, a multiple "
+                   "of 2048 (default 65536); the output does not depend "
+                   "on it")
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists")
+    p.add_argument("--quiet", action="store_true",
+                   help="criteo/avazu: no progress on stderr")
 
 
 def _build_native_parser(sub) -> None:
@@ -217,20 +264,49 @@ def main(argv: Sequence[str] | None = None) -> int:
             from data_tools.inspect_dataset import inspect
             inspect(args.dir, split=args.split, num=args.num)
         else:
-            from data_tools.synth import write_synthetic
-            summary = write_synthetic(
-                args.out, num_rows=args.rows, seed=args.seed,
-                num_categorical=args.num_categorical,
-                num_numeric=args.num_numeric, vocab_size=args.vocab_size,
-                valid_rows=args.valid_rows, test_rows=args.test_rows,
-                overwrite=args.overwrite,
-                compression="" if args.compression == "none" else "GZIP")
-            print(json.dumps(summary, indent=2))
+            print(json.dumps(_synth(args), indent=2))
     except (ConvertError, FileNotFoundError, ValueError) as e:
         print(f"python -m data_tools {args.command}: error: {e}",
               file=sys.stderr)
         return 2
     return 0
+
+
+def _synth(args: argparse.Namespace) -> dict:
+    compression = "" if args.compression == "none" else "GZIP"
+    if args.profile == "small":
+        wrong = [flag for flag, value in (
+            ("--output", args.output), ("--gzip", args.gzip or None),
+            ("--workers", args.workers), ("--chunk-rows", args.chunk_rows))
+            if value is not None]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} apply to --profile criteo "
+                             f"or avazu, not small")
+        from data_tools.synth import write_synthetic
+        return write_synthetic(
+            args.out, num_rows=args.rows, seed=args.seed,
+            num_categorical=(8 if args.num_categorical is None
+                             else args.num_categorical),
+            num_numeric=2 if args.num_numeric is None else args.num_numeric,
+            vocab_size=50 if args.vocab_size is None else args.vocab_size,
+            valid_rows=args.valid_rows,
+            test_rows=args.test_rows, overwrite=args.overwrite,
+            compression=compression)
+    wrong = [flag for flag, value in (
+        ("--num-categorical", args.num_categorical),
+        ("--num-numeric", args.num_numeric),
+        ("--vocab-size", args.vocab_size)) if value is not None]
+    if wrong:
+        raise ValueError(f"{', '.join(wrong)} apply to --profile small; "
+                         f"--profile {args.profile} has a fixed schema")
+    from data_tools.synth_profile import CHUNK_ROWS, write_profile
+    return write_profile(
+        args.out, args.profile, num_rows=args.rows, seed=args.seed,
+        valid_rows=args.valid_rows, test_rows=args.test_rows,
+        output=args.output or "dataset", gzip=args.gzip,
+        compression=compression, overwrite=args.overwrite,
+        chunk_rows=args.chunk_rows or CHUNK_ROWS, engine=args.engine,
+        workers=args.workers, quiet=args.quiet)
 
 
 if __name__ == "__main__":
