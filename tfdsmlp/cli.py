@@ -1,8 +1,11 @@
 """Command line: a thin argparse front over the library.
 
     python -m tfdsmlp train --data DIR --model gdcn --preset frappe --out RUN
-    python -m tfdsmlp export --run RUN --name NAME [--phase dsmlp|teacher]
+    python -m tfdsmlp run --data DIR --teacher gdcn --out RUN
+    python -m tfdsmlp tune --data DIR --model gdcn --trials 30 --out STUDY
+    python -m tfdsmlp export --run RUN --name NAME [--phase best|dsmlp|...]
     python -m tfdsmlp serve-check saved_models/NAME/1 --data DIR
+    python -m tfdsmlp predict saved_models/NAME/1 --input F --output OUT
     python -m tfdsmlp demo --out DIR
 """
 
@@ -47,9 +50,10 @@ def _add_fault_flags(p: argparse.ArgumentParser) -> None:
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     """Flags shared by `train` and `run`."""
     p.add_argument("--preset", default=None,
-                   help="Preset file in tfdsmlp/configs giving model and "
-                        "training settings tuned for one dataset (frappe, "
-                        "criteo, avazu, movielens, synthetic). Default: "
+                   help="Model and training settings for one dataset: a "
+                        "preset name in tfdsmlp/configs (frappe, criteo, "
+                        "avazu, movielens, synthetic) or a preset file such "
+                        "as STUDY/best.yaml written by `tune`. Default: "
                         "none: every model's own defaults, which name no "
                         "dataset's fields.")
     p.add_argument("--out", required=True,
@@ -273,6 +277,62 @@ def build_parser() -> argparse.ArgumentParser:
                    help="No progress on stderr.")
 
     p = sub.add_parser(
+        "tune", help="Search a teacher's hyperparameters (Optuna).",
+        description="Searches a teacher model's settings by validation "
+                    "AUC (TPE sampler, early pruning; the space per model "
+                    "is in docs/TUNING.md). Each trial is an ordinary "
+                    "teacher phase in STUDY/trials/<n> (as `train`); the "
+                    "test split is never read. The study lives in "
+                    "STUDY/study.db (SQLite): rerunning the command after "
+                    "any interruption, kill -9 included, resumes it (an "
+                    "interrupted trial continues from its last epoch), and "
+                    "several processes may run it at once. Writes "
+                    "STUDY/best.yaml (a preset: `train --preset "
+                    "STUDY/best.yaml`), STUDY/trials.md and TensorBoard "
+                    "HParams logs in STUDY/tb/.")
+    p.add_argument("--data", required=True,
+                   help="Dataset directory (has dataset.json). Trials "
+                        "train on its train split and are scored on valid.")
+    p.add_argument("--model", required=True,
+                   help="Teacher model: gdcn, dcnv2, finalmlp, autoint, "
+                        "xdeepfm, deepfm, dnn.")
+    p.add_argument("--trials", type=int, default=20, metavar="N",
+                   help="Stop when the study holds N finished (complete "
+                        "or pruned) trials, counting earlier runs. "
+                        "Default: 20.")
+    p.add_argument("--time-budget", type=float, metavar="S",
+                   help="Start no new trial after S seconds (the running "
+                        "one finishes). Default: none.")
+    p.add_argument("--preset", default=None, metavar="NAME|FILE",
+                   help="Base settings under the search: a preset name "
+                        "(frappe, criteo, avazu, movielens, synthetic) or a "
+                        "preset YAML file. Default: each model's defaults.")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="KEY=VALUE",
+                   help="Fix one setting for every trial, as for `train` "
+                        "(repeatable; YAML value), e.g. --set "
+                        "train.epochs=20; a searched key given here is not "
+                        "searched (--set params.hidden_units=[400,400] "
+                        "fixes width and depth).")
+    p.add_argument("--out", required=True, metavar="STUDY",
+                   help="Study directory to write, or to resume or extend "
+                        "(with the same model, preset, --set, data, seed "
+                        "and pruner).")
+    p.add_argument("--seed", type=int, default=0,
+                   help="Sampler seed: trial n draws from (seed, n). The "
+                        "training seed is train.seed. Default: 0.")
+    p.add_argument("--pruner", default="median",
+                   choices=["median", "hyperband", "none"],
+                   help="median: stop a trial whose validation AUC after "
+                        "an epoch is below the median of earlier trials' "
+                        "(after 3 finished trials); hyperband: Hyperband "
+                        "over epochs; none. Default: median.")
+    p.add_argument("--deterministic", action="store_true",
+                   help="TensorFlow op determinism in every trial.")
+    p.add_argument("--quiet", action="store_true",
+                   help="No progress lines (per epoch and per trial).")
+
+    p = sub.add_parser(
         "demo", help="End-to-end run on built-in synthetic data.",
         description="Generates a synthetic dataset with known feature "
                     "interactions and trains on it with small settings, "
@@ -441,6 +501,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from tfdsmlp.tuning.study import describe, run_study
+
+    result = run_study(args.data, args.model, args.out, trials=args.trials,
+                       time_budget=args.time_budget, preset=args.preset,
+                       overrides=args.overrides, seed=args.seed,
+                       pruner=args.pruner, deterministic=args.deterministic,
+                       log=None if args.quiet else print)
+    for line in describe(result):
+        print(line)
+    return 0 if result.best_yaml else 1
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tfdsmlp.demo import run_demo
 
@@ -450,6 +523,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "run": cmd_run, "report": cmd_report,
             "bench": cmd_bench,
+            "tune": cmd_tune,
             "demo": cmd_demo,
             "export": cmd_export, "serve-check": cmd_serve_check,
             "predict": cmd_predict}

@@ -23,12 +23,26 @@ def preset_names() -> list[str]:
                   if f.endswith(".yaml"))
 
 
+def preset_path(preset: str) -> str:
+    """The YAML file of `preset`: a name in tfdsmlp/configs, or a path to a
+    file of the same shape (`train:`, `models:`), such as the best.yaml of
+    `python -m tfdsmlp tune`."""
+    if preset.endswith((".yaml", ".yml")) or os.sep in preset:
+        return preset
+    return os.path.join(PRESET_DIR, f"{preset}.yaml")
+
+
 def load_preset(dataset: str) -> dict[str, Any]:
-    path = os.path.join(PRESET_DIR, f"{dataset}.yaml")
+    path = preset_path(dataset)
     if not os.path.exists(path):
         raise ConfigError(f"Unknown preset {dataset!r}. Valid presets: "
-                          f"{preset_names()}")
-    return load_yaml(path)
+                          f"{preset_names()}, or a preset file PATH.yaml")
+    data = load_yaml(path)
+    unknown = sorted(set(data) - {"train", "models"})
+    if unknown:
+        raise ConfigError(f"{path}: unknown preset key(s) {unknown}. Valid "
+                          "keys: ['models', 'train']")
+    return data
 
 
 def model_preset(dataset: str | None, model: str) -> dict[str, Any]:
@@ -80,8 +94,7 @@ def describe_sources(dataset: str | None, config_file: str | None,
     """Where a run's settings came from, in the order they apply."""
     layers = ["each model's defaults"]
     if dataset is not None:
-        layers.append(f"preset {dataset!r} "
-                      f"({os.path.join(PRESET_DIR, dataset + '.yaml')})")
+        layers.append(f"preset {dataset!r} ({preset_path(dataset)})")
     if config_file:
         layers.append(f"--config {config_file}")
     if overrides:

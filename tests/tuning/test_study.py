@@ -1,0 +1,170 @@
+"""A study end to end in process: trials are teacher phases that never
+read the test split; best.yaml is a preset that `train` takes; pruning
+stops trials after an epoch; a diverging trial is pruned, not a crash; a
+rerun reuses the finished trials; another setup is refused."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import tfdsmlp  # noqa: F401
+from tfdsmlp import cli
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.training.presets import build_run_config
+from tfdsmlp.tuning import StudyError, run_study
+
+import optuna
+import pytest
+import tensorflow as tf
+import yaml
+from tune_helpers import (
+    TINY_TUNE,
+    load,
+    read,
+    states,
+    without_test_split,
+)
+
+
+@pytest.fixture(scope="module")
+def no_test_data(tiny_dataset_dir, tmp_path_factory):
+    return without_test_split(tiny_dataset_dir,
+                              str(tmp_path_factory.mktemp("tune") / "data"))
+
+
+@pytest.fixture(scope="module")
+def study(no_test_data, tmp_path_factory):
+    """A 3-trial study, recording every split whose files are opened."""
+    out = str(tmp_path_factory.mktemp("tune") / "study")
+    opened = []
+    files = DatasetDir.files
+
+    def spy(self, split):
+        opened.append(split)
+        return files(self, split)
+
+    start = time.time()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(DatasetDir, "files", spy)
+        result = run_study(no_test_data, "gdcn", out, trials=3,
+                           preset="synthetic", overrides=TINY_TUNE,
+                           pruner="none", log=None)
+    assert time.time() - start < 60
+    return out, result, opened
+
+
+def test_study_runs_trials_without_the_test_split(study):
+    out, result, opened = study
+    assert result.finished == 3
+    assert states(load(out)) == ["COMPLETE"] * 3
+    assert "test" not in opened and "valid" in opened
+    for n in range(3):
+        metrics = yaml.safe_load(read(out, "trials", str(n),
+                                      "metrics.json"))
+        assert set(metrics["phases"]["teacher"]) >= {"valid", "epochs"}
+        assert "test" not in metrics["phases"]["teacher"]
+        assert metrics["phases"]["teacher"]["epochs"] == 2
+
+
+def test_trials_md_and_tensorboard_hparams(study):
+    out, result, _ = study
+    table = read(result.trials_md)
+    assert "| # | state | params | val AUC | epochs | seconds |" in table
+    assert table.count("| COMPLETE |") == 3
+    assert f"Best: trial {result.best_number}" in table
+    tags = set()
+    for n in range(3):
+        folder = os.path.join(out, "tb", str(n))
+        for name in os.listdir(folder):
+            for event in tf.compat.v1.train.summary_iterator(
+                    os.path.join(folder, name)):
+                tags |= {v.tag for v in event.summary.value}
+    assert {"_hparams_/session_start_info", "val_auc", "epoch_val_auc",
+            "epochs", "seconds"} <= tags
+    assert any(n.startswith("events.")
+               for n in os.listdir(os.path.join(out, "tb")))
+
+
+def test_best_yaml_is_a_preset_train_accepts(study, tiny_dataset_dir,
+                                             tmp_path):
+    out, result, _ = study
+    best = load(out).best_trial
+    assert result.best_number == best.number
+    preset = yaml.safe_load(read(result.best_yaml))
+    assert set(preset) == {"train", "models"}
+    assert "dsmlp" in preset["models"]  # the base preset's other models
+    cfg = build_run_config(result.best_yaml, "gdcn")
+    assert cfg.teacher.train.learning_rate == pytest.approx(
+        best.params["learning_rate"])
+    assert cfg.teacher.params["num_cross_layers"] == \
+        best.params["num_cross_layers"]
+    assert list(cfg.teacher.params["hidden_units"]) == [16]
+    run = str(tmp_path / "run")
+    assert cli.main(["train", "--data", tiny_dataset_dir, "--model", "gdcn",
+                     "--preset", result.best_yaml, "--out", run,
+                     "--quiet"]) == 0
+    metrics = yaml.safe_load(read(run, "metrics.json"))
+    assert metrics["phases"]["teacher"]["valid"]["auc"] == pytest.approx(
+        best.value, abs=1e-4)
+    assert "test" in metrics["phases"]["teacher"]
+
+
+def test_rerun_reuses_finished_trials_and_refuses_another_setup(
+        study, no_test_data):
+    out, _, _ = study
+    again = run_study(no_test_data, "gdcn", out, trials=3,
+                      preset="synthetic", overrides=TINY_TUNE,
+                      pruner="none", log=None)
+    assert again.finished == 3 and len(states(load(out))) == 3
+    with pytest.raises(StudyError, match="overrides"):
+        run_study(no_test_data, "gdcn", out, trials=4, preset="synthetic",
+                  overrides=[*TINY_TUNE, "train.patience=1"],
+                  pruner="none", log=None)
+
+
+class PruneEveryTrial(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return True
+
+
+def test_pruner_stops_trials_after_the_first_epoch(no_test_data, tmp_path):
+    out = str(tmp_path / "study")
+    lines = []
+    result = run_study(no_test_data, "gdcn", out, trials=2,
+                       preset="synthetic", overrides=TINY_TUNE,
+                       pruner=PruneEveryTrial(), log=lines.append)
+    trials = load(out).get_trials()
+    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED"]
+    assert all(list(t.intermediate_values) == [1] for t in trials)
+    assert result.best_yaml is None
+    assert not os.path.exists(os.path.join(out, "best.yaml"))
+    for n in range(2):  # nothing committed, the backup dropped
+        phase = os.path.join(out, "trials", str(n), "teacher")
+        assert not os.path.exists(os.path.join(phase, "done.json"))
+        assert not os.path.exists(os.path.join(phase, "backup"))
+    assert "pruned after epoch 1" in read(result.trials_md)
+    assert any("2/2 finished" in line for line in lines)
+
+
+def test_diverging_trial_is_pruned_not_a_crash(no_test_data, tmp_path,
+                                               monkeypatch):
+    monkeypatch.setenv("TFDSMLP_FAULT_INJECT", "teacher:1:2:nan")
+    out = str(tmp_path / "study")
+    result = run_study(no_test_data, "gdcn", out, trials=2,
+                       preset="synthetic", overrides=TINY_TUNE,
+                       pruner="none", log=None)
+    trials = load(out).get_trials()
+    assert [t.state.name for t in trials] == ["PRUNED", "PRUNED"]
+    assert all("non-finite loss" in t.user_attrs["diverged"]
+               for t in trials)
+    assert result.finished == 2 and result.best_yaml is None
+
+
+def test_time_budget_stops_starting_trials(no_test_data, tmp_path):
+    out = str(tmp_path / "study")
+    result = run_study(no_test_data, "gdcn", out, trials=5,
+                       time_budget=0.5, preset="synthetic",
+                       overrides=TINY_TUNE, pruner="none", log=None)
+    assert result.finished == 1  # started within 0.5 s, then none
+    assert states(load(out)) == ["COMPLETE"]

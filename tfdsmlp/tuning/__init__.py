@@ -1,0 +1,27 @@
+"""Hyperparameter search for teacher models (`python -m tfdsmlp tune`).
+
+    from tfdsmlp.tuning import SearchSpace, run_study
+    result = run_study("data/frappe", "gdcn", "studies/gdcn", trials=30,
+                       preset="frappe")
+    result.best_yaml   # a preset: `train --preset studies/gdcn/best.yaml`
+
+Modules: `space` (the search space, written once), `objective` (one trial
+= one teacher phase of `run_dsmlp`, with a pruning callback), `storage`
+(Optuna's SQLite storage, interrupted-trial recovery), `sampler` (TPE
+seeded per trial), `report` (trials.md, best.yaml, TensorBoard HParams),
+`study` (`run_study`, and why Optuna). See docs/TUNING.md.
+"""
+
+from tfdsmlp.tuning.space import (
+    TARGETS,
+    Choice,
+    IntRange,
+    LogUniform,
+    SearchSpace,
+    Uniform,
+)
+from tfdsmlp.tuning.storage import StudyError
+from tfdsmlp.tuning.study import StudyResult, run_study
+
+__all__ = ["TARGETS", "Choice", "IntRange", "LogUniform", "SearchSpace",
+           "StudyError", "StudyResult", "Uniform", "run_study"]

@@ -1,0 +1,192 @@
+"""What a study writes besides study.db: trials.md, best.yaml, tb/.
+
+All three are rebuilt from the storage (and the best trial's run
+directory), so any process sharing the study can write them, and a study
+resumed after `kill -9` writes them whole. Files are replaced atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tfdsmlp  # noqa: F401
+from tfdsmlp.run_dir import RunDir
+from tfdsmlp.training.presets import load_preset
+from tfdsmlp.tuning.space import Choice, Distribution, IntRange
+
+import optuna
+import tensorflow as tf
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+from tensorboard.plugins.hparams import api as hp
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def finished_count(study: optuna.Study) -> int:
+    """Trials that count towards `--trials`: complete or pruned."""
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def best_trial(study: optuna.Study) -> FrozenTrial | None:
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return max(done, key=lambda t: t.value) if done else None
+
+
+def seconds(trial: FrozenTrial) -> float | None:
+    if trial.datetime_start and trial.datetime_complete:
+        return (trial.datetime_complete
+                - trial.datetime_start).total_seconds()
+    return None
+
+
+def epochs(trial: FrozenTrial) -> int:
+    """Epochs trained: recorded for complete trials, else the last
+    reported epoch."""
+    return int(trial.user_attrs.get(
+        "epochs", max(trial.intermediate_values, default=0)))
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+
+def _note(trial: FrozenTrial, retried: dict[int, int]) -> str:
+    notes = []
+    history = trial.system_attrs.get("retry_history", [])
+    if history:
+        notes.append(f"retry of #{history[-1]} (in "
+                     f"{trial.user_attrs.get('run_dir', '?')})")
+    if "resumed_from_epoch" in trial.user_attrs:
+        notes.append(f"resumed after epoch "
+                     f"{trial.user_attrs['resumed_from_epoch']}")
+    if trial.user_attrs.get("diverged"):
+        notes.append(f"diverged: {trial.user_attrs['diverged']}")
+    elif trial.state == TrialState.PRUNED and trial.intermediate_values:
+        step = max(trial.intermediate_values)
+        notes.append(f"pruned after epoch {step} (val AUC "
+                     f"{trial.intermediate_values[step]:.4f})")
+    if trial.number in retried:
+        notes.append(f"interrupted; retried as #{retried[trial.number]}")
+    return "; ".join(notes)
+
+
+def trials_markdown(study: optuna.Study, model: str) -> str:
+    """A Markdown table: number, state, params, val AUC, epochs, seconds,
+    note (pruning, divergence, retries)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.system_attrs["retry_history"][-1]: t.number
+               for t in trials if t.system_attrs.get("retry_history")}
+    best = best_trial(study)
+    lines = [f"# Tuning study: {model}", ""]
+    if best is not None:
+        lines += [(f"Best: trial {best.number}, validation AUC "
+                   f"{best.value:.4f} (settings in best.yaml)."), ""]
+    lines += ["| # | state | params | val AUC | epochs | seconds | note |",
+              "|---|---|---|---|---|---|---|"]
+    for t in trials:
+        params = ", ".join(f"{k}={_fmt(v)}" for k, v in t.params.items())
+        auc = f"{t.value:.4f}" if t.state == TrialState.COMPLETE else ""
+        secs = seconds(t)
+        lines.append(f"| {t.number} | {t.state.name} | {params} | {auc} | "
+                     f"{epochs(t)} | "
+                     f"{'' if secs is None else f'{secs:.1f}'} | "
+                     f"{_note(t, retried)} |")
+    return "\n".join(lines) + "\n"
+
+
+def best_preset(study: optuna.Study, out: str, model: str,
+                preset: str | None) -> dict[str, Any] | None:
+    """The best trial as a preset: `train:` (its teacher's training
+    settings) and `models:` (the base preset's models, with `model`'s
+    params replaced by the trial's), or None before any trial completes."""
+    best = best_trial(study)
+    if best is None:
+        return None
+    run = RunDir(os.path.join(out, best.user_attrs["run_dir"]))
+    teacher = run.read_config()["teacher"]
+    base = load_preset(preset) if preset else {}
+    models = dict(base.get("models") or {})
+    models[model] = teacher["params"]
+    return json.loads(json.dumps({"train": teacher["train"],
+                                  "models": models}))
+
+
+def write_outputs(study: optuna.Study, out: str, model: str,
+                  preset: str | None, data: str) -> None:
+    """Rewrites trials.md and (once a trial completed) best.yaml."""
+    _write(os.path.join(out, "trials.md"), trials_markdown(study, model))
+    preset_data = best_preset(study, out, model, preset)
+    if preset_data is None:
+        return
+    best = best_trial(study)
+    run_dir = os.path.join(out, best.user_attrs["run_dir"])
+    header = (
+        f"# Best trial {best.number} of the tuning study {out} "
+        f"(validation AUC {best.value:.4f}).\n"
+        f"# A preset: .venv/bin/python -m tfdsmlp train --data {data} "
+        f"--model {model} --preset {os.path.join(out, 'best.yaml')} "
+        "--out RUN\n"
+        f"# Its trained teacher: {run_dir} (for `run "
+        "--teacher-checkpoint`).\n")
+    _write(os.path.join(out, "best.yaml"),
+           header + yaml.safe_dump(preset_data, sort_keys=False))
+
+
+def _write(path: str, text: str) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+# -- TensorBoard HParams ----------------------------------------------------
+def _domain(dist: Distribution) -> hp.Domain:
+    if isinstance(dist, Choice):
+        return hp.Discrete(list(dist.options))
+    if isinstance(dist, IntRange):
+        return hp.IntInterval(dist.low, dist.high)
+    return hp.RealInterval(float(dist.low), float(dist.high))
+
+
+def write_hparams_config(out: str, dims: dict[str, Distribution]) -> None:
+    """The experiment (searched settings and metrics) in STUDY/tb/, once."""
+    root = os.path.join(out, "tb")
+    if os.path.isdir(root) and any(n.startswith("events.")
+                                   for n in os.listdir(root)):
+        return
+    hparams = [hp.HParam(name, _domain(d)) for name, d in dims.items()]
+    hparams.append(hp.HParam("state", hp.Discrete(
+        [s.name for s in (TrialState.COMPLETE, TrialState.PRUNED)])))
+    metrics = [hp.Metric("val_auc", display_name="validation AUC"),
+               hp.Metric("val_logloss", display_name="validation logloss"),
+               hp.Metric("epochs"), hp.Metric("seconds")]
+    with tf.summary.create_file_writer(root).as_default():
+        hp.hparams_config(hparams=hparams, metrics=metrics)
+
+
+def write_trial_hparams(out: str, trial: FrozenTrial) -> None:
+    """One finished trial in STUDY/tb/<number>/: its settings, validation
+    AUC (the last reported one when pruned), logloss, epochs, seconds, and
+    the per-epoch validation AUC as `epoch_val_auc`."""
+    if trial.state not in FINISHED:
+        return
+    values = trial.intermediate_values
+    auc = (trial.value if trial.state == TrialState.COMPLETE
+           else values[max(values)] if values else None)
+    writer = tf.summary.create_file_writer(
+        os.path.join(out, "tb", str(trial.number)))
+    with writer.as_default():
+        hp.hparams({**trial.params, "state": trial.state.name},
+                   trial_id=str(trial.number))
+        for step, value in sorted(values.items()):
+            tf.summary.scalar("epoch_val_auc", value, step=step)
+        scalars = {"val_auc": auc, "epochs": epochs(trial),
+                   "seconds": seconds(trial),
+                   "val_logloss": trial.user_attrs.get("val_logloss")}
+        for name, value in scalars.items():
+            if value is not None:
+                tf.summary.scalar(name, float(value), step=1)
+    writer.close()

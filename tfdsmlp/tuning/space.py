@@ -1,0 +1,186 @@
+"""The search space of `python -m tfdsmlp tune`: written once, here.
+
+`SearchSpace` names each searched setting and its range; `TARGETS` says
+which config keys a setting writes. A model is searched over the settings
+whose keys its config has (`tfdsmlp.models.registry`, strict keys), so
+`dnn` gets no cross depth and FinalMLP's `dropout` writes its two streams'
+`mlp1_dropout` and `mlp2_dropout`. docs/TUNING.md shows the same table.
+
+    space = SearchSpace()                      # the documented defaults
+    dims = space.dimensions("gdcn", fixed={"train.batch_size"})
+    values = suggest(trial, dims)              # an Optuna trial
+    trial_settings("gdcn", values)             # {"params": .., "train": ..}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+from tfdsmlp.models.registry import model_class
+from tfdsmlp.training.train_config import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class LogUniform:
+    """A float drawn log-uniformly from [low, high] (0 < low < high)."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.high:
+            raise ValueError("`LogUniform` should have 0 < low < high. "
+                             f"Received: `low={self.low}, high={self.high}`")
+
+    def suggest(self, trial: Any, name: str) -> float:
+        return trial.suggest_float(name, self.low, self.high, log=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Uniform:
+    """A float drawn uniformly from [low, high] on a grid of `step`."""
+
+    low: float
+    high: float
+    step: float
+
+    def __post_init__(self) -> None:
+        if not (self.low < self.high and self.step > 0):
+            raise ValueError(
+                "`Uniform` should have low < high and step > 0. Received: "
+                f"`low={self.low}, high={self.high}, step={self.step}`")
+
+    def suggest(self, trial: Any, name: str) -> float:
+        value = trial.suggest_float(name, self.low, self.high, step=self.step)
+        return round(value, 10)  # 0.35, not 0.35000000000000003
+
+
+@dataclasses.dataclass(frozen=True)
+class IntRange:
+    """An integer drawn uniformly from [low, high]."""
+
+    low: int
+    high: int
+
+    def __post_init__(self) -> None:
+        if not self.low <= self.high:
+            raise ValueError("`IntRange` should have low <= high. Received: "
+                             f"`low={self.low}, high={self.high}`")
+
+    def suggest(self, trial: Any, name: str) -> int:
+        return trial.suggest_int(name, self.low, self.high)
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """One of `options` (unordered for the sampler)."""
+
+    options: tuple[int | float | str | bool, ...]
+
+    def __post_init__(self) -> None:
+        if not self.options:
+            raise ValueError("`Choice` should have at least one option. "
+                             f"Received: `options={self.options}`")
+
+    def suggest(self, trial: Any, name: str) -> Any:
+        return trial.suggest_categorical(name, list(self.options))
+
+
+Distribution = LogUniform | Uniform | IntRange | Choice
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchSpace:
+    """What `tune` searches (per model, only the settings it has).
+
+    Attributes:
+      learning_rate: Adam learning rate, log-uniform in [1e-4, 1e-2].
+      batch_size: global batch size, one of 1024, 2048, 4096, 8192.
+      embedding_dim: field embedding width, one of 8, 10, 16.
+      embedding_l2: embedding L2 weight, one of 0 and a log grid 1e-4 ..
+        0.1 (a categorical, so that 0, no regularisation, is a value).
+      dropout: dropout of the MLP(s), uniform in [0, 0.5], step 0.05.
+      mlp_width: width of every hidden layer, one of 100, 200, 400, 800
+        (each divisible by 1, 2, 4, 5, 10 and 20: FinalMLP's fusion heads
+        must divide its streams' last width).
+      mlp_depth: hidden layers, 1 to 4.
+      num_cross_layers: cross depth of DCNv2 / GDCN, 1 to 6.
+    """
+
+    learning_rate: Distribution = LogUniform(1e-4, 1e-2)
+    batch_size: Distribution = Choice((1024, 2048, 4096, 8192))
+    embedding_dim: Distribution = Choice((8, 10, 16))
+    embedding_l2: Distribution = Choice((0.0, 1e-4, 1e-3, 1e-2, 0.05, 0.1))
+    dropout: Distribution = Uniform(0.0, 0.5, 0.05)
+    mlp_width: Distribution = Choice((100, 200, 400, 800))
+    mlp_depth: Distribution = IntRange(1, 4)
+    num_cross_layers: Distribution = IntRange(1, 6)
+
+    def dimensions(self, model: str, fixed: Iterable[str] = ()
+                   ) -> dict[str, Distribution]:
+        """{setting: distribution} searched for `model`: the settings that
+        write at least one key its config (or `TrainConfig`) has, minus
+        those whose keys are all in `fixed` (e.g. given with `--set`)."""
+        fixed = set(fixed)
+        dims = {}
+        for name in SETTINGS:
+            keys = [k for k in target_keys(model, name) if k not in fixed]
+            if keys:
+                dims[name] = getattr(self, name)
+        # Width and depth make one list: both are searched or neither.
+        if ("mlp_width" in dims) != ("mlp_depth" in dims):
+            dims.pop("mlp_width", None)
+            dims.pop("mlp_depth", None)
+        return dims
+
+
+# The config keys (as `train --set` spells them) each setting writes; a
+# model takes those its config has. mlp_width and mlp_depth together write
+# the hidden-unit list [width] * depth.
+TARGETS: dict[str, tuple[str, ...]] = {
+    "learning_rate": ("train.learning_rate",),
+    "batch_size": ("train.batch_size",),
+    "embedding_dim": ("params.embedding_dim",),
+    "embedding_l2": ("params.embedding_l2",),
+    "dropout": ("params.dropout", "params.mlp1_dropout",
+                "params.mlp2_dropout"),
+    "mlp_width": ("params.hidden_units", "params.mlp1_hidden_units"),
+    "mlp_depth": ("params.hidden_units", "params.mlp1_hidden_units"),
+    "num_cross_layers": ("params.num_cross_layers",),
+}
+SETTINGS = tuple(f.name for f in dataclasses.fields(SearchSpace))
+
+
+def target_keys(model: str, setting: str) -> list[str]:
+    """The keys of `TARGETS[setting]` that `model`'s config accepts."""
+    accepted = {f"params.{f.name}" for f in dataclasses.fields(
+        model_class(model).config_class)}
+    accepted |= {f"train.{f.name}" for f in dataclasses.fields(TrainConfig)}
+    return [k for k in TARGETS[setting] if k in accepted]
+
+
+def suggest(trial: Any, dims: dict[str, Distribution]) -> dict[str, Any]:
+    """Draws every setting of `dims` from an Optuna `trial` (a retried
+    trial gets its stored values back)."""
+    return {name: dist.suggest(trial, name) for name, dist in dims.items()}
+
+
+def trial_settings(model: str, values: dict[str, Any],
+                   fixed: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """{"params": {...}, "train": {...}}: the config values of one trial
+    (keys in `fixed` are left to the user's `--set`)."""
+    fixed = set(fixed)
+    flat: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in ("mlp_width", "mlp_depth"):
+            value = [int(values["mlp_width"])] * int(values["mlp_depth"])
+        for key in target_keys(model, name):
+            if key not in fixed:
+                flat[key] = value
+    out: dict[str, dict[str, Any]] = {"params": {}, "train": {}}
+    for key, value in flat.items():
+        section, name = key.split(".", 1)
+        out[section][name] = value
+    return out

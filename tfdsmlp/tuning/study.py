@@ -1,0 +1,247 @@
+"""`run_study`: the hyperparameter search behind `python -m tfdsmlp tune`.
+
+Why Optuna rather than KerasTuner: Optuna keeps the whole study in an SQL
+database (here SQLite at STUDY/study.db), so a study resumes after
+`kill -9` and several processes can work on one study at once; its
+heartbeat and `RetryHeartbeatStaleTrialCallback` turn a killed trial into
+a queued retry; its pruning API (`trial.report` / `should_prune`, median
+and Hyperband pruners) is a two-line Keras callback; and it does not
+depend on Keras, whereas current KerasTuner releases target Keras 3 while
+this package trains with Keras 2 (tf-keras). KerasTuner's oracle also
+keeps its state in per-trial JSON files that one chief process owns.
+
+Each trial is an ordinary teacher phase (`objective.Objective`) in
+STUDY/trials/<n>; the study stops when `trials` trials have finished
+(complete or pruned), or, for new trials, when `time_budget` seconds have
+passed. docs/TUNING.md describes the space, the outputs and resuming.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from collections.abc import Callable
+
+import tfdsmlp  # noqa: F401
+from tfdsmlp.config import ConfigError, to_dict
+from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.models.registry import build_model
+from tfdsmlp.training.presets import build_run_config
+from tfdsmlp.tuning import report
+from tfdsmlp.tuning.objective import Objective
+from tfdsmlp.tuning.sampler import TrialSeededTPESampler
+from tfdsmlp.tuning.space import SearchSpace
+from tfdsmlp.tuning.storage import (
+    open_study,
+    recover_interrupted,
+    retry_interrupted_here,
+)
+
+import optuna
+
+PRUNERS = ("median", "hyperband", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyResult:
+    """What `run_study` returns.
+
+    Attributes:
+      out: the study directory.
+      finished: trials complete or pruned (all processes).
+      best_number: the best trial's number (None: none completed).
+      best_value: its validation AUC.
+      best_yaml: path of best.yaml (None: none completed).
+      trials_md: path of trials.md.
+    """
+
+    out: str
+    finished: int
+    best_number: int | None
+    best_value: float | None
+    best_yaml: str | None
+    trials_md: str
+
+
+def make_pruner(name: str | optuna.pruners.BasePruner, max_epochs: int
+                ) -> optuna.pruners.BasePruner:
+    """The pruner named `name` (an Optuna pruner is returned as is).
+
+    "median": stops a trial whose validation AUC after an epoch is below
+    the median of earlier trials' at that epoch (after 3 finished trials);
+    "hyperband": Hyperband over epochs 1..`max_epochs`; "none": never."""
+    if isinstance(name, optuna.pruners.BasePruner):
+        return name
+    if name == "median":
+        # CTR models often peak after 1-3 epochs: epoch 1 already counts.
+        return optuna.pruners.MedianPruner(n_startup_trials=3,
+                                           n_warmup_steps=0)
+    if name == "hyperband":
+        return optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max(1, max_epochs),
+            reduction_factor=3)
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    raise ValueError(f"`pruner` should be one of {list(PRUNERS)}. "
+                     f"Received: `pruner={name!r}`")
+
+
+def fixed_keys(overrides: list[str]) -> set[str]:
+    """Config keys ("params.dropout", "train.batch_size") that the teacher
+    `--set` overrides fix."""
+    keys = set()
+    for text in overrides:
+        path = text.split("=", 1)[0].strip().split(".")
+        if path[0] == "teacher":
+            path = path[1:]
+        keys.add(".".join(path[:2]))
+    return keys
+
+
+Pruner = str | optuna.pruners.BasePruner
+
+
+def run_study(data: str | DatasetDir, model: str, out: str,
+              trials: int = 20, time_budget: float | None = None,
+              preset: str | None = None, overrides: list[str] | None = None,
+              seed: int = 0, pruner: Pruner = "median",
+              space: SearchSpace | None = None, deterministic: bool = False,
+              log: Callable[[str], None] | None = print) -> StudyResult:
+    """Searches `space` for `model` on `data` by validation AUC.
+
+    Args:
+      data: dataset directory (its test split is never read).
+      model: teacher model name (registry).
+      out: study directory (created; rerun to resume or extend).
+      trials: stop when this many trials are complete or pruned.
+      time_budget: seconds after which this process starts no new trial.
+      preset: preset name or file under the search (None: defaults).
+      overrides: `--set` values as `train` takes them ("train.epochs=20",
+        "params.batch_norm=false"); a searched key given here is fixed.
+      seed: seed of the sampler (trial n draws from (seed, n)).
+      pruner: "median", "hyperband", "none" or an Optuna pruner.
+      space: `SearchSpace` (default: the documented one).
+      deterministic: TensorFlow op determinism in every trial.
+      log: progress lines (None: silent).
+
+    Raises `StudyError` when `out` holds a study with another setup, and
+    `ConfigError` for settings that do not fit the model or the data."""
+    if trials <= 0 or (time_budget is not None and time_budget <= 0):
+        raise ValueError("`trials` and `time_budget` should be positive. "
+                         f"Received: `trials={trials}`, "
+                         f"`time_budget={time_budget}`")
+    say = log or (lambda *_: None)
+    data = DatasetDir.open(data)
+    space = space or SearchSpace()
+    overrides = [f"teacher.{o}" if o.split(".")[0] in ("model", "params",
+                                                       "train") else o
+                 for o in (overrides or [])]
+    base = build_run_config(preset, model, None, overrides,
+                            teacher_only=True)
+    # The model's settings must fit the data before any trial runs.
+    build_model(model, base.teacher.params, data.spec)
+    fixed = fixed_keys(overrides)
+    dims = space.dimensions(model, fixed)
+    if not dims:
+        raise ConfigError(f"Nothing to search for {model}: every setting "
+                          "of the space is fixed by --set.")
+    pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
+    setup = {"model": model, "preset": preset, "overrides": overrides,
+             "dataset_fingerprint": data.fingerprint, "seed": seed,
+             "pruner": pruner_name, "space": {k: to_dict(v) | {
+                 "kind": type(v).__name__} for k, v in dims.items()},
+             "deterministic": deterministic}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = open_study(out, setup, TrialSeededTPESampler(seed),
+                       make_pruner(pruner, base.teacher.train.epochs))
+    for number in recover_interrupted(study):
+        say(f"[tune] trial {number} was interrupted (its process is "
+            "gone): queued again, to resume in its directory")
+    report.write_hparams_config(out, dims)
+    done = report.finished_count(study)
+    say(f"[tune] {model}: searching {', '.join(dims)} "
+        f"({done}/{trials} trials finished; study {out}/study.db)")
+    objective = Objective(out, data, base, model, dims, fixed,
+                          deterministic, log=say)
+    progress = _Progress(out, model, preset, data.path, trials,
+                         time_budget, say)
+    if done < trials:
+        stop = optuna.study.MaxTrialsCallback(trials,
+                                              states=report.FINISHED)
+        try:
+            study.optimize(objective, timeout=time_budget,
+                           callbacks=[progress, stop],
+                           catch=(ConfigError,), gc_after_trial=True)
+        except KeyboardInterrupt:
+            retry_interrupted_here(study)
+            report.write_outputs(study, out, model, preset, data.path)
+            raise
+    report.write_outputs(study, out, model, preset, data.path)
+    best = report.best_trial(study)
+    return StudyResult(
+        out=out, finished=report.finished_count(study),
+        best_number=None if best is None else best.number,
+        best_value=None if best is None else best.value,
+        best_yaml=None if best is None else os.path.join(out, "best.yaml"),
+        trials_md=os.path.join(out, "trials.md"))
+
+
+class _Progress:
+    """After each trial: rewrite the outputs, log n/N, best, ETA."""
+
+    def __init__(self, out, model, preset, data_path, trials, time_budget,
+                 say):
+        self.out, self.model, self.preset = out, model, preset
+        self.data_path, self.trials = data_path, trials
+        self.time_budget, self.say = time_budget, say
+        self.start, self.durations = time.time(), []
+
+    def __call__(self, study: optuna.Study, trial) -> None:
+        report.write_trial_hparams(self.out, trial)
+        report.write_outputs(study, self.out, self.model, self.preset,
+                             self.data_path)
+        secs = report.seconds(trial) or 0.0
+        self.durations.append(secs)
+        done = report.finished_count(study)
+        what = _outcome(trial)
+        best = report.best_trial(study)
+        best_text = ("no complete trial yet" if best is None else
+                     f"best {best.value:.4f} (trial {best.number})")
+        self.say(f"[tune] trial {trial.number} {what} in {secs:.1f} s; "
+                 f"{done}/{self.trials} finished; {best_text}; "
+                 f"ETA {self._eta(done)}")
+
+    def _eta(self, done: int) -> str:
+        left = max(0, self.trials - done)
+        if left == 0:
+            return "done"
+        eta = left * sum(self.durations) / len(self.durations)
+        if self.time_budget is not None:
+            budget_left = self.time_budget - (time.time() - self.start)
+            if budget_left < eta:
+                return f"{max(0.0, budget_left):.0f} s (time budget)"
+        return f"{eta:.0f} s"
+
+
+def _outcome(trial) -> str:
+    state = trial.state.name.lower()
+    if trial.state == optuna.trial.TrialState.COMPLETE:
+        return (f"complete: val AUC {trial.value:.4f}, "
+                f"{report.epochs(trial)} epochs")
+    if trial.user_attrs.get("diverged"):
+        return f"diverged (pruned): {trial.user_attrs['diverged']}"
+    if trial.state == optuna.trial.TrialState.PRUNED:
+        return f"pruned after epoch {report.epochs(trial)}"
+    return state
+
+
+def describe(result: StudyResult) -> list[str]:
+    """Closing lines for the command line."""
+    lines = [f"{result.finished} trials finished -> {result.trials_md}"]
+    if result.best_yaml:
+        lines.append(f"best: trial {result.best_number}, validation AUC "
+                     f"{result.best_value:.4f} -> {result.best_yaml}")
+    else:
+        lines.append("no trial completed: best.yaml not written")
+    return lines
