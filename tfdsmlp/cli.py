@@ -126,9 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "weights prefix such as RUN/teacher/weights/model "
                         "(the weights must fit the teacher exactly).")
     p.add_argument("--export-name", metavar="NAME",
-                   help="Also export the DS-MLP to saved_models/NAME/<v>/ "
-                        "and the teacher to saved_models/NAME_teacher/<v>/ "
-                        "(see `export`).")
+                   help="Also export the DS-MLP selected by validation AUC "
+                        "(after alignment or after distillation) to "
+                        "saved_models/NAME/<v>/ and the teacher to "
+                        "saved_models/NAME_teacher/<v>/ (see `export`). "
+                        "NAME is checked before any training.")
     _add_run_flags(p)
 
     p = sub.add_parser(
