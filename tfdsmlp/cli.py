@@ -297,7 +297,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "train on its train split and are scored on valid.")
     p.add_argument("--model", required=True,
                    help="Teacher model: gdcn, dcnv2, finalmlp, autoint, "
-                        "xdeepfm, deepfm, dnn.")
+                        "xdeepfm, deepfm, dnn; or dsmlp (with --teacher): "
+                        "the DS-MLP's distillation, alignment and student "
+                        "settings.")
+    p.add_argument("--teacher", default=None, metavar="RUN_DIR",
+                   help="With --model dsmlp (required there): a finished "
+                        "teacher run (`train --out RUN_DIR`) that every "
+                        "trial loads; trials are whole `run`s scored by "
+                        "the selected model's validation AUC, and --set "
+                        "takes `run`'s keys (distill.train.epochs=5).")
     p.add_argument("--trials", type=int, default=20, metavar="N",
                    help="Stop when the study holds N finished (complete "
                         "or pruned) trials, counting earlier runs. "
@@ -510,7 +518,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                        time_budget=args.time_budget, preset=args.preset,
                        overrides=args.overrides, seed=args.seed,
                        pruner=args.pruner, deterministic=args.deterministic,
-                       log=None if args.quiet else print)
+                       log=None if args.quiet else print,
+                       teacher=args.teacher)
     for line in describe(result):
         print(line)
     return 0 if result.best_yaml else 1

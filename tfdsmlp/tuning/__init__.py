@@ -4,6 +4,8 @@
     result = run_study("data/frappe", "gdcn", "studies/gdcn", trials=30,
                        preset="frappe")
     result.best_yaml   # a preset: `train --preset studies/gdcn/best.yaml`
+    # the DS-MLP over a finished teacher run (DSMLPSpace):
+    run_study("data/frappe", "dsmlp", "studies/dsmlp", teacher="runs/gdcn")
 
 Modules: `space` (the search space, written once), `objective` (one trial
 = one teacher phase of `run_dsmlp`, with a pruning callback), `storage`
@@ -13,8 +15,10 @@ seeded per trial), `report` (trials.md, best.yaml, TensorBoard HParams),
 """
 
 from tfdsmlp.tuning.space import (
+    DSMLP_TARGETS,
     TARGETS,
     Choice,
+    DSMLPSpace,
     IntRange,
     LogUniform,
     SearchSpace,
@@ -23,5 +27,5 @@ from tfdsmlp.tuning.space import (
 from tfdsmlp.tuning.storage import StudyError
 from tfdsmlp.tuning.study import StudyResult, run_study
 
-__all__ = ["TARGETS", "Choice", "IntRange", "LogUniform", "SearchSpace",
+__all__ = ["DSMLP_TARGETS", "TARGETS", "Choice", "DSMLPSpace", "IntRange", "LogUniform", "SearchSpace",
            "StudyError", "StudyResult", "Uniform", "run_study"]

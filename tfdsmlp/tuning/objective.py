@@ -18,13 +18,19 @@ from collections.abc import Callable
 from typing import Any
 
 import tfdsmlp  # noqa: F401
-from tfdsmlp.config import ConfigError
+from tfdsmlp.config import ConfigError, from_dict, to_dict
 from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.models.dual_stream_mlp import DualStreamMLPConfig
 from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.callbacks import NonFiniteLossError
 from tfdsmlp.training.pipeline import PhaseDivergedError, run_dsmlp
 from tfdsmlp.training.run_config import RunConfig
-from tfdsmlp.tuning.space import Distribution, suggest, trial_settings
+from tfdsmlp.tuning.space import (
+    Distribution,
+    dsmlp_trial_settings,
+    suggest,
+    trial_settings,
+)
 from tfdsmlp.tuning.storage import root_trial, worker_identity
 
 import optuna
@@ -44,16 +50,23 @@ class PruningCallback(tf.keras.callbacks.Callback):
     Args:
       trial: `optuna.Trial`. The trial to report to.
       log: callable or None. Gets one line per epoch.
+      offset: int. Added to the epoch for the reported step (a DS-MLP
+        trial reports stage 2 after stage 1's `distill.train.epochs`, so
+        steps increase over both phases).
+      phase: str. Named in the log lines (empty: none).
     """
 
     def __init__(self, trial: optuna.Trial,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None,
+                 offset: int = 0, phase: str = ""):
         super().__init__()
         self.trial = trial
         self.log = log
+        self.offset, self.phase = offset, phase
 
     def on_epoch_end(self, epoch, logs=None):
-        step = epoch + 1  # epochs are 1-based in reports, as in logs
+        # epochs are 1-based in reports, as in logs
+        step = self.offset + epoch + 1
         value = (logs or {}).get(MONITOR)
         if value is None:
             raise ValueError(f"PruningCallback needs `{MONITOR}` in the "
@@ -62,7 +75,9 @@ class PruningCallback(tf.keras.callbacks.Callback):
             raise optuna.TrialPruned(f"non-finite {MONITOR} in epoch {step}")
         self.trial.report(float(value), step)
         if self.log:
-            self.log(f"  trial {self.trial.number} epoch {step}: val AUC "
+            where = f"{self.phase} " if self.phase else ""
+            self.log(f"  trial {self.trial.number} {where}epoch {step}: "
+                     "val AUC "
                      f"{value:.4f}")
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned after epoch {step} (val AUC "
@@ -152,7 +167,91 @@ class Objective:
         return float(teacher["valid"]["auc"])
 
 
-def _drop_backup(path: str) -> None:
-    """A pruned or diverged trial is never resumed: its epoch backup
+def _drop_backup(path: str, phases: tuple[str, ...] = ("teacher",)) -> None:
+    """A pruned or diverged trial is never resumed: its epoch backups
     (weights and optimizer state) would only take disk space."""
-    shutil.rmtree(RunDir(path).backup_dir("teacher"), ignore_errors=True)
+    for phase in phases:
+        shutil.rmtree(RunDir(path).backup_dir(phase), ignore_errors=True)
+
+
+def dsmlp_trial_config(base: RunConfig, values: dict[str, Any]
+                       ) -> RunConfig:
+    """`base` (teacher of the teacher run, preset <- `--set`) with one
+    DS-MLP trial's values, checked strictly and resolved."""
+    depth = len(base.student.params.get("parallel_hidden_units")
+                or DualStreamMLPConfig.parallel_hidden_units)
+    data = to_dict(base)
+    for key, value in dsmlp_trial_settings(values, depth).items():
+        node = data
+        *parents, name = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[name] = value
+    try:
+        return from_dict(RunConfig, data).resolved()
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"trial settings {values} do not fit dsmlp: "
+                          f"{e}") from None
+
+
+class DSMLPObjective(Objective):
+    """The objective of `tune --model dsmlp --teacher RUN_DIR`: a trial is
+    `run_dsmlp(..., until="align", teacher_checkpoint=RUN_DIR)` (the
+    teacher loaded, never trained); its value is the validation AUC of the
+    model the run selects (`select_by_validation`: the stage-2 DS-MLP or
+    the stage-1 student). Pruning sees stage 1's per-epoch validation AUC
+    at steps 1..E (E = `distill.train.epochs`), then stage 2's at steps
+    E+1.. .
+
+    Args (besides `Objective`'s, whose `model` is "dsmlp"):
+      teacher_run: the teacher run directory.
+    """
+
+    def __init__(self, out, data, base, dims, fixed, teacher_run: str,
+                 deterministic: bool = False, log=None):
+        super().__init__(out, data, base, "dsmlp", dims, fixed,
+                         deterministic, log)
+        self.teacher_run = teacher_run
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker_identity())
+        trial.set_user_attr("interrupted", False)
+        values = suggest(trial, self.dims)
+        path = self.run_dir(root_trial(trial))
+        trial.set_user_attr("run_dir", os.path.relpath(path, self.out))
+        cfg = dsmlp_trial_config(self.base, values)
+        tf.keras.backend.clear_session()
+        offsets = {"distill": 0, "align": cfg.distill.train.epochs}
+
+        def callbacks(phase):
+            if phase not in offsets:
+                return []
+            return [PruningCallback(trial, self.log, offset=offsets[phase],
+                                    phase=phase)]
+
+        phases = ("distill", "align")
+        try:
+            result = run_dsmlp(
+                self.data, cfg, path, verbose=0, until="align",
+                teacher_checkpoint=self.teacher_run,
+                deterministic=self.deterministic, evaluate_test=False,
+                phase_callbacks=callbacks)
+        except (PhaseDivergedError, NonFiniteLossError) as e:
+            trial.set_user_attr("diverged", str(e).split(". ")[0])
+            _drop_backup(path, phases)
+            raise optuna.TrialPruned(f"diverged: {e}") from None
+        except optuna.TrialPruned:
+            _drop_backup(path, phases)
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        selected = result.metrics["selected"]
+        stats = result.metrics["phases"]
+        done = [stats[k] for k in ("student", "dsmlp") if k in stats]
+        trial.set_user_attr("epochs", int(sum(p.get("epochs", 0)
+                                              for p in done)))
+        trial.set_user_attr("selected", selected["phase"])
+        trial.set_user_attr("val_logloss",
+                            stats[selected["phase"]]["valid"]["logloss"])
+        return float(selected["valid_auc"])

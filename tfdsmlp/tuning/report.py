@@ -135,6 +135,44 @@ def write_outputs(study: optuna.Study, out: str, model: str,
            header + yaml.safe_dump(preset_data, sort_keys=False))
 
 
+def write_dsmlp_outputs(study: optuna.Study, out: str,
+                        teacher: dict[str, Any], teacher_run: str,
+                        data: str) -> None:
+    """trials.md and, once a trial completed, for `tune --model dsmlp`:
+    best.yaml, a preset (`train:` the teacher run's training settings;
+    `models:` the teacher's params and the best student's as `dsmlp`),
+    and best_run.yaml, a `run --config` file with the best trial's
+    `teacher`, `student`, `distill` and `align` sections (kd_weight,
+    alpha, beta, per-stage training settings: not preset keys)."""
+    _write(os.path.join(out, "trials.md"), trials_markdown(study, "dsmlp"))
+    best = best_trial(study)
+    if best is None:
+        return
+    cfg = RunDir(os.path.join(out, best.user_attrs["run_dir"])).read_config()
+    tmodel = teacher["model"]
+    preset = {"train": teacher["train"],
+              "models": {tmodel: teacher["params"],
+                         "dsmlp": cfg["student"]["params"]}}
+    run_cfg = {"teacher": {"model": tmodel, "params": teacher["params"],
+                           "train": teacher["train"]},
+               "student": cfg["student"], "distill": cfg["distill"],
+               "align": cfg["align"]}
+    best_run = os.path.join(out, "best_run.yaml")
+    header = (
+        f"# Best trial {best.number} of the DS-MLP tuning study {out} "
+        f"(validation AUC {best.value:.4f}, teacher {tmodel} of "
+        f"{teacher_run}).\n"
+        f"# .venv/bin/python -m tfdsmlp run --data {data} --config "
+        f"{best_run} --teacher-checkpoint {teacher_run} --out RUN\n")
+    _write(os.path.join(out, "best.yaml"), header + (
+        "# A preset (student params; the distill/align settings are in "
+        "best_run.yaml): run --preset THIS --teacher "
+        f"{tmodel}\n") + yaml.safe_dump(
+            json.loads(json.dumps(preset)), sort_keys=False))
+    _write(best_run, header + yaml.safe_dump(
+        json.loads(json.dumps(run_cfg)), sort_keys=False))
+
+
 def _write(path: str, text: str) -> None:
     tmp = f"{path}.tmp-{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:

@@ -184,3 +184,79 @@ def trial_settings(model: str, values: dict[str, Any],
         section, name = key.split(".", 1)
         out[section][name] = value
     return out
+
+
+@dataclasses.dataclass(frozen=True)
+class DSMLPSpace:
+    """What `tune --model dsmlp --teacher RUN_DIR` searches: the DS-MLP's
+    distillation (stage 1), alignment (stage 2) and student settings, with
+    the teacher of RUN_DIR loaded, never trained. `DSMLP_TARGETS` names the
+    `RunConfig` key each writes; docs/TUNING.md shows the same table.
+
+    Attributes:
+      kd_weight: lambda, weight of the KD loss, uniform in [0, 2], step 0.1.
+      kd_loss: "bce" or "kl".
+      temperature: KD temperature, uniform in [1, 4], step 0.5.
+      alpha: weight of the main stream's loss in stage 2, [0, 2], step 0.1.
+      beta: weight of the parallel stream's loss in stage 2, [0, 2], 0.1.
+      main_width: width of the main MLP, one of 200, 400, 600, 800, 1000.
+      main_depth: layers of the main MLP, 1 to 3.
+      parallel_width: width of the parallel MLP (its depth is the base
+        config's), one of 100, 200, 400.
+      distill_learning_rate: stage-1 Adam learning rate, log 1e-4 .. 1e-2.
+      align_learning_rate: stage-2 Adam learning rate, log 1e-4 .. 1e-2.
+      dropout: dropout of both student MLPs, [0, 0.5], step 0.05.
+    """
+
+    kd_weight: Distribution = Uniform(0.0, 2.0, 0.1)
+    kd_loss: Distribution = Choice(("bce", "kl"))
+    temperature: Distribution = Uniform(1.0, 4.0, 0.5)
+    alpha: Distribution = Uniform(0.0, 2.0, 0.1)
+    beta: Distribution = Uniform(0.0, 2.0, 0.1)
+    main_width: Distribution = Choice((200, 400, 600, 800, 1000))
+    main_depth: Distribution = IntRange(1, 3)
+    parallel_width: Distribution = Choice((100, 200, 400))
+    distill_learning_rate: Distribution = LogUniform(1e-4, 1e-2)
+    align_learning_rate: Distribution = LogUniform(1e-4, 1e-2)
+    dropout: Distribution = Uniform(0.0, 0.5, 0.05)
+
+    def dimensions(self, fixed: Iterable[str] = ()
+                   ) -> dict[str, Distribution]:
+        """{setting: distribution}, minus settings whose key is in `fixed`
+        (full `RunConfig` keys given with `--set`)."""
+        fixed = set(fixed)
+        return {f.name: getattr(self, f.name)
+                for f in dataclasses.fields(self)
+                if DSMLP_TARGETS[f.name] not in fixed}
+
+
+# The `RunConfig` key (as `run --set` spells it) each DS-MLP setting
+# writes; main_width and main_depth together write [width] * depth, and
+# parallel_width writes [width] * (the base parallel depth).
+DSMLP_TARGETS: dict[str, str] = {
+    "kd_weight": "distill.kd_weight",
+    "kd_loss": "distill.kd_loss",
+    "temperature": "distill.temperature",
+    "alpha": "align.alpha",
+    "beta": "align.beta",
+    "main_width": "student.params.main_hidden_units",
+    "main_depth": "student.params.main_hidden_units",
+    "parallel_width": "student.params.parallel_hidden_units",
+    "distill_learning_rate": "distill.train.learning_rate",
+    "align_learning_rate": "align.train.learning_rate",
+    "dropout": "student.params.dropout",
+}
+
+
+def dsmlp_trial_settings(values: dict[str, Any], parallel_depth: int
+                         ) -> dict[str, Any]:
+    """{RunConfig key: value} of one DS-MLP trial."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if name in ("main_width", "main_depth"):
+            value = ([int(values.get("main_width", 600))]
+                     * int(values.get("main_depth", 3)))
+        elif name == "parallel_width":
+            value = [int(value)] * parallel_depth
+        out[DSMLP_TARGETS[name]] = value
+    return out

@@ -27,11 +27,12 @@ import tfdsmlp  # noqa: F401
 from tfdsmlp.config import ConfigError, to_dict
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.models.registry import build_model
+from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.presets import build_run_config
 from tfdsmlp.tuning import report
-from tfdsmlp.tuning.objective import Objective
+from tfdsmlp.tuning.objective import DSMLPObjective, Objective
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
-from tfdsmlp.tuning.space import SearchSpace
+from tfdsmlp.tuning.space import DSMLPSpace, SearchSpace
 from tfdsmlp.tuning.storage import (
     open_study,
     recover_interrupted,
@@ -106,8 +107,10 @@ def run_study(data: str | DatasetDir, model: str, out: str,
               trials: int = 20, time_budget: float | None = None,
               preset: str | None = None, overrides: list[str] | None = None,
               seed: int = 0, pruner: Pruner = "median",
-              space: SearchSpace | None = None, deterministic: bool = False,
-              log: Callable[[str], None] | None = print) -> StudyResult:
+              space: SearchSpace | DSMLPSpace | None = None,
+              deterministic: bool = False,
+              log: Callable[[str], None] | None = print,
+              teacher: str | None = None) -> StudyResult:
     """Searches `space` for `model` on `data` by validation AUC.
 
     Args:
@@ -124,6 +127,11 @@ def run_study(data: str | DatasetDir, model: str, out: str,
       space: `SearchSpace` (default: the documented one).
       deterministic: TensorFlow op determinism in every trial.
       log: progress lines (None: silent).
+      teacher: with `model="dsmlp"` (and only then): a finished teacher
+        run directory (`train --out`). Trials are then whole DS-MLP runs
+        (`run_dsmlp(..., until="align", teacher_checkpoint=teacher)`)
+        over `DSMLPSpace`, scored by the selected model's validation AUC;
+        `overrides` are `run`'s full keys ("distill.train.epochs=5").
 
     Raises `StudyError` when `out` holds a study with another setup, and
     `ConfigError` for settings that do not fit the model or the data."""
@@ -133,6 +141,19 @@ def run_study(data: str | DatasetDir, model: str, out: str,
                          f"`time_budget={time_budget}`")
     say = log or (lambda *_: None)
     data = DatasetDir.open(data)
+    if model == "dsmlp" or teacher is not None:
+        if model != "dsmlp":
+            raise ConfigError(
+                f"--teacher is for `--model dsmlp` only; --model {model} "
+                "is a teacher, tuned without one.")
+        if teacher is None:
+            raise ConfigError(
+                "--model dsmlp needs --teacher RUN_DIR: a finished teacher "
+                "run (`python -m tfdsmlp train --out RUN_DIR`) whose "
+                "teacher every trial loads.")
+        return _run_dsmlp_study(data, out, teacher, trials, time_budget,
+                                preset, overrides or [], seed, pruner,
+                                space or DSMLPSpace(), deterministic, say)
     space = space or SearchSpace()
     overrides = [f"teacher.{o}" if o.split(".")[0] in ("model", "params",
                                                        "train") else o
@@ -187,11 +208,93 @@ def run_study(data: str | DatasetDir, model: str, out: str,
         trials_md=os.path.join(out, "trials.md"))
 
 
+def _teacher_settings(teacher: str) -> dict:
+    """{model, params, train} of the teacher of run directory `teacher`
+    (train: its config.yaml's, for reference)."""
+    run = RunDir(teacher)
+    if not run.is_done("teacher"):
+        raise ConfigError(f"--teacher {teacher}: not a finished teacher run "
+                          "(no finished teacher phase; run `python -m "
+                          f"tfdsmlp train --out {teacher}` first).")
+    settings = run.read_done("teacher")["settings"]
+    try:
+        train = run.read_config()["teacher"].get("train") or {}
+    except Exception:  # noqa: BLE001 - only for best_run.yaml
+        train = {}
+    return {"model": settings["model"], "params": settings["params"],
+            "train": train}
+
+
+def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
+                     overrides, seed, pruner, space, deterministic, say):
+    """`run_study` for `--model dsmlp --teacher RUN_DIR`."""
+    if not isinstance(space, DSMLPSpace):
+        raise ValueError("`space` should be a `DSMLPSpace` for dsmlp. "
+                         f"Received: {type(space).__name__}")
+    tsettings = _teacher_settings(teacher)
+    tmodel = tsettings["model"]
+    base = build_run_config(preset, tmodel, None, overrides)
+    base = dataclasses.replace(base, teacher=dataclasses.replace(
+        base.teacher, model=tmodel, params=tsettings["params"])).resolved()
+    build_model("dsmlp", base.student.params, data.spec)
+    fixed = {o.split("=", 1)[0].strip() for o in overrides}
+    dims = space.dimensions(fixed)
+    if not dims:
+        raise ConfigError("Nothing to search for dsmlp: every setting of "
+                          "the space is fixed by --set.")
+    pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
+    setup = {"model": "dsmlp", "teacher": os.path.abspath(teacher),
+             "teacher_model": tmodel, "preset": preset,
+             "overrides": overrides,
+             "dataset_fingerprint": data.fingerprint, "seed": seed,
+             "pruner": pruner_name, "space": {k: to_dict(v) | {
+                 "kind": type(v).__name__} for k, v in dims.items()},
+             "deterministic": deterministic}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    max_epochs = base.distill.train.epochs + base.align.train.epochs
+    study = open_study(out, setup, TrialSeededTPESampler(seed),
+                       make_pruner(pruner, max_epochs))
+    for number in recover_interrupted(study):
+        say(f"[tune] trial {number} was interrupted (its process is "
+            "gone): queued again, to resume in its directory")
+    report.write_hparams_config(out, dims)
+    done = report.finished_count(study)
+    say(f"[tune] dsmlp (teacher {tmodel} of {teacher}): searching "
+        f"{', '.join(dims)} ({done}/{trials} trials finished; study "
+        f"{out}/study.db)")
+    objective = DSMLPObjective(out, data, base, dims, fixed, teacher,
+                               deterministic, log=say)
+    write = lambda: report.write_dsmlp_outputs(
+        study, out, tsettings, teacher, data.path)
+    progress = _Progress(out, "dsmlp", preset, data.path, trials,
+                         time_budget, say, write=write)
+    if done < trials:
+        stop = optuna.study.MaxTrialsCallback(trials,
+                                              states=report.FINISHED)
+        try:
+            study.optimize(objective, timeout=time_budget,
+                           callbacks=[progress, stop],
+                           catch=(ConfigError,), gc_after_trial=True)
+        except KeyboardInterrupt:
+            retry_interrupted_here(study)
+            write()
+            raise
+    write()
+    best = report.best_trial(study)
+    return StudyResult(
+        out=out, finished=report.finished_count(study),
+        best_number=None if best is None else best.number,
+        best_value=None if best is None else best.value,
+        best_yaml=None if best is None else os.path.join(out, "best.yaml"),
+        trials_md=os.path.join(out, "trials.md"))
+
+
 class _Progress:
     """After each trial: rewrite the outputs, log n/N, best, ETA."""
 
     def __init__(self, out, model, preset, data_path, trials, time_budget,
-                 say):
+                 say, write=None):
+        self.write = write
         self.out, self.model, self.preset = out, model, preset
         self.data_path, self.trials = data_path, trials
         self.time_budget, self.say = time_budget, say
@@ -199,8 +302,11 @@ class _Progress:
 
     def __call__(self, study: optuna.Study, trial) -> None:
         report.write_trial_hparams(self.out, trial)
-        report.write_outputs(study, self.out, self.model, self.preset,
-                             self.data_path)
+        if self.write is not None:
+            self.write()
+        else:
+            report.write_outputs(study, self.out, self.model, self.preset,
+                                 self.data_path)
         secs = report.seconds(trial) or 0.0
         self.durations.append(secs)
         done = report.finished_count(study)

@@ -1,0 +1,147 @@
+"""`tune --model dsmlp --teacher RUN_DIR`: trials are whole DS-MLP runs
+that load the teacher of RUN_DIR; the study writes best.yaml (a preset)
+and best_run.yaml (a `run --config` file) that `run` takes."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tfdsmlp  # noqa: F401
+from tfdsmlp import cli
+from tfdsmlp.run_dir import RunDir
+from tfdsmlp.training.presets import build_run_config, load_preset
+from tfdsmlp.tuning import run_study
+from tfdsmlp.tuning.space import (
+    DSMLP_TARGETS,
+    Choice,
+    DSMLPSpace,
+    dsmlp_trial_settings,
+)
+
+import optuna
+import pytest
+from tune_helpers import load, states
+
+TINY_TEACHER = ["--set", "train.epochs=2", "--set", "train.batch_size=64",
+                "--set", "train.learning_rate=0.01",
+                "--set", "params.hidden_units=[16]",
+                "--set", "params.embedding_dim=4"]
+# Every phase: 2 epochs of 16 steps; smoke-sized, so no "learned" check.
+TINY_RUN = [f"{phase}.train.{key}" for phase in ("distill", "align")
+            for key in ("epochs=2", "batch_size=64", "check_learned=false",
+                        "shuffle_buffer=1000")]
+TINY_SPACE = DSMLPSpace(main_width=Choice((16, 32)),
+                        parallel_width=Choice((8, 16)))
+
+
+@pytest.fixture(scope="module")
+def synth_data(tmp_path_factory) -> str:
+    from data_tools.synth import write_synthetic
+
+    out = str(tmp_path_factory.mktemp("dsmlp_tune") / "data")
+    write_synthetic(out, num_rows=1000, seed=3, num_categorical=6,
+                    num_numeric=1, vocab_size=30, valid_rows=200,
+                    test_rows=200)
+    return out
+
+
+@pytest.fixture(scope="module")
+def teacher_run(synth_data, tmp_path_factory) -> str:
+    out = str(tmp_path_factory.mktemp("dsmlp_tune") / "teacher")
+    assert cli.main(["train", "--data", synth_data, "--model", "dnn",
+                     "--preset", "synthetic", "--out", out, "--quiet",
+                     *TINY_TEACHER]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def study(synth_data, teacher_run, tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("dsmlp_tune") / "study")
+    result = run_study(synth_data, "dsmlp", out, trials=2,
+                       preset="synthetic",
+                       overrides=TINY_RUN + ["student.params.embedding_dim=4"],
+                       pruner="none", space=TINY_SPACE, log=None,
+                       teacher=teacher_run)
+    return out, result
+
+
+def test_dsmlp_trials_are_whole_runs_on_the_loaded_teacher(study,
+                                                           teacher_run):
+    out, result = study
+    assert result.finished == 2
+    assert states(load(out)) == ["COMPLETE"] * 2
+    for trial in load(out).get_trials():
+        run = RunDir(os.path.join(out, trial.user_attrs["run_dir"]))
+        assert run.done_phases() == ["teacher", "distill", "align"]
+        metrics = run.read_metrics()
+        assert metrics["phases"]["teacher"]["loaded_from"].startswith(
+            os.path.abspath(teacher_run))
+        assert trial.value == metrics["selected"]["valid_auc"]
+        assert "test" not in metrics["phases"]["dsmlp"]
+        # distill reports steps 1, 2; align 3, 4 (after distill's epochs)
+        assert max(trial.intermediate_values) <= 4
+        assert set(trial.params) == set(DSMLP_TARGETS)
+
+
+def test_best_files_are_a_preset_and_a_run_config(study, synth_data,
+                                                  teacher_run, tmp_path):
+    out, _ = study
+    best = load(out).best_trial
+    cfg = RunDir(os.path.join(out, best.user_attrs["run_dir"])).read_config()
+    preset = load_preset(os.path.join(out, "best.yaml"))
+    assert preset["models"]["dsmlp"] == cfg["student"]["params"]
+    assert set(preset["models"]) == {"dnn", "dsmlp"}
+    run_cfg = build_run_config(None, "gdcn",
+                               os.path.join(out, "best_run.yaml"))
+    assert run_cfg.teacher.model == "dnn"
+    assert run_cfg.distill.kd_weight == cfg["distill"]["kd_weight"]
+    assert run_cfg.align.alpha == pytest.approx(best.params["alpha"])
+    assert run_cfg.align.train.learning_rate == best.params[
+        "align_learning_rate"]
+    # the preset works for `run --preset ... --teacher dnn`
+    params = build_run_config(os.path.join(out, "best.yaml"),
+                              "dnn").student.params
+    assert json.loads(json.dumps(params)) == cfg["student"]["params"]
+    run_out = str(tmp_path / "run")
+    assert cli.main(["run", "--data", synth_data, "--config",
+                     os.path.join(out, "best_run.yaml"),
+                     "--teacher-checkpoint", teacher_run, "--out", run_out,
+                     "--quiet"]) == 0
+    assert RunDir(run_out).done_phases() == ["teacher", "distill", "align"]
+
+
+def test_dsmlp_needs_a_teacher_run_and_only_dsmlp_takes_one(
+        synth_data, teacher_run, tmp_path, capsys):
+    assert cli.main(["tune", "--data", synth_data, "--model", "dsmlp",
+                     "--out", str(tmp_path / "a")]) == 2
+    assert "--model dsmlp needs --teacher" in capsys.readouterr().err
+    assert cli.main(["tune", "--data", synth_data, "--model", "gdcn",
+                     "--teacher", teacher_run,
+                     "--out", str(tmp_path / "b")]) == 2
+    assert "--teacher is for `--model dsmlp` only" in capsys.readouterr().err
+    assert cli.main(["tune", "--data", synth_data, "--model", "dsmlp",
+                     "--teacher", str(tmp_path), "--out",
+                     str(tmp_path / "c")]) == 2
+    assert "not a finished teacher run" in capsys.readouterr().err
+
+
+def test_dsmlp_space_fixes_keys_given_with_set():
+    dims = DSMLPSpace().dimensions({"distill.kd_weight",
+                                    "student.params.main_hidden_units"})
+    assert "kd_weight" not in dims
+    assert "main_width" not in dims and "main_depth" not in dims
+    assert dsmlp_trial_settings({"main_width": 200, "main_depth": 2,
+                                 "parallel_width": 100}, 3) == {
+        "student.params.main_hidden_units": [200, 200],
+        "student.params.parallel_hidden_units": [100, 100, 100]}
+
+
+def test_pruning_steps_increase_over_both_phases():
+    from tfdsmlp.tuning.objective import PruningCallback
+
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    PruningCallback(trial, offset=0).on_epoch_end(1, {"val_auc": 0.6})
+    PruningCallback(trial, offset=2).on_epoch_end(0, {"val_auc": 0.7})
+    assert study.trials[0].intermediate_values == {2: 0.6, 3: 0.7}
