@@ -167,26 +167,40 @@ def run_study(data: str | DatasetDir, model: str, out: str,
     if not dims:
         raise ConfigError(f"Nothing to search for {model}: every setting "
                           "of the space is fixed by --set.")
+    setup = {"model": model, "preset": preset, "overrides": overrides}
+    return _search(
+        out, data, setup, seed, pruner, deterministic, dims, trials,
+        time_budget, base.teacher.train.epochs, say,
+        header=f"{model}: searching",
+        objective=Objective(out, data, base, model, dims, fixed,
+                            deterministic, log=say),
+        write=lambda study: report.write_outputs(study, out, model, preset,
+                                                 data.path))
+
+
+def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
+            time_budget, max_epochs, say, header, objective, write
+            ) -> StudyResult:
+    """Opens (or resumes) the study of `setup` over `dims` and runs
+    `objective` until `trials` trials have finished; `write(study)`
+    rewrites the outputs after each trial and at the end."""
     pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
-    setup = {"model": model, "preset": preset, "overrides": overrides,
-             "dataset_fingerprint": data.fingerprint, "seed": seed,
+    setup = {**setup, "dataset_fingerprint": data.fingerprint, "seed": seed,
              "pruner": pruner_name, "space": {k: to_dict(v) | {
                  "kind": type(v).__name__} for k, v in dims.items()},
              "deterministic": deterministic}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(out, setup, TrialSeededTPESampler(seed),
-                       make_pruner(pruner, base.teacher.train.epochs))
+                       make_pruner(pruner, max_epochs))
     for number in recover_interrupted(study):
         say(f"[tune] trial {number} was interrupted (its process is "
             "gone): queued again, to resume in its directory")
     report.write_hparams_config(out, dims)
     done = report.finished_count(study)
-    say(f"[tune] {model}: searching {', '.join(dims)} "
-        f"({done}/{trials} trials finished; study {out}/study.db)")
-    objective = Objective(out, data, base, model, dims, fixed,
-                          deterministic, log=say)
-    progress = _Progress(out, model, preset, data.path, trials,
-                         time_budget, say)
+    say(f"[tune] {header} {', '.join(dims)} ({done}/{trials} trials "
+        f"finished; study {out}/study.db)")
+    progress = _Progress(out, trials, time_budget, say,
+                         write=lambda: write(study))
     if done < trials:
         stop = optuna.study.MaxTrialsCallback(trials,
                                               states=report.FINISHED)
@@ -196,9 +210,9 @@ def run_study(data: str | DatasetDir, model: str, out: str,
                            catch=(ConfigError,), gc_after_trial=True)
         except KeyboardInterrupt:
             retry_interrupted_here(study)
-            report.write_outputs(study, out, model, preset, data.path)
+            write(study)
             raise
-    report.write_outputs(study, out, model, preset, data.path)
+    write(study)
     best = report.best_trial(study)
     return StudyResult(
         out=out, finished=report.finished_count(study),
@@ -242,71 +256,30 @@ def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
     if not dims:
         raise ConfigError("Nothing to search for dsmlp: every setting of "
                           "the space is fixed by --set.")
-    pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
     setup = {"model": "dsmlp", "teacher": os.path.abspath(teacher),
              "teacher_model": tmodel, "preset": preset,
-             "overrides": overrides,
-             "dataset_fingerprint": data.fingerprint, "seed": seed,
-             "pruner": pruner_name, "space": {k: to_dict(v) | {
-                 "kind": type(v).__name__} for k, v in dims.items()},
-             "deterministic": deterministic}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    max_epochs = base.distill.train.epochs + base.align.train.epochs
-    study = open_study(out, setup, TrialSeededTPESampler(seed),
-                       make_pruner(pruner, max_epochs))
-    for number in recover_interrupted(study):
-        say(f"[tune] trial {number} was interrupted (its process is "
-            "gone): queued again, to resume in its directory")
-    report.write_hparams_config(out, dims)
-    done = report.finished_count(study)
-    say(f"[tune] dsmlp (teacher {tmodel} of {teacher}): searching "
-        f"{', '.join(dims)} ({done}/{trials} trials finished; study "
-        f"{out}/study.db)")
-    objective = DSMLPObjective(out, data, base, dims, fixed, teacher,
-                               deterministic, log=say)
-    write = lambda: report.write_dsmlp_outputs(
-        study, out, tsettings, teacher, data.path)
-    progress = _Progress(out, "dsmlp", preset, data.path, trials,
-                         time_budget, say, write=write)
-    if done < trials:
-        stop = optuna.study.MaxTrialsCallback(trials,
-                                              states=report.FINISHED)
-        try:
-            study.optimize(objective, timeout=time_budget,
-                           callbacks=[progress, stop],
-                           catch=(ConfigError,), gc_after_trial=True)
-        except KeyboardInterrupt:
-            retry_interrupted_here(study)
-            write()
-            raise
-    write()
-    best = report.best_trial(study)
-    return StudyResult(
-        out=out, finished=report.finished_count(study),
-        best_number=None if best is None else best.number,
-        best_value=None if best is None else best.value,
-        best_yaml=None if best is None else os.path.join(out, "best.yaml"),
-        trials_md=os.path.join(out, "trials.md"))
+             "overrides": overrides}
+    return _search(
+        out, data, setup, seed, pruner, deterministic, dims, trials,
+        time_budget, base.distill.train.epochs + base.align.train.epochs,
+        say, header=f"dsmlp (teacher {tmodel} of {teacher}): searching",
+        objective=DSMLPObjective(out, data, base, dims, fixed, teacher,
+                                 deterministic, log=say),
+        write=lambda study: report.write_dsmlp_outputs(
+            study, out, tsettings, teacher, data.path))
 
 
 class _Progress:
     """After each trial: rewrite the outputs, log n/N, best, ETA."""
 
-    def __init__(self, out, model, preset, data_path, trials, time_budget,
-                 say, write=None):
-        self.write = write
-        self.out, self.model, self.preset = out, model, preset
-        self.data_path, self.trials = data_path, trials
+    def __init__(self, out, trials, time_budget, say, write):
+        self.out, self.trials, self.write = out, trials, write
         self.time_budget, self.say = time_budget, say
         self.start, self.durations = time.time(), []
 
     def __call__(self, study: optuna.Study, trial) -> None:
         report.write_trial_hparams(self.out, trial)
-        if self.write is not None:
-            self.write()
-        else:
-            report.write_outputs(study, self.out, self.model, self.preset,
-                                 self.data_path)
+        self.write()
         secs = report.seconds(trial) or 0.0
         self.durations.append(secs)
         done = report.finished_count(study)
