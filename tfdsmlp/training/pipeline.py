@@ -217,6 +217,14 @@ class _Runner:
         strat = get_strategy(self.strategy_name)
         self.chief = is_chief(strat)
         fit_kw = {"strategy": strat, "verbose": self.verbose}
+        # Finished phases past `until` (e.g. `train` over a finished `run`)
+        # are loaded and reported, not dropped from the metrics (unless
+        # --restart-from removes them).
+        kept = [p for p in run.done_phases() if p in self.fingerprints
+                and (self.restart_from is None or PHASES.index(p)
+                     < PHASES.index(self.restart_from))]
+        if kept and PHASES.index(kept[-1]) > PHASES.index(self.until):
+            self.until = kept[-1]
         with strat.scope():
             # Models are built (and their settings checked against the
             # data) before the run directory is touched.
@@ -225,12 +233,6 @@ class _Runner:
                 for path in run.restart_from(self.restart_from):
                     self.log(f"[run] removed {path}")
             run.check_phases(self.fingerprints)
-            # Finished phases past `until` (e.g. `train` over a finished
-            # `run`) are loaded and reported, not dropped from the metrics.
-            done = [p for p in run.done_phases() if p in self.fingerprints]
-            if done and PHASES.index(done[-1]) > PHASES.index(self.until):
-                self.until = done[-1]
-                teacher, student = self._build_models()
             if self.chief:
                 run.write_config({"data": self.data.path,
                                   "dataset_fingerprint":
@@ -283,8 +285,8 @@ class _Runner:
         return teacher, student
 
     def _fit(self, trainer, phase, train_cfg, fit_kw):
-        self.run_dir.start_phase(phase, self.fingerprints[phase]) \
-            if self.chief else None
+        if self.chief:
+            self.run_dir.start_phase(phase, self.fingerprints[phase])
         return fit_phase(trainer, self.data, train_cfg,
                          log_dir=self.run_dir.tb_dir(phase),
                          backup_dir=self.run_dir.backup_dir(phase),
