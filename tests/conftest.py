@@ -53,6 +53,20 @@ def tiny_dataset_dir(tmp_path_factory, tiny_spec) -> str:
 
 
 @pytest.fixture(scope="session")
+def synth_data(tmp_path_factory) -> str:
+    """A small `data_tools.synth` dataset with vocabularies (export needs
+    them): c0..c5 (<= 30 tokens) + x0; 1000 train, 200 valid, 200 test
+    rows. Read-only: copy it before changing it."""
+    from data_tools.synth import write_synthetic
+
+    out = str(tmp_path_factory.mktemp("synth") / "data")
+    write_synthetic(out, num_rows=1000, seed=3, num_categorical=6,
+                    num_numeric=1, vocab_size=30, valid_rows=200,
+                    test_rows=200)
+    return out
+
+
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
     """`../shared/data` (skips when it is missing)."""
     return require_shared_data()

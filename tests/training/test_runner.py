@@ -47,18 +47,6 @@ def _train(data, out, model="dnn", *extra):
 
 
 @pytest.fixture(scope="module")
-def synth_data(tmp_path_factory) -> str:
-    """A small synthetic dataset with vocabularies (export needs them)."""
-    from data_tools.synth import write_synthetic
-
-    out = str(tmp_path_factory.mktemp("runner") / "data")
-    write_synthetic(out, num_rows=1000, seed=3, num_categorical=6,
-                    num_numeric=1, vocab_size=30, valid_rows=200,
-                    test_rows=200)
-    return out
-
-
-@pytest.fixture(scope="module")
 def train_run(synth_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "dnn"
     assert _train(synth_data, out) == 0

@@ -36,17 +36,6 @@ TINY_SPACE = DSMLPSpace(main_width=Choice((16, 32)),
 
 
 @pytest.fixture(scope="module")
-def synth_data(tmp_path_factory) -> str:
-    from data_tools.synth import write_synthetic
-
-    out = str(tmp_path_factory.mktemp("dsmlp_tune") / "data")
-    write_synthetic(out, num_rows=1000, seed=3, num_categorical=6,
-                    num_numeric=1, vocab_size=30, valid_rows=200,
-                    test_rows=200)
-    return out
-
-
-@pytest.fixture(scope="module")
 def teacher_run(synth_data, tmp_path_factory) -> str:
     out = str(tmp_path_factory.mktemp("dsmlp_tune") / "teacher")
     assert cli.main(["train", "--data", synth_data, "--model", "dnn",
