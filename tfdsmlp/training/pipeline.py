@@ -48,6 +48,7 @@ from tfdsmlp.run_dir import PHASES, RunDir, RunDirError, differences
 from tfdsmlp.training.callbacks import (
     NonFiniteLossError,
     checkpointable_dropout,
+    evaluate_logits,
     inject_boundary_fault,
     predict_logits,
 )
@@ -480,8 +481,7 @@ def check_learned(model, data: DatasetDir, train_cfg, phase: str
         raise NonFiniteLossError(
             f"Phase {phase!r}: the model predicts NaN/inf on the validation "
             f"split. {hint}")
-    result = {"auc": M.roc_auc(labels, M.sigmoid(logits)),
-              "logloss": M.log_loss(labels, M.sigmoid(logits))}
+    result = evaluate_logits(logits, labels)
     rate = float(np.mean(labels))
     base = M.log_loss(labels, np.full_like(labels, rate))
     if not train_cfg.check_learned:
