@@ -57,18 +57,20 @@ class Aligner(StudentTrainer):
     def beta(self) -> float:
         return self.config.beta
 
-    def compute_terms(self, x, y, training=True):
-        """The stage-2 loss terms (each averaged over the global batch)."""
+    def compute_terms(self, x, y, training=True, sample_weight=None):
+        """The stage-2 loss terms (each averaged over the global batch,
+        weighted by `sample_weight`)."""
         logits = student_streams(self.student, x, training)
         fused = fuse_streams(logits)
         zero = tf.constant(0.0)
-        terms = {"bce_fused": self.average(bce_per_example(y, fused)),
+        terms = {"bce_fused": self.average(bce_per_example(y, fused),
+                                           sample_weight),
                  "bce_main": zero, "bce_parallel": zero}
         if len(logits) == 2:
             terms["bce_main"] = self.average(
-                bce_per_example(y, logits["main"]))
+                bce_per_example(y, logits["main"]), sample_weight)
             terms["bce_parallel"] = self.average(
-                bce_per_example(y, logits["parallel"]))
+                bce_per_example(y, logits["parallel"]), sample_weight)
         terms["reg_loss"] = self.regularization()
         terms["loss"] = (terms["bce_fused"] + self.alpha * terms["bce_main"]
                          + self.beta * terms["bce_parallel"]
@@ -76,8 +78,8 @@ class Aligner(StudentTrainer):
         return terms, fused
 
     def train_step(self, data):
-        x, y = data[:2]
+        x, y, weight = self.unpack(data)
         with tf.GradientTape() as tape:
-            terms, logits = self.compute_terms(x, y)
+            terms, logits = self.compute_terms(x, y, sample_weight=weight)
         self.apply(tape, terms["loss"], self.student.trainable_variables)
-        return self.record(terms, y, logits)
+        return self.record(terms, y, logits, weight)

@@ -81,26 +81,29 @@ class Distiller(StudentTrainer):
             return self.student.trainable_variables
         return self.student.stream_variables("main")
 
-    def compute_terms(self, x, y, teacher_logits, training=True):
-        """The stage-1 loss terms (each averaged over the global batch)."""
+    def compute_terms(self, x, y, teacher_logits, training=True,
+                      sample_weight=None):
+        """The stage-1 loss terms (each averaged over the global batch,
+        weighted by `sample_weight`)."""
         streams = ("main", "parallel") if self.train_parallel else ("main",)
         logits = student_streams(self.student, x, training, streams)
         if "main" not in logits:
             raise ValueError("Distillation needs a main stream; the student "
                              "has `use_main=False`.")
         ctr_logit = fuse_streams(logits)
-        ctr = self.average(bce_per_example(y, ctr_logit))
+        ctr = self.average(bce_per_example(y, ctr_logit), sample_weight)
         kd = self.average(self.kd(y_true=teacher_logits,
-                                  y_pred=logits["main"]))
+                                  y_pred=logits["main"]), sample_weight)
         reg = self.regularization()
         total = ctr + self.kd_weight * kd + reg
         return {"loss": total, "ctr_loss": ctr, "kd_loss": kd,
                 "reg_loss": reg}, ctr_logit
 
     def train_step(self, data):
-        x, y = data[:2]
+        x, y, weight = self.unpack(data)
         teacher_logits = tf.stop_gradient(self.teacher(x, training=False))
         with tf.GradientTape() as tape:
-            terms, logits = self.compute_terms(x, y, teacher_logits)
+            terms, logits = self.compute_terms(x, y, teacher_logits,
+                                               sample_weight=weight)
         self.apply(tape, terms["loss"], self._variables())
-        return self.record(terms, y, logits)
+        return self.record(terms, y, logits, weight)

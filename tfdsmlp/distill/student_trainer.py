@@ -11,9 +11,6 @@ student's logit with BCE and AUC.
 
 from __future__ import annotations
 
-import functools
-import threading
-
 import tfdsmlp  # noqa: F401
 from tfdsmlp.models.dual_stream_mlp import DualStreamMLP
 
@@ -36,42 +33,10 @@ def student_streams(student, inputs, training, streams=("main", "parallel")):
 
 fuse_streams = DualStreamMLP.fuse
 
-# Sample weights of the batch this replica (thread) is training on, while a
-# subclass's `train_step` runs (see `StudentTrainer.__init_subclass__`).
-_BATCH = threading.local()
-
-
-def _with_sample_weight(train_step):
-    """`train_step(data)` taking (x, y) or (x, y, sample_weight) batches:
-    the step sees (x, y); `average` and `record` weigh by the weights."""
-
-    @functools.wraps(train_step)
-    def step(self, data):
-        x, y, weight = tf.keras.utils.unpack_x_y_sample_weight(data)
-        if weight is None:
-            return train_step(self, data)
-        _BATCH.weight = weight
-        try:
-            return train_step(self, (x, y))
-        finally:
-            _BATCH.weight = None
-
-    return step
-
-
 class StudentTrainer(tf.keras.Model):
     """Base of trainers over a `student` model (returns its logits)."""
 
     loss_terms: tuple[str, ...] = ("loss",)
-
-    def __init_subclass__(cls, **kwargs):
-        # A multi-replica training stream yields (x, y, sample_weight): it
-        # pads an epoch's last steps with rows of weight 0 (see
-        # `tfdsmlp.data.reader`). Subclasses' `train_step` unpack (x, y);
-        # the weights reach `average` and `record` through `_BATCH`.
-        super().__init_subclass__(**kwargs)
-        if "train_step" in cls.__dict__:
-            cls.train_step = _with_sample_weight(cls.__dict__["train_step"])
 
     def __init__(self, student: tf.keras.Model, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -92,12 +57,19 @@ class StudentTrainer(tf.keras.Model):
         return self.student.dummy_inputs(batch_size)
 
     @staticmethod
-    def average(per_example) -> tf.Tensor:
+    def unpack(data):
+        """(x, y, sample_weight) of a batch of (x, y) or (x, y, weight): a
+        multi-replica training stream pads an epoch's last steps with rows
+        of weight 0 (see `tfdsmlp.data.epochs`)."""
+        return tf.keras.utils.unpack_x_y_sample_weight(data)
+
+    @staticmethod
+    def average(per_example, sample_weight=None) -> tf.Tensor:
         """Mean over the global batch (correct under tf.distribute; a
         smaller last batch of an epoch on one replica is averaged over its
         own size), weighted by the batch's sample weights if it has any."""
-        return tf.nn.compute_average_loss(
-            per_example, sample_weight=getattr(_BATCH, "weight", None))
+        return tf.nn.compute_average_loss(per_example,
+                                          sample_weight=sample_weight)
 
     def regularization(self) -> tf.Tensor:
         losses = self.student.losses
@@ -109,16 +81,18 @@ class StudentTrainer(tf.keras.Model):
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables))
 
-    def record(self, terms: dict, labels, logits) -> dict:
-        """Updates the trackers with the per-replica means in `terms`."""
+    def record(self, terms: dict, labels, logits,
+               sample_weight=None) -> dict:
+        """Updates the trackers with the per-replica means in `terms` (and
+        the AUC with the rows of nonzero `sample_weight`)."""
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         for name, value in terms.items():
             # `value` is already divided by the global batch: scale back to
             # this replica's mean so the tracker averages true means.
             self.trackers[name].update_state(value * replicas)
-        weight = getattr(_BATCH, "weight", None)
-        self.auc.update_state(labels, logits, sample_weight=None if weight
-                              is None else tf.cast(weight > 0, tf.float32))
+        self.auc.update_state(labels, logits, sample_weight=(
+            None if sample_weight is None
+            else tf.cast(sample_weight > 0, tf.float32)))
         return {m.name: m.result() for m in self.metrics}
 
     def test_step(self, data):
