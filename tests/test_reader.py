@@ -10,13 +10,10 @@ import sys
 import textwrap
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
+from tfdsmlp.data.reader import load_arrays, make_dataset, split_files
 
 import numpy as np
 import pytest
-
-# isort: split
-from tfdsmlp.data.reader import load_arrays, make_dataset, split_files
-
 import tensorflow as tf
 from tiny_data import REPO_ROOT, TINY_SPLIT_ROWS, make_spec, write_dataset
 

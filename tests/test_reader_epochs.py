@@ -10,17 +10,14 @@ import collections
 import math
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-
-import numpy as np
-import pytest
-
-# isort: split
 from tfdsmlp.data.epochs import epoch_batches, pipeline_rows, step_weights
 from tfdsmlp.data.memory import make_memory_stream
 from tfdsmlp.data.reader import make_epoch_stream
 from tfdsmlp.training.fit import steps_per_epoch
 from tfdsmlp.training.train_config import TrainConfig
 
+import numpy as np
+import pytest
 import tensorflow as tf
 from tiny_data import make_spec, write_dataset
 

@@ -16,13 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-
-import numpy as np
-
-# isort: split
 from tfdsmlp.data.scan import scan_file, skipped_records
 from tfdsmlp.dataset_dir import DataDir, DatasetDir
 
+import numpy as np
 import tensorflow as tf
 
 

@@ -22,10 +22,6 @@ from __future__ import annotations
 import os
 
 import tfdsmlp  # noqa: F401
-
-import numpy as np
-
-# isort: split
 from tfdsmlp.data.epochs import (
     check_epoch_rows,
     epoch_steps,
@@ -35,6 +31,7 @@ from tfdsmlp.data.epochs import (
 from tfdsmlp.data.reader import load_arrays
 from tfdsmlp.dataset_dir import DataDir, DatasetDir
 
+import numpy as np
 import tensorflow as tf
 
 # Share of the machine's RAM the in-memory split may take.

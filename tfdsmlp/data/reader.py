@@ -47,10 +47,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-
-import numpy as np
-
-# isort: split
 from tfdsmlp.data.epochs import (
     check_epoch_rows,
     epoch_steps,
@@ -62,6 +58,7 @@ from tfdsmlp.data.scan import warn_skipped
 from tfdsmlp.dataset_dir import DataDir, DatasetDir
 from tfdsmlp.features import FeatureSpec
 
+import numpy as np
 import tensorflow as tf
 
 # Records read from one file before switching to the next (`interleave`).
