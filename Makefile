@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_DIR ?= demo_output
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean peer
 
 venv: $(STAMP)
 
@@ -28,6 +28,16 @@ test: $(STAMP)
 # package, the converter and the tests.
 lint: $(STAMP)
 	$(PY) -m ruff check tfdsmlp data_tools tests
+
+# The PyTorch reference library for `bench --peer fuxictr`, in its own
+# environment (never needed by demo or test).
+PEER_VENV := .venv-peer
+peer: $(PEER_VENV)/.installed
+
+$(PEER_VENV)/.installed: requirements-peer.txt
+	test -x $(PEER_VENV)/bin/python || $(PYTHON) -m venv $(PEER_VENV)
+	$(PEER_VENV)/bin/python -m pip install --quiet -r requirements-peer.txt
+	touch $@
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

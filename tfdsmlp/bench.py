@@ -153,9 +153,19 @@ def sparse_rates(rows: int, batch_size: int, steps: int,
     return out
 
 
+def _count_lines(path: str) -> int:
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            n += chunk.count(b"\n")
+    return n
+
+
 def convert_rate(criteo_file: str, rows: int, repeats: int = 3
                  ) -> dict[str, float]:
-    """data_tools conversion vs `wc -l` on the same replicated file.
+    """data_tools conversion vs `wc -l` on the same file: `criteo_file`
+    itself when it has at least `rows` rows, else the file replicated to
+    at least `rows` rows.
 
     Both commands run `repeats` times, alternating, on the file in the page
     cache; the best time of each is kept (a single `wc -l` takes ~30 ms, so
@@ -169,13 +179,17 @@ def convert_rate(criteo_file: str, rows: int, repeats: int = 3
     """
     tmp = tempfile.mkdtemp(prefix="tfdsmlp-bench-")
     try:
-        with open(criteo_file, "rb") as f:
-            sample = f.read()
-        n = sample.count(b"\n")
-        raw = os.path.join(tmp, "criteo.txt")
-        with open(raw, "wb") as f:
-            f.writelines(sample for _ in range(max(1, -(-rows // n))))
-        total = max(1, -(-rows // n)) * n
+        n = _count_lines(criteo_file)
+        if n >= rows:  # a file of the size asked for: timed in place
+            raw, total = criteo_file, n
+        else:
+            with open(criteo_file, "rb") as f:
+                sample = f.read()
+            raw = os.path.join(tmp, "criteo.txt")
+            copies = max(1, -(-rows // n))
+            with open(raw, "wb") as f:
+                f.writelines(sample for _ in range(copies))
+            total = copies * n
         env = {k: v for k, v in os.environ.items()
                if k != "PYTHONDONTWRITEBYTECODE"}
         env["PYTHONPYCACHEPREFIX"] = os.path.join(tmp, "pycache")

@@ -191,6 +191,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convert-only", action="store_true",
                    help="Only time the conversion of --criteo-file against "
                         "`wc -l` (no dataset needed).")
+    p.add_argument("--peer", choices=["fuxictr"],
+                   help="Instead of the figures above: time tfdsmlp and the "
+                        "PyTorch reference library on the same batches and "
+                        "settings in interleaved rounds, each measurement "
+                        "in a fresh process, and print per-round figures "
+                        "with the load average and the median ratios. "
+                        "Needs the peer environment (`make peer`).")
+    p.add_argument("--peer-python", default=".venv-peer/bin/python",
+                   metavar="PATH",
+                   help="Python of the peer environment. Default: "
+                        ".venv-peer/bin/python (made by `make peer`).")
+    p.add_argument("--peer-models", default="dnn,gdcn,dcnv2,finalmlp,dsmlp",
+                   help="--peer: comma-separated models (dnn, deepfm, "
+                        "dcnv2, gdcn, finalmlp, xdeepfm, dsmlp). Default: "
+                        "dnn,gdcn,dcnv2,finalmlp,dsmlp.")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="--peer: interleaved rounds. Default: 3.")
+    p.add_argument("--jit-compile", action="store_true",
+                   help="--peer: XLA-compile tfdsmlp's train step and "
+                        "inference function.")
+    p.add_argument("--precision", default="float32",
+                   choices=["float32", "mixed_bfloat16"],
+                   help="--peer: tfdsmlp's train.precision (the peer "
+                        "trains in float32). Default: float32.")
+    p.add_argument("--cpp-serving", action="append", default=[],
+                   metavar="NAME=PATH",
+                   help="Time an exported SavedModel version directory in "
+                        "the C++ serving path (TensorFlow's C API, no "
+                        "Python): predict_indexed, serving_default and "
+                        "preprocess (the vocabulary lookup alone) at batch "
+                        "1 and --batch-size. Repeatable; needs --data and a "
+                        "C compiler.")
 
     p = sub.add_parser(
         "export", help="Export a run's model as a TF Serving SavedModel.",
@@ -217,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Model base directory. Default: saved_models.")
     p.add_argument("--data", help="Dataset directory. Default: the run's "
                                   "config.yaml `data:`.")
+    p.add_argument("--jit-compile", action="store_true",
+                   help="XLA-compile the model inside the signatures: lower "
+                        "CPU latency (docs/BENCHMARKS.md, Serving). TF "
+                        "Serving on CPU then needs "
+                        "--xla_cpu_compilation_enabled=true.")
 
     p = sub.add_parser(
         "serve-check", help="Verify an exported SavedModel version.",
@@ -444,6 +481,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from tfdsmlp.bench import format_bench, run_bench, write_result
 
+    if args.peer or args.cpp_serving:
+        return _bench_peer_and_serving(args)
+
     if args.convert_only and not args.criteo_file:
         print("python -m tfdsmlp bench: error: --convert-only needs "
               "--criteo-file FILE", file=sys.stderr)
@@ -469,6 +509,43 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_peer_and_serving(args: argparse.Namespace) -> int:
+    from tfdsmlp.bench import write_result
+    from tfdsmlp.peer.runner import (
+        PeerBenchConfig,
+        format_peer_bench,
+        run_peer_bench,
+    )
+    from tfdsmlp.serving_bench.harness import format_serving, time_export
+
+    if not args.data:
+        print("python -m tfdsmlp bench: error: --peer and --cpp-serving "
+              "need --data DIR", file=sys.stderr)
+        return 2
+    result = {}
+    if args.peer:
+        cfg = PeerBenchConfig(
+            data_dir=args.data, preset=args.preset,
+            models=tuple(args.peer_models.split(",")),
+            peer_python=args.peer_python, rounds=args.rounds,
+            batch_size=args.batch_size, steps=args.steps,
+            repeats=args.repeats, jit_compile=args.jit_compile,
+            precision=args.precision)
+        result["peer"] = run_peer_bench(
+            cfg, log=lambda m: print(m, file=sys.stderr))
+        print(format_peer_bench(result["peer"]))
+    if args.cpp_serving:
+        result["cpp_serving"] = {
+            name: time_export(path, args.data, (1, args.batch_size),
+                              args.repeats)
+            for name, path in (item.split("=", 1)
+                               for item in args.cpp_serving)}
+        print(format_serving(result["cpp_serving"]))
+    if args.json:
+        write_result(result, args.json)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from tfdsmlp.export.run_models import export_run, selected_phase
 
@@ -476,7 +553,7 @@ def cmd_export(args: argparse.Namespace) -> int:
              else args.phase)
     try:
         path = export_run(args.run, args.name, phase, args.version,
-                          args.base_dir, args.data)
+                          args.base_dir, args.data, args.jit_compile)
     except FileExistsError as e:
         raise ValueError(str(e)) from None
     print(f"exported {phase}: {path}")

@@ -34,6 +34,8 @@ PHASES = ("teacher", "distill", "align")
 # Keys a resumed (unfinished) phase may change: the restored learning rate
 # is scaled by new / old (`TrainingBackup`), e.g. after a divergence.
 RESUMABLE_CHANGES = ("train.learning_rate",)
+# Settings that change what a phase records, not what it learns.
+NON_RESULT_SETTINGS = ("train.profile_batches",)
 
 
 class RunDirError(ValueError):
@@ -55,18 +57,31 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+# Settings added after run directories were first written: a stored
+# fingerprint without one of them was made with its default.
+ADDED_SETTINGS = {"train.jit_compile": False, "train.precision": "float32"}
+
+
+def _absent(key: str) -> Any:
+    for suffix, default in ADDED_SETTINGS.items():
+        if key == suffix or key.endswith("." + suffix):
+            return default
+    return "<absent>"
+
+
 def differences(stored: dict[str, Any], now: dict[str, Any],
                 ignore: tuple[str, ...] = ()) -> list[str]:
     """Lines "key: stored X, now Y" for the keys whose values differ (a
-    key ending with one of `ignore` is skipped)."""
+    key ending with one of `ignore` is skipped; a key of `ADDED_SETTINGS`
+    missing from `stored` counts as its default)."""
     a, b = flatten(_plain(stored)), flatten(_plain(now))
     lines = []
     for key in sorted(set(a) | set(b)):
         if any(key.endswith(i) for i in ignore):
             continue
-        if a.get(key, "<absent>") != b.get(key, "<absent>"):
-            lines.append(f"{key}: stored {a.get(key, '<absent>')!r}, now "
-                         f"{b.get(key, '<absent>')!r}")
+        old, new = a.get(key, _absent(key)), b.get(key, _absent(key))
+        if old != new:
+            lines.append(f"{key}: stored {old!r}, now {new!r}")
     return lines
 
 
@@ -173,12 +188,13 @@ class RunDir(os.PathLike):
         problems = []
         for phase, fp in fingerprints.items():
             if self.is_done(phase):
-                diff = differences(self.read_done(phase)["fingerprint"], fp)
+                diff = differences(self.read_done(phase)["fingerprint"], fp,
+                                   ignore=NON_RESULT_SETTINGS)
                 kind = "finished phase"
             elif os.path.exists(self._backup_fingerprint_path(phase)):
                 diff = differences(
                     _read_json(self._backup_fingerprint_path(phase)), fp,
-                    ignore=RESUMABLE_CHANGES)
+                    ignore=RESUMABLE_CHANGES + NON_RESULT_SETTINGS)
                 kind = "interrupted phase (its backup)"
             else:
                 continue

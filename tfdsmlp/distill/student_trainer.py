@@ -24,11 +24,14 @@ def bce_per_example(labels, logits):
 
 
 def student_streams(student, inputs, training, streams=("main", "parallel")):
-    """Stream logits of a DS-MLP, or {"main": logit} for any other model."""
+    """Stream logits of a DS-MLP, or {"main": logit} for any other model
+    (float32, also for a model built under mixed_bfloat16)."""
     if hasattr(student, "stream_logits"):
-        return student.stream_logits(inputs, training=training,
-                                     streams=streams)
-    return {"main": student(inputs, training=training)}
+        out = student.stream_logits(inputs, training=training,
+                                    streams=streams)
+    else:
+        out = {"main": student(inputs, training=training)}
+    return {k: tf.cast(v, tf.float32) for k, v in out.items()}
 
 
 fuse_streams = DualStreamMLP.fuse

@@ -102,11 +102,12 @@ def load_run_model(run_dir: str | RunDir, phase: str = "best",
 
 def export_run(run_dir: str, name: str, phase: str = "best",
                version: int | None = None, base_dir: str = "saved_models",
-               data_dir: str | None = None) -> str:
+               data_dir: str | None = None, jit_compile: bool = False) -> str:
     """Exports a run's phase model to `base_dir/name/<version>`; returns the
-    version directory."""
+    version directory (`jit_compile`: see `export_saved_model`)."""
     from tfdsmlp.export.saved_model import export_saved_model
 
     model, spec, data_dir, info = load_run_model(run_dir, phase, data_dir)
     return export_saved_model(model, spec, base_dir, name, version,
-                              data_dir=data_dir, metadata=info)
+                              data_dir=data_dir, metadata=info,
+                              jit_compile=jit_compile)

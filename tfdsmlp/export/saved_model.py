@@ -99,7 +99,7 @@ class ServingModule(tf.Module):
     """
 
     def __init__(self, model: tf.keras.Model, spec: FeatureSpec,
-                 raw: RawFeatures | None):
+                 raw: RawFeatures | None, jit_compile: bool = False):
         super().__init__(name="tfdsmlp_serving")
         self.model_variables = list(model.variables)
         self.raw = raw
@@ -112,7 +112,11 @@ class ServingModule(tf.Module):
                                        tf.float32), [-1, 1])
             return {"probability": tf.sigmoid(logit), "logit": logit}
 
-        self._outputs = outputs
+        # XLA: the model's ops compile into fused kernels (the input checks
+        # and the vocabulary lookup stay outside: XLA has no string ops).
+        self._outputs = (tf.function(outputs, jit_compile=True,
+                                     autograph=False)
+                         if jit_compile else outputs)
         indexed = {"ids": tf.TensorSpec(None, tf.int64, name="ids")}
         if spec.num_numeric:
             indexed["dense"] = tf.TensorSpec(None, tf.float32, name="dense")
@@ -307,7 +311,7 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
                        version: int | None = None, *,
                        data_dir: str | os.PathLike | None = None,
                        metadata: dict[str, Any] | None = None,
-                       warmup: bool = True) -> str:
+                       warmup: bool = True, jit_compile: bool = False) -> str:
     """Exports `model` to `base_dir/name/version` and returns that path.
 
     The version directory and everything in it are readable by every user
@@ -324,6 +328,11 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
       metadata: extra provenance for `assets.extra/tfdsmlp_export.json`
         (`run_dir`, `phase`, ...; `serve-check` reads them).
       warmup: write `assets.extra/tf_serving_warmup_requests`.
+      jit_compile: XLA-compile the model inside every signature (faster
+        serving on CPU, docs/BENCHMARKS.md). TF Serving then needs
+        `--xla_cpu_compilation_enabled=true` on CPU (its default refuses
+        XLA functions at the first request); the warm-up requests make it
+        compile at load time.
     """
     check_model_name(name)
     model_dir = os.path.join(base_dir, name)
@@ -350,7 +359,7 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
         os.chmod(path, DIR_MODE)
     tmp = tempfile.mkdtemp(prefix=f".{version}.tmp-", dir=model_dir)
     try:
-        module = ServingModule(model, spec, raw)
+        module = ServingModule(model, spec, raw, jit_compile=jit_compile)
         tf.saved_model.save(module, tmp, signatures=module.signatures())
         if raw is not None:
             set_method_names(tmp, METHOD_NAMES)
@@ -372,6 +381,7 @@ def export_saved_model(model: tf.keras.Model, spec: FeatureSpec,
                 timespec="seconds"),
             "tensorflow": tf.__version__, "tfdsmlp": tfdsmlp.__version__,
             "signatures": sorted(module.signatures()),
+            "jit_compile": jit_compile,
             **_describe(spec, raw), **(metadata or {}),
         }
         with open(os.path.join(extra, METADATA_FILE), "w",

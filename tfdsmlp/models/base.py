@@ -65,6 +65,15 @@ class CTRModel(tf.keras.Model):
             embedding_l2=config.embedding_l2,
             l2_scope=config.embedding_l2_scope, name="embedding")
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Logits in float32 whatever the compute dtype: under the
+        mixed_bfloat16 policy (`tfdsmlp.training.precision`) the body runs
+        in bfloat16, the losses and metrics on float32 logits."""
+        out = super().__call__(*args, **kwargs)
+        if isinstance(out, tf.Tensor) and out.dtype != tf.float32:
+            out = tf.cast(out, tf.float32)
+        return out
+
     @property
     def flat_dim(self) -> int:
         return self.num_fields * self.embedding_dim

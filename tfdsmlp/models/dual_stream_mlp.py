@@ -93,7 +93,8 @@ class DualStreamMLP(CTRModel):
     def stream_logits(self, inputs, training=None,
                       streams=("main", "parallel")) -> dict[str, tf.Tensor]:
         """{"main": z_M, "parallel": z_P} for the enabled streams among
-        `streams` (computing only those)."""
+        `streams` (computing only those), float32 whatever the compute
+        dtype."""
         out = {}
         if self.use_main and "main" in streams:
             _, flat = self.flat_embedding(inputs, training=training)
@@ -102,7 +103,7 @@ class DualStreamMLP(CTRModel):
             emb = self.parallel_embedding(inputs, training=training)
             flat = tf.reshape(emb, [-1, self.flat_dim])
             out["parallel"] = self.parallel_mlp(flat, training=training)
-        return out
+        return {k: tf.cast(v, tf.float32) for k, v in out.items()}
 
     @staticmethod
     def fuse(logits: dict[str, tf.Tensor]) -> tf.Tensor:

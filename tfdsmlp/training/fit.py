@@ -61,7 +61,8 @@ def compile_ctr_model(model: tf.keras.Model, cfg: TrainConfig) -> None:
         optimizer=make_optimizer(cfg, model),
         loss=tf.keras.losses.BinaryCrossentropy(from_logits=True),
         metrics=[tf.keras.metrics.AUC(from_logits=True, name="auc")],
-        steps_per_execution=cfg.steps_per_execution)
+        steps_per_execution=cfg.steps_per_execution,
+        jit_compile=cfg.jit_compile)
     honest_progress(model)
 
 
@@ -82,7 +83,8 @@ def compile_trainer(trainer: tf.keras.Model, cfg: TrainConfig,
     """Compiles a `Distiller` / `Aligner` with the phase's optimizer and
     `steps_per_execution` (their `train_step` owns the losses)."""
     trainer.compile(optimizer=make_optimizer(cfg, model),
-                    steps_per_execution=cfg.steps_per_execution)
+                    steps_per_execution=cfg.steps_per_execution,
+                    jit_compile=cfg.jit_compile)
     honest_progress(trainer)
 
 
@@ -169,7 +171,8 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
                                   config_prefix=config_prefix)
     callbacks = list(schedule)
     if log_dir:
-        callbacks.append(tf.keras.callbacks.TensorBoard(log_dir=log_dir))
+        callbacks.append(tf.keras.callbacks.TensorBoard(
+            log_dir=log_dir, profile_batch=tuple(cfg.profile_batches) or 0))
     steps = steps_per_epoch(data_dir, cfg, strategy)
     backup, initial_epoch = None, 0
     if backup_dir and steps:

@@ -61,6 +61,7 @@ from tfdsmlp.training.fit import (
     named_data_errors,
     skipped_record_counts,
 )
+from tfdsmlp.training.precision import precision_policy
 from tfdsmlp.training.run_config import TEACHER_PARALLEL, RunConfig
 from tfdsmlp.training.strategy import get_strategy, is_chief
 
@@ -266,11 +267,24 @@ class _Runner:
         # Seeded right before each model is built: its initial weights do
         # not depend on whether earlier phases were trained or loaded.
         tf.keras.utils.set_random_seed(cfg.teacher.train.seed)
-        teacher = _build("teacher", cfg.teacher.model, cfg.teacher.params,
-                         self.data)
-        teacher(teacher.dummy_inputs())
+        with precision_policy(cfg.teacher.train.precision):
+            teacher = _build("teacher", cfg.teacher.model,
+                             cfg.teacher.params, self.data)
+            teacher(teacher.dummy_inputs())
         if self.until == "teacher":
             return teacher, None
+        precision = cfg.distill.train.precision
+        if cfg.align.enabled and cfg.align.train.precision != precision:
+            raise ConfigError(
+                "distill.train.precision and align.train.precision should "
+                "agree (both phases train the one student, built once). "
+                f"Received: {precision!r} and "
+                f"{cfg.align.train.precision!r}")
+        with precision_policy(precision):
+            return teacher, self._build_student(teacher)
+
+    def _build_student(self, teacher):
+        cfg = self.cfg
         tf.keras.utils.set_random_seed(cfg.distill.train.seed)
         if cfg.student.model == TEACHER_PARALLEL:
             # Ablation "w/o main MLP": the teacher takes the main stream's
@@ -279,11 +293,11 @@ class _Runner:
                                                    "use_main": False},
                               self.data)
             parallel(parallel.dummy_inputs())
-            return teacher, TeacherParallel(teacher, parallel)
+            return TeacherParallel(teacher, parallel)
         student = _build("student", cfg.student.model, cfg.student.params,
                          self.data)
         student(student.dummy_inputs())
-        return teacher, student
+        return student
 
     def _fit(self, trainer, phase, train_cfg, fit_kw):
         if self.chief:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 OPTIMIZERS = ("adam", "lazy_adam")
+PRECISIONS = ("float32", "mixed_bfloat16")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +45,21 @@ class TrainConfig:
         validation AUC is no better than chance or its validation log loss
         is worse than always predicting the positive rate. Turn it off only
         for smoke runs too short to learn anything.
+      jit_compile: XLA-compile the train step (Keras `compile(
+        jit_compile=True)`): element-wise ops fuse into the matmuls around
+        them. Faster or slower by model and machine (`python -m tfdsmlp
+        bench --peer fuxictr --jit-compile` measures both); the results
+        differ from the default in the last float bits.
+      precision: "float32" (default) or "mixed_bfloat16": the model is
+        built under Keras' mixed_bfloat16 policy (bfloat16 matmuls, float32
+        weights, optimizer and logits; `tfdsmlp.training.precision`).
+        Faster on CPUs with AVX-512 BF16 or AMX; its effect on AUC is in
+        docs/BENCHMARKS.md. Export always serves float32.
+      profile_batches: (first, last) batch of the first epoch to trace with
+        TensorFlow's profiler into the phase's TensorBoard directory (its
+        Profile tab: where a step's time goes, op by op); () = off. With
+        `steps_per_execution` N, Keras sees every N-th batch. Not part of a
+        phase's fingerprint.
     """
 
     batch_size: int = 4096
@@ -61,6 +77,9 @@ class TrainConfig:
     steps_per_execution: int = 1
     in_memory: bool = False
     check_learned: bool = True
+    jit_compile: bool = False
+    precision: str = "float32"
+    profile_batches: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "learning_rate", "epochs", "patience",
@@ -71,6 +90,14 @@ class TrainConfig:
         if not 0.0 < self.lr_decay <= 1.0:
             raise ValueError("`lr_decay` should be in (0, 1]. Received: "
                              f"`lr_decay={self.lr_decay}`")
+        pb = self.profile_batches
+        if pb and (len(pb) != 2 or not 1 <= pb[0] <= pb[1]):
+            raise ValueError("`profile_batches` should be () or (first, "
+                             "last) with 1 <= first <= last. Received: "
+                             f"`profile_batches={pb!r}`")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"`precision` should be one of {list(PRECISIONS)}"
+                             f". Received: `precision={self.precision!r}`")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"`optimizer` should be one of {list(OPTIMIZERS)}"
                              f". Received: `optimizer={self.optimizer!r}`")
