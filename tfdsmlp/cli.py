@@ -215,6 +215,10 @@ def build_parser() -> argparse.ArgumentParser:
                    choices=["float32", "mixed_bfloat16"],
                    help="--peer: tfdsmlp's train.precision (the peer "
                         "trains in float32). Default: float32.")
+    p.add_argument("--no-cpp", action="store_true",
+                   help="--peer: skip exporting each model and timing it "
+                        "in the C++ serving path (which needs a C "
+                        "compiler).")
     p.add_argument("--cpp-serving", action="append", default=[],
                    metavar="NAME=PATH",
                    help="Time an exported SavedModel version directory in "
@@ -530,7 +534,7 @@ def _bench_peer_and_serving(args: argparse.Namespace) -> int:
             peer_python=args.peer_python, rounds=args.rounds,
             batch_size=args.batch_size, steps=args.steps,
             repeats=args.repeats, jit_compile=args.jit_compile,
-            precision=args.precision)
+            precision=args.precision, cpp_serving=not args.no_cpp)
         result["peer"] = run_peer_bench(
             cfg, log=lambda m: print(m, file=sys.stderr))
         print(format_peer_bench(result["peer"]))

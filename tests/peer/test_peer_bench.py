@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -105,3 +106,19 @@ def test_fuxictr_side_times_the_same_model(peer_spec, model):
     # the same architecture: as many trainable weights on both sides
     ours = _tf_side(peer_spec, model.removesuffix("_einsum"))
     assert result["trainable_params"] == ours["trainable_params"]
+
+
+def test_models_are_exported_and_timed_in_the_cpp_path(peer_spec, tmp_path):
+    from tfdsmlp.serving_bench import harness
+
+    if not (shutil.which("cc") or shutil.which("gcc")):
+        pytest.skip("the C serving harness needs a C compiler")
+    exports = tf_side.export_models(peer_spec, ("dnn",), str(tmp_path))
+    assert set(exports["dnn"]) == {"plain", "xla"}
+    cfg = runner.PeerBenchConfig(data_dir="unused", models=("dnn",),
+                                 batch_size=64, repeats=5)
+    timer = harness.build_timer(str(tmp_path / "build"))
+    figures = runner._cpp_figures(timer, exports["dnn"], peer_spec, cfg)
+    assert set(figures) == {k for k in runner.ALTERNATIVES
+                            if k.startswith("cpp_")}
+    assert all(v > 0 for v in figures.values())

@@ -41,6 +41,22 @@ def test_policy_is_scoped_and_logits_are_float32(tiny_spec, tiny_batch):
     np.testing.assert_allclose(out.numpy(), ref(x).numpy(), atol=0.05)
 
 
+@pytest.mark.parametrize("name", ["dnn", "deepfm", "dcnv2", "gdcn",
+                                  "finalmlp", "xdeepfm", "autoint", "dsmlp"])
+def test_every_model_trains_in_mixed_bfloat16(name, tiny_spec, tiny_batch):
+    from tfdsmlp.training.fit import compile_ctr_model
+
+    x, y = tiny_batch
+    with precision_policy("mixed_bfloat16"):  # sublayers build in the call
+        model = build_model(name, {}, tiny_spec)
+        model(x)
+    compile_ctr_model(model, TrainConfig(batch_size=16,
+                                         precision="mixed_bfloat16"))
+    history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert model(x).dtype == tf.float32
+
+
 def test_unknown_precision_is_refused():
     with pytest.raises(ValueError, match="precision"):
         TrainConfig(precision="float16")

@@ -25,9 +25,16 @@ from tfdsmlp.peer import tf_side
 
 PEER_SCRIPT = os.path.join(os.path.dirname(__file__), "fuxictr_peer.py")
 METRICS = ("train_examples_per_s", "infer_examples_per_s", "batch1_p50_ms")
-# tfdsmlp's XLA inference figures, compared with the peer's plain ones.
-XLA = {"infer_examples_per_s": "xla_infer_examples_per_s",
-       "batch1_p50_ms": "xla_batch1_p50_ms"}
+# tfdsmlp's other inference paths, each compared with the peer's figure:
+# XLA in process, and the exported SavedModel in the C++ serving path
+# (predict_indexed; plain and exported with --jit-compile).
+ALTERNATIVES = {"xla_infer_examples_per_s": "infer_examples_per_s",
+                "xla_batch1_p50_ms": "batch1_p50_ms",
+                "cpp_infer_examples_per_s": "infer_examples_per_s",
+                "cpp_batch1_p50_ms": "batch1_p50_ms",
+                "cpp_xla_infer_examples_per_s": "infer_examples_per_s",
+                "cpp_xla_batch1_p50_ms": "batch1_p50_ms"}
+COLUMNS = (*METRICS, *ALTERNATIVES)
 
 
 class PeerError(RuntimeError):
@@ -51,6 +58,9 @@ class PeerBenchConfig:
       jit_compile: XLA for tfdsmlp's train step and inference function.
       precision: tfdsmlp's `train.precision` ("float32" or
         "mixed_bfloat16"; the peer trains in float32).
+      cpp_serving: also export each model (float32, plain and XLA) and
+        time its predict_indexed signature in the C++ serving path
+        (`tfdsmlp.serving_bench.harness`) in every round.
     """
 
     data_dir: str
@@ -65,6 +75,7 @@ class PeerBenchConfig:
     repeats: int = 200
     jit_compile: bool = False
     precision: str = "float32"
+    cpp_serving: bool = True
 
     def __post_init__(self) -> None:
         unknown = [m for m in self.models if m not in tf_side.MODELS]
@@ -120,9 +131,21 @@ def run_peer_bench(cfg: PeerBenchConfig, work_dir: str | None = None,
                                 cfg.batch_size, cfg.num_batches, work)
     common = ["--spec", spec, "--steps", str(cfg.steps), "--passes",
               str(cfg.passes), "--repeats", str(cfg.repeats)]
+    exports = timer = None
+    if cfg.cpp_serving:
+        from tfdsmlp.serving_bench import harness
+
+        log("[peer] exporting the models for the C++ serving path")
+        exports = tf_side.export_models(spec, cfg.models,
+                                        os.path.join(work, "saved"))
+        timer = harness.build_timer(os.path.join(work, "build"))
     rounds: list[dict[str, Any]] = []
+    peaks: list[float] = []
     for r in range(cfg.rounds):
         row: dict[str, Any] = {}
+        peaks.append(tf_side.matmul_peak(
+            "bfloat16" if cfg.precision == "mixed_bfloat16" else "float32"))
+        log(f"[peer] round {r + 1}: matmul peak {peaks[-1]:.0f} GFLOP/s")
         for name in cfg.models:
             jobs = [("tfdsmlp", [sys.executable, "-m",
                                  "tfdsmlp.peer.tf_side", "--model", name,
@@ -138,10 +161,46 @@ def run_peer_bench(cfg: PeerBenchConfig, work_dir: str | None = None,
             for side, cmd in jobs:
                 log(f"[peer] round {r + 1}/{cfg.rounds} {name} {side}")
                 row[name][side] = _measure(cmd)
+                if side == "tfdsmlp" and exports:
+                    row[name][side].update(_cpp_figures(
+                        timer, exports[name], spec, cfg))
         rounds.append(row)
     return {"config": dataclasses.asdict(cfg), "peer": versions,
             "cpu_count": os.cpu_count(), "rounds": rounds,
-            "ratios": ratios(rounds)}
+            "matmul_peak_gflops": peaks, "ratios": ratios(rounds),
+            "share_of_peak": share_of_peak(rounds, peaks)}
+
+
+def share_of_peak(rounds: list[dict[str, Any]], peaks: list[float]
+                  ) -> dict[str, float]:
+    """Per model: median over rounds of tfdsmlp's training GFLOP/s (3 x
+    forward FLOPs x examples/s) over that round's matmul peak."""
+    out = {}
+    for name in rounds[0]:
+        shares = [row[name]["tfdsmlp"]["train_gflops"] / peak
+                  for row, peak in zip(rounds, peaks)
+                  if "train_gflops" in row[name]["tfdsmlp"]]
+        if shares:
+            out[name] = statistics.median(shares)
+    return out
+
+
+def _cpp_figures(timer: str, paths: dict[str, str], spec: str,
+                 cfg: PeerBenchConfig) -> dict[str, float]:
+    from tfdsmlp.serving_bench import harness
+
+    rows = harness.IndexedRows.from_batches(spec)
+    out = {}
+    for kind, path in paths.items():
+        prefix = "cpp_" if kind == "plain" else "cpp_xla_"
+        one = harness.time_signature(timer, path, "predict_indexed", rows, 1,
+                                     cfg.repeats)
+        big = harness.time_signature(timer, path, "predict_indexed", rows,
+                                     cfg.batch_size,
+                                     max(10, cfg.repeats // 20))
+        out[f"{prefix}batch1_p50_ms"] = one["p50_ms"]
+        out[f"{prefix}infer_examples_per_s"] = big["examples_per_s"]
+    return out
 
 
 def ratios(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
@@ -153,11 +212,12 @@ def ratios(rounds: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
         for side in rounds[0][name]:
             if side == "tfdsmlp":
                 continue
-            per = {m: [] for m in (*METRICS, *XLA.values())}
+            per: dict[str, list[float]] = {m: [] for m in COLUMNS}
             for row in rounds:
                 ours, peer = row[name]["tfdsmlp"], row[name][side]
                 pairs = [(m, m) for m in METRICS] + [
-                    (x, m) for m, x in XLA.items() if x in ours]
+                    (mine, theirs) for mine, theirs in ALTERNATIVES.items()
+                    if mine in ours]
                 for mine, theirs in pairs:
                     per[mine].append(
                         peer[theirs] / ours[mine] if mine.endswith("_ms")
@@ -176,8 +236,10 @@ def format_peer_bench(result: dict[str, Any]) -> str:
              f"precision={cfg['precision']}"), "",
              ("| round | model | library | load 1m | train ex/s "
              "| infer ex/s | batch-1 p50 ms | XLA infer ex/s "
-             "| XLA batch-1 p50 ms | first step s | process s |"),
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| XLA batch-1 p50 ms | C++ ex/s | C++ batch-1 p50 ms "
+             "| C++ XLA ex/s | C++ XLA batch-1 p50 ms | first step s "
+             "| process s |"),
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r, row in enumerate(result["rounds"], 1):
         for name, sides in row.items():
             for side, m in sides.items():
@@ -186,16 +248,36 @@ def format_peer_bench(result: dict[str, Any]) -> str:
                     f"| {m['train_examples_per_s']:,.0f} "
                     f"| {m['infer_examples_per_s']:,.0f} "
                     f"| {m['batch1_p50_ms']:.3f} "
-                    f"| {_num(m, 'xla_infer_examples_per_s', ',.0f')} "
-                    f"| {_num(m, 'xla_batch1_p50_ms', '.3f')} "
+                    + "".join(
+                        f"| {_num(m, k, ',.0f' if 'examples' in k else '.3f')} "
+                        for k in ALTERNATIVES) +
                     f"| {m['first_step_s']:.1f} "
                     f"| {m['process_s']:.1f} |")
+    peaks = result.get("matmul_peak_gflops") or []
+    if result.get("share_of_peak"):
+        dtype = ("bfloat16" if cfg["precision"] == "mixed_bfloat16"
+                 else "float32")
+        peak_line = (f"matmul peak per round (2048^3, {dtype}): "
+                     + ", ".join(f"{p:.0f}" for p in peaks) + " GFLOP/s")
+        lines += ["", peak_line, "",
+                  ("| model | forward MFLOP per example | tfdsmlp train "
+                   "GFLOP/s (3 x forward x ex/s) | share of the peak |"),
+                  "|---|---|---|---|"]
+        first = result["rounds"][0]
+        for name, share in result["share_of_peak"].items():
+            ours = [row[name]["tfdsmlp"]["train_gflops"]
+                    for row in result["rounds"]]
+            lines.append(
+                f"| {name} | "
+                f"{first[name]['tfdsmlp']['forward_flops_per_example'] / 1e6:.2f}"
+                f" | {statistics.median(ours):.0f} | {100 * share:.0f}% |")
     lines += ["", "median ratio over rounds (> 1: tfdsmlp better)", "",
               ("| model vs peer | train ex/s | infer ex/s | batch-1 p50 "
-               "| XLA infer ex/s | XLA batch-1 p50 |"),
-              "|---|---|---|---|---|---|"]
+               "| XLA infer ex/s | XLA batch-1 p50 | C++ ex/s "
+               "| C++ batch-1 p50 | C++ XLA ex/s | C++ XLA batch-1 p50 |"),
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for key, r in result["ratios"].items():
-        cells = [_num(r, m, ".2f", "x") for m in (*METRICS, *XLA.values())]
+        cells = [_num(r, m, ".2f", "x") for m in COLUMNS]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -90,6 +90,66 @@ def write_inputs(data_dir: str, preset: str, models: tuple[str, ...],
     return path
 
 
+def forward_flops(model: tf.keras.Model, spec: dict) -> int:
+    """Floating-point operations of one example's forward pass (TF's
+    graph profiler over the inference graph at batch 1: matmuls, element-
+    wise ops; a training step costs about 3 times as much)."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    inputs = {"ids": tf.TensorSpec([1, len(spec["vocab_sizes"])], tf.int64)}
+    if spec["num_numeric"]:
+        inputs["dense"] = tf.TensorSpec([1, spec["num_numeric"]], tf.float32)
+    fn = tf.function(lambda x: model(x, training=False), autograph=False)
+    opts = option_builder.ProfileOptionBuilder.float_operation()
+    opts["output"] = "none"
+    graph = fn.get_concrete_function(inputs).graph
+    return int(model_analyzer.profile(graph, options=opts).total_float_ops)
+
+
+def matmul_peak(dtype: str = "float32", n: int = 2048) -> float:
+    """GFLOP/s of an n x n x n matmul in this process (best of 3 x 5): the
+    compute limit the training rates are read against."""
+    a = tf.cast(tf.random.normal([n, n]), dtype)
+    fn = tf.function(lambda x: tf.matmul(x, x))
+    fn(a).numpy()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(5):
+            out = fn(a)
+        out.numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n ** 3 * 5 / best / 1e9
+
+
+def export_models(spec_path: str, models: tuple[str, ...], out_dir: str
+                  ) -> dict[str, dict[str, str]]:
+    """Exports each model of the spec (its preset settings, float32, fresh
+    weights: serving cost does not depend on their values) twice, plain
+    and with `jit_compile`; returns {model: {"plain": dir, "xla": dir}}."""
+    import warnings
+
+    from tfdsmlp.export.saved_model import export_saved_model
+
+    with open(spec_path, encoding="utf-8") as f:
+        spec = json.load(f)
+    feature_spec = FeatureSpec.from_dataset_dir(spec["data"])
+    out: dict[str, dict[str, str]] = {}
+    for name in models:
+        tf.keras.utils.set_random_seed(0)
+        model = build_model(name, model_preset(spec["preset"], name)[
+            "params"], feature_spec)
+        model(model.dummy_inputs())
+        out[name] = {}
+        for kind in ("plain", "xla"):
+            with warnings.catch_warnings():  # only predict_indexed is timed
+                warnings.simplefilter("ignore", UserWarning)
+                out[name][kind] = export_saved_model(
+                    model, feature_spec, out_dir, f"{name}_{kind}", 1,
+                    warmup=False, jit_compile=kind == "xla")
+    return out
+
+
 def measure(spec_path: str, name: str, steps: int, passes: int,
             repeats: int, jit_compile: bool = False,
             precision: str = "float32") -> dict:
@@ -106,9 +166,11 @@ def measure(spec_path: str, name: str, steps: int, passes: int,
         (x, arrays["labels"].reshape(-1, 1))).batch(batch).cache().repeat()
     feature_spec = FeatureSpec.from_dataset_dir(spec["data"])
     tf.keras.utils.set_random_seed(0)
-    with precision_policy(precision):
+    with precision_policy(precision):  # sublayers are built by the call
         model = build_model(name, model_preset(spec["preset"], name)[
             "params"], feature_spec)
+        model(model.dummy_inputs())
+    flops = forward_flops(model, spec)
     cfg = TrainConfig(batch_size=batch, learning_rate=spec["lr"],
                       steps_per_execution=spec["steps_per_execution"],
                       jit_compile=jit_compile, precision=precision)
@@ -135,6 +197,8 @@ def measure(spec_path: str, name: str, steps: int, passes: int,
             "precision": precision,
             "trainable_params": int(sum(np.prod(v.shape)
                                         for v in model.trainable_variables)),
+            "forward_flops_per_example": flops,
+            "train_gflops": 3 * flops * train / 1e9,
             "first_step_s": first_step, "train_examples_per_s": train,
             **infer}
 

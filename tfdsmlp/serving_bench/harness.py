@@ -16,6 +16,7 @@ so the lookup's cost is stated apart from the model's.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -32,6 +33,25 @@ SIGNATURES = ("predict_indexed", "serving_default", "preprocess")
 
 class HarnessError(RuntimeError):
     """The C harness could not be built or failed on a SavedModel."""
+
+
+@dataclasses.dataclass
+class IndexedRows:
+    """Rows for the predict_indexed signature: ids int64 [n, C], dense
+    float32 [n, N]."""
+
+    ids: np.ndarray
+    dense: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_batches(cls, spec_path: str) -> IndexedRows:
+        """The batches of a `bench --peer` spec (`tfdsmlp.peer.tf_side`)."""
+        with open(spec_path, encoding="utf-8") as f:
+            arrays = np.load(json.load(f)["batches"])
+        return cls(arrays["ids"], arrays["dense"])
 
 
 def _tf_paths() -> tuple[str, str]:

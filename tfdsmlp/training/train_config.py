@@ -55,11 +55,12 @@ class TrainConfig:
         weights, optimizer and logits; `tfdsmlp.training.precision`).
         Faster on CPUs with AVX-512 BF16 or AMX; its effect on AUC is in
         docs/BENCHMARKS.md. Export always serves float32.
-      profile_batches: (first, last) batch of the first epoch to trace with
-        TensorFlow's profiler into the phase's TensorBoard directory (its
-        Profile tab: where a step's time goes, op by op); () = off. With
-        `steps_per_execution` N, Keras sees every N-th batch. Not part of a
-        phase's fingerprint.
+      profile_batches: (first, last) call of the train function, counted
+        from 1 over the run, to trace with TensorFlow's profiler into the
+        phase's TensorBoard directory (its Profile tab: where a step's time
+        goes, op by op); () = off. Each call runs `steps_per_execution`
+        steps, so (2, 3) with 10 steps per execution traces steps 11-30.
+        Not part of a phase's fingerprint.
     """
 
     batch_size: int = 4096
