@@ -132,32 +132,24 @@ class Objective:
     def run_dir(self, number: int) -> str:
         return os.path.join(self.out, "trials", str(number))
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", worker_identity())
-        trial.set_user_attr("interrupted", False)
-        values = suggest(trial, self.dims)
-        path = self.run_dir(root_trial(trial))
-        trial.set_user_attr("run_dir", os.path.relpath(path, self.out))
-        cfg = trial_config(self.base, self.model, values, self.fixed)
-        # Each trial builds new models: drop the previous trial's graph.
-        tf.keras.backend.clear_session()
+    # Phases whose epoch backups a pruned or diverged trial leaves behind.
+    phases: tuple[str, ...] = ("teacher",)
+
+    def config(self, values: dict[str, Any]) -> RunConfig:
+        """The trial's run settings."""
+        return trial_config(self.base, self.model, values, self.fixed)
+
+    def run_options(self, trial: optuna.Trial, cfg: RunConfig
+                    ) -> dict[str, Any]:
+        """`run_dsmlp` arguments particular to this kind of study."""
         callback = PruningCallback(trial, self.log)
-        try:
-            result = run_dsmlp(
-                self.data, cfg, path, verbose=0, until="teacher",
-                deterministic=self.deterministic, evaluate_test=False,
-                phase_callbacks=lambda phase: [callback])
-        except (PhaseDivergedError, NonFiniteLossError) as e:
-            trial.set_user_attr("diverged", str(e).split(". ")[0])
-            _drop_backup(path)
-            raise optuna.TrialPruned(f"diverged: {e}") from None
-        except optuna.TrialPruned:
-            _drop_backup(path)
-            raise
-        except KeyboardInterrupt:
-            trial.set_user_attr("interrupted", True)
-            raise
-        teacher = result.metrics["phases"]["teacher"]
+        return {"until": "teacher",
+                "phase_callbacks": lambda phase: [callback]}
+
+    def record(self, trial: optuna.Trial, metrics: dict[str, Any]) -> float:
+        """Stores the finished run's figures on `trial`; returns its
+        value."""
+        teacher = metrics["phases"]["teacher"]
         trial.set_user_attr("epochs", int(teacher.get("epochs", 0)))
         trial.set_user_attr("best_epoch", int(teacher.get("best_epoch", 0)))
         trial.set_user_attr("val_logloss", teacher["valid"]["logloss"])
@@ -165,6 +157,32 @@ class Objective:
             trial.set_user_attr("resumed_from_epoch",
                                 int(teacher["resumed_from_epoch"]))
         return float(teacher["valid"]["auc"])
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        trial.set_user_attr("worker", worker_identity())
+        trial.set_user_attr("interrupted", False)
+        values = suggest(trial, self.dims)
+        path = self.run_dir(root_trial(trial))
+        trial.set_user_attr("run_dir", os.path.relpath(path, self.out))
+        cfg = self.config(values)
+        # Each trial builds new models: drop the previous trial's graph.
+        tf.keras.backend.clear_session()
+        try:
+            result = run_dsmlp(
+                self.data, cfg, path, verbose=0,
+                deterministic=self.deterministic, evaluate_test=False,
+                **self.run_options(trial, cfg))
+        except (PhaseDivergedError, NonFiniteLossError) as e:
+            trial.set_user_attr("diverged", str(e).split(". ")[0])
+            _drop_backup(path, self.phases)
+            raise optuna.TrialPruned(f"diverged: {e}") from None
+        except optuna.TrialPruned:
+            _drop_backup(path, self.phases)
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        return self.record(trial, result.metrics)
 
 
 def _drop_backup(path: str, phases: tuple[str, ...] = ("teacher",)) -> None:
@@ -207,20 +225,19 @@ class DSMLPObjective(Objective):
       teacher_run: the teacher run directory.
     """
 
+    phases = ("distill", "align")
+
     def __init__(self, out, data, base, dims, fixed, teacher_run: str,
                  deterministic: bool = False, log=None):
         super().__init__(out, data, base, "dsmlp", dims, fixed,
                          deterministic, log)
         self.teacher_run = teacher_run
 
-    def __call__(self, trial: optuna.Trial) -> float:
-        trial.set_user_attr("worker", worker_identity())
-        trial.set_user_attr("interrupted", False)
-        values = suggest(trial, self.dims)
-        path = self.run_dir(root_trial(trial))
-        trial.set_user_attr("run_dir", os.path.relpath(path, self.out))
-        cfg = dsmlp_trial_config(self.base, values)
-        tf.keras.backend.clear_session()
+    def config(self, values: dict[str, Any]) -> RunConfig:
+        return dsmlp_trial_config(self.base, values)
+
+    def run_options(self, trial: optuna.Trial, cfg: RunConfig
+                    ) -> dict[str, Any]:
         offsets = {"distill": 0, "align": cfg.distill.train.epochs}
 
         def callbacks(phase):
@@ -229,25 +246,12 @@ class DSMLPObjective(Objective):
             return [PruningCallback(trial, self.log, offset=offsets[phase],
                                     phase=phase)]
 
-        phases = ("distill", "align")
-        try:
-            result = run_dsmlp(
-                self.data, cfg, path, verbose=0, until="align",
-                teacher_checkpoint=self.teacher_run,
-                deterministic=self.deterministic, evaluate_test=False,
-                phase_callbacks=callbacks)
-        except (PhaseDivergedError, NonFiniteLossError) as e:
-            trial.set_user_attr("diverged", str(e).split(". ")[0])
-            _drop_backup(path, phases)
-            raise optuna.TrialPruned(f"diverged: {e}") from None
-        except optuna.TrialPruned:
-            _drop_backup(path, phases)
-            raise
-        except KeyboardInterrupt:
-            trial.set_user_attr("interrupted", True)
-            raise
-        selected = result.metrics["selected"]
-        stats = result.metrics["phases"]
+        return {"until": "align", "teacher_checkpoint": self.teacher_run,
+                "phase_callbacks": callbacks}
+
+    def record(self, trial: optuna.Trial, metrics: dict[str, Any]) -> float:
+        selected = metrics["selected"]
+        stats = metrics["phases"]
         done = [stats[k] for k in ("student", "dsmlp") if k in stats]
         trial.set_user_attr("epochs", int(sum(p.get("epochs", 0)
                                               for p in done)))
