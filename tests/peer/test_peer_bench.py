@@ -118,7 +118,8 @@ def test_models_are_exported_and_timed_in_the_cpp_path(peer_spec, tmp_path):
     cfg = runner.PeerBenchConfig(data_dir="unused", models=("dnn",),
                                  batch_size=64, repeats=5)
     timer = harness.build_timer(str(tmp_path / "build"))
-    figures = runner._cpp_figures(timer, exports["dnn"], peer_spec, cfg)
+    rows = harness.IndexedRows.from_batches(peer_spec)
+    figures = runner._cpp_figures(timer, exports["dnn"], rows, cfg)
     assert set(figures) == {k for k in runner.ALTERNATIVES
                             if k.startswith("cpp_")}
     assert all(v > 0 for v in figures.values())

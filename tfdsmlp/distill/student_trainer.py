@@ -25,13 +25,12 @@ def bce_per_example(labels, logits):
 
 def student_streams(student, inputs, training, streams=("main", "parallel")):
     """Stream logits of a DS-MLP, or {"main": logit} for any other model
-    (float32, also for a model built under mixed_bfloat16)."""
+    (float32 also under mixed_bfloat16: `CTRModel.__call__` and
+    `DualStreamMLP.stream_logits` return float32 logits)."""
     if hasattr(student, "stream_logits"):
-        out = student.stream_logits(inputs, training=training,
-                                    streams=streams)
-    else:
-        out = {"main": student(inputs, training=training)}
-    return {k: tf.cast(v, tf.float32) for k, v in out.items()}
+        return student.stream_logits(inputs, training=training,
+                                     streams=streams)
+    return {"main": student(inputs, training=training)}
 
 
 fuse_streams = DualStreamMLP.fuse

@@ -131,7 +131,7 @@ def run_peer_bench(cfg: PeerBenchConfig, work_dir: str | None = None,
                                 cfg.batch_size, cfg.num_batches, work)
     common = ["--spec", spec, "--steps", str(cfg.steps), "--passes",
               str(cfg.passes), "--repeats", str(cfg.repeats)]
-    exports = timer = None
+    exports = timer = rows = None
     if cfg.cpp_serving:
         from tfdsmlp.serving_bench import harness
 
@@ -139,6 +139,7 @@ def run_peer_bench(cfg: PeerBenchConfig, work_dir: str | None = None,
         exports = tf_side.export_models(spec, cfg.models,
                                         os.path.join(work, "saved"))
         timer = harness.build_timer(os.path.join(work, "build"))
+        rows = harness.IndexedRows.from_batches(spec)
     rounds: list[dict[str, Any]] = []
     peaks: list[float] = []
     for r in range(cfg.rounds):
@@ -163,7 +164,7 @@ def run_peer_bench(cfg: PeerBenchConfig, work_dir: str | None = None,
                 row[name][side] = _measure(cmd)
                 if side == "tfdsmlp" and exports:
                     row[name][side].update(_cpp_figures(
-                        timer, exports[name], spec, cfg))
+                        timer, exports[name], rows, cfg))
         rounds.append(row)
     return {"config": dataclasses.asdict(cfg), "peer": versions,
             "cpu_count": os.cpu_count(), "rounds": rounds,
@@ -185,21 +186,21 @@ def share_of_peak(rounds: list[dict[str, Any]], peaks: list[float]
     return out
 
 
-def _cpp_figures(timer: str, paths: dict[str, str], spec: str,
+def _cpp_figures(timer: str, paths: dict[str, str], rows,
                  cfg: PeerBenchConfig) -> dict[str, float]:
+    """predict_indexed of each export (`paths`: {"plain"|"xla": dir}) in
+    the C++ path, at batch 1 and `cfg.batch_size`."""
     from tfdsmlp.serving_bench import harness
 
-    rows = harness.IndexedRows.from_batches(spec)
     out = {}
     for kind, path in paths.items():
         prefix = "cpp_" if kind == "plain" else "cpp_xla_"
-        one = harness.time_signature(timer, path, "predict_indexed", rows, 1,
-                                     cfg.repeats)
-        big = harness.time_signature(timer, path, "predict_indexed", rows,
-                                     cfg.batch_size,
-                                     max(10, cfg.repeats // 20))
-        out[f"{prefix}batch1_p50_ms"] = one["p50_ms"]
-        out[f"{prefix}infer_examples_per_s"] = big["examples_per_s"]
+        timed = harness.time_batches(timer, path, "predict_indexed", rows,
+                                     (1, cfg.batch_size), cfg.repeats,
+                                     min_large_calls=10)
+        out[f"{prefix}batch1_p50_ms"] = timed[1]["p50_ms"]
+        out[f"{prefix}infer_examples_per_s"] = timed[cfg.batch_size][
+            "examples_per_s"]
     return out
 
 

@@ -90,6 +90,24 @@ def write_inputs(data_dir: str, preset: str, models: tuple[str, ...],
     return path
 
 
+def read_spec(path: str) -> dict:
+    """The spec.json that `write_inputs` wrote."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def build_timed_model(spec: dict, name: str, feature_spec: FeatureSpec,
+                      precision: str = "float32") -> tf.keras.Model:
+    """Model `name` with the spec preset's settings and seed-0 weights,
+    built (and called once, so its sublayers exist) under `precision`."""
+    tf.keras.utils.set_random_seed(0)
+    with precision_policy(precision):  # sublayers are built by the call
+        model = build_model(name, model_preset(spec["preset"], name)[
+            "params"], feature_spec)
+        model(model.dummy_inputs())
+    return model
+
+
 def forward_flops(model: tf.keras.Model, spec: dict) -> int:
     """Floating-point operations of one example's forward pass (TF's
     graph profiler over the inference graph at batch 1: matmuls, element-
@@ -131,15 +149,11 @@ def export_models(spec_path: str, models: tuple[str, ...], out_dir: str
 
     from tfdsmlp.export.saved_model import export_saved_model
 
-    with open(spec_path, encoding="utf-8") as f:
-        spec = json.load(f)
+    spec = read_spec(spec_path)
     feature_spec = FeatureSpec.from_dataset_dir(spec["data"])
     out: dict[str, dict[str, str]] = {}
     for name in models:
-        tf.keras.utils.set_random_seed(0)
-        model = build_model(name, model_preset(spec["preset"], name)[
-            "params"], feature_spec)
-        model(model.dummy_inputs())
+        model = build_timed_model(spec, name, feature_spec)
         out[name] = {}
         for kind in ("plain", "xla"):
             with warnings.catch_warnings():  # only predict_indexed is timed
@@ -155,8 +169,7 @@ def measure(spec_path: str, name: str, steps: int, passes: int,
             precision: str = "float32") -> dict:
     """Times model `name` of the spec (see the module docstring)."""
     start = time.perf_counter()
-    with open(spec_path, encoding="utf-8") as f:
-        spec = json.load(f)
+    spec = read_spec(spec_path)
     arrays = np.load(spec["batches"])
     batch = int(arrays["batch_size"])
     x = {"ids": arrays["ids"]}
@@ -164,12 +177,9 @@ def measure(spec_path: str, name: str, steps: int, passes: int,
         x["dense"] = arrays["dense"]
     data = tf.data.Dataset.from_tensor_slices(
         (x, arrays["labels"].reshape(-1, 1))).batch(batch).cache().repeat()
-    feature_spec = FeatureSpec.from_dataset_dir(spec["data"])
-    tf.keras.utils.set_random_seed(0)
-    with precision_policy(precision):  # sublayers are built by the call
-        model = build_model(name, model_preset(spec["preset"], name)[
-            "params"], feature_spec)
-        model(model.dummy_inputs())
+    model = build_timed_model(spec, name,
+                              FeatureSpec.from_dataset_dir(spec["data"]),
+                              precision)
     flops = forward_flops(model, spec)
     cfg = TrainConfig(batch_size=batch, learning_rate=spec["lr"],
                       steps_per_execution=spec["steps_per_execution"],

@@ -149,6 +149,18 @@ def time_signature(timer: str, export_dir: str, signature: str, rows,
     return out
 
 
+def time_batches(timer: str, export_dir: str, signature: str, rows,
+                 batches, repeats: int, min_large_calls: int = 20
+                 ) -> dict[int, dict[str, Any]]:
+    """{batch: figures} of `signature`: `repeats` timed calls at batch 1,
+    max(`min_large_calls`, repeats // 20) at larger batches."""
+    return {batch: time_signature(
+                timer, export_dir, signature, rows, batch,
+                repeats if batch == 1
+                else max(min_large_calls, repeats // 20))
+            for batch in batches}
+
+
 def time_export(export_dir: str, data_dir: str, batches=(1, 4096),
                 repeats: int = 500, build_dir: str = "build"
                 ) -> dict[str, dict[int, dict[str, Any]]]:
@@ -163,11 +175,8 @@ def time_export(export_dir: str, data_dir: str, batches=(1, 4096),
             signature_tensors(export_dir, signature)
         except HarnessError:
             continue
-        out[signature] = {}
-        for batch in batches:
-            n = repeats if batch == 1 else max(20, repeats // 20)
-            out[signature][batch] = time_signature(timer, export_dir,
-                                                   signature, rows, batch, n)
+        out[signature] = time_batches(timer, export_dir, signature, rows,
+                                      batches, repeats)
     return out
 
 
