@@ -121,6 +121,9 @@ def test_teacher_only_run_writes_config_metrics_and_weights(
     with open(os.path.join(out, "teacher", "done.json")) as f:
         history = json.load(f)["info"]["history"]
     assert teacher["valid"]["auc"] == pytest.approx(max(history["val_auc"]))
+    # 320 rows / 32 = 10 train calls an epoch: start-up and steady step.
+    assert set(teacher["startup"]) == {"first_step_seconds", "step_seconds",
+                                       "overhead_seconds"}
 
     spec = FeatureSpec.from_dataset_dir(tiny_dataset_dir)
     restored = build_model("dnn", cfg.params, spec)

@@ -6,6 +6,7 @@
     python -m tfdsmlp export --run RUN --name NAME [--phase best|dsmlp|...]
     python -m tfdsmlp serve-check saved_models/NAME/1 --data DIR
     python -m tfdsmlp predict saved_models/NAME/1 --input F --output OUT
+    python -m tfdsmlp explain RUN --out DIR
     python -m tfdsmlp demo --out DIR
 """
 
@@ -114,11 +115,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Teacher model: gdcn, dcnv2, finalmlp, autoint, "
                         "xdeepfm, deepfm, dnn. Default: gdcn.")
     p.add_argument("--strategy", default="auto",
-                   choices=["auto", "default", "mirrored", "multiworker"],
-                   help="tf.distribute strategy. auto: multiworker when "
-                        "TF_CONFIG has several workers, mirrored with >1 "
-                        "GPU, else one device. Default: auto. Multi-host "
-                        "setup: docs/SCALING.md.")
+                   choices=["auto", "default", "mirrored", "multiworker",
+                            "parameter_server"],
+                   help="tf.distribute strategy. auto: parameter_server "
+                        "when TF_CONFIG's cluster has ps tasks, multiworker "
+                        "when it has several workers, mirrored with >1 GPU, "
+                        "else one device. parameter_server: this process "
+                        "is the cluster's chief (coordinator); workers and "
+                        "parameter servers run `serve-cluster-task`. "
+                        "Default: auto. Multi-host setup: docs/SCALING.md.")
+    p.add_argument("--min-shard-rows", type=int, metavar="N",
+                   help="parameter_server: split every variable of at least "
+                        "N rows (the embedding tables) by rows over the "
+                        "parameter servers; smaller ones (MLP, cross "
+                        "weights) stay whole. Default: 65536 "
+                        "(tfdsmlp.training.parameter_server.MIN_SHARD_ROWS).")
     p.add_argument("--teacher-checkpoint", metavar="PATH",
                    help="Load the teacher instead of training it: a run "
                         "directory of `train` or `run` (its teacher must "
@@ -384,6 +395,48 @@ def build_parser() -> argparse.ArgumentParser:
                    help="No progress lines (per epoch and per trial).")
 
     p = sub.add_parser(
+        "serve-cluster-task",
+        help="Serve this host's worker or ps task of a parameter-server "
+             "cluster.",
+        description="Starts the TensorFlow server of the `worker` or `ps` "
+                    "task that TF_CONFIG names and serves until killed. "
+                    "The cluster's `chief` runs the job with `python -m "
+                    "tfdsmlp run --strategy parameter_server`; "
+                    "docs/SCALING.md, section 3.")
+
+    p = sub.add_parser(
+        "explain", help="Every model and stream of a run, per example.",
+        description="The paper's case study (section 4.3.4): scores a "
+                    "split with the run's teacher, the stage-1 student, "
+                    "the stage-2 DS-MLP and each DS-MLP stream, finds the "
+                    "rows where the teacher is confidently wrong, and "
+                    "prints how the student and the streams did on them. "
+                    "Writes OUT/explain.json (summary), OUT/explain.csv "
+                    "(the shown rows, every column) and OUT/explain.png "
+                    "(one line per model over the shown rows).")
+    p.add_argument("run", help="Run directory of `python -m tfdsmlp run` "
+                               "(distillation finished at least).")
+    p.add_argument("--out", required=True, help="Directory to write.")
+    p.add_argument("--split", default="test",
+                   help="Split to score (train, valid, test). Default: "
+                        "test.")
+    p.add_argument("--count", type=int, default=20,
+                   help="Rows in the table and plot: the teacher's most "
+                        "confident mistakes, half of each label where "
+                        "there are enough. Default: 20.")
+    p.add_argument("--confidence", type=float, default=0.9,
+                   help="A row is a confident mistake when |label - "
+                        "teacher p| >= this (in [0.5, 1); 0.5: every row on "
+                        "the wrong side). Default: 0.9.")
+    p.add_argument("--rows", type=int, default=0,
+                   help="Score only the first N rows of the split. "
+                        "Default: 0 (all).")
+    p.add_argument("--batch-size", type=int, default=4096,
+                   help="Scoring batch. Default: 4096.")
+    p.add_argument("--data", help="Dataset directory. Default: the run's "
+                                  "config.yaml `data:`.")
+
+    p = sub.add_parser(
         "demo", help="End-to-end run on built-in synthetic data.",
         description="Generates a synthetic dataset with known feature "
                     "interactions and trains on it with small settings, "
@@ -462,8 +515,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from tfdsmlp.export.saved_model import check_model_name
 
         check_model_name(args.export_name)
+    shard = ({"min_shard_rows": args.min_shard_rows}
+             if args.min_shard_rows is not None else {})
     result = _run(args, args.teacher, "align", strategy=args.strategy,
-                  teacher_checkpoint=args.teacher_checkpoint)
+                  teacher_checkpoint=args.teacher_checkpoint, **shard)
     _print_phases(result)
     if args.export_name is not None and result.chief:  # chief exports
         from tfdsmlp.export.run_models import export_run, selected_phase
@@ -606,6 +661,26 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0 if result.best_yaml else 1
 
 
+def cmd_serve_cluster_task(args: argparse.Namespace) -> int:
+    from tfdsmlp.training.parameter_server import serve_task
+
+    serve_task()
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from tfdsmlp.explain import explain_run, format_summary
+
+    summary = explain_run(args.run, args.out, split=args.split,
+                          count=args.count, confidence=args.confidence,
+                          max_rows=args.rows, batch_size=args.batch_size,
+                          data_dir=args.data)
+    print(format_summary(summary))
+    print(f"-> {args.out}/explain.json, explain.csv"
+          + (", explain.png" if summary["shown"] else ""))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from tfdsmlp.demo import run_demo
 
@@ -615,7 +690,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 COMMANDS = {"train": cmd_train, "run": cmd_run, "report": cmd_report,
             "bench": cmd_bench,
-            "tune": cmd_tune,
+            "tune": cmd_tune, "explain": cmd_explain,
+            "serve-cluster-task": cmd_serve_cluster_task,
             "demo": cmd_demo,
             "export": cmd_export, "serve-check": cmd_serve_check,
             "predict": cmd_predict}

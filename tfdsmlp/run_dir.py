@@ -59,7 +59,8 @@ def flatten(tree: Any, prefix: str = "") -> dict[str, Any]:
 
 # Settings added after run directories were first written: a stored
 # fingerprint without one of them was made with its default.
-ADDED_SETTINGS = {"train.jit_compile": False, "train.precision": "float32"}
+ADDED_SETTINGS = {"train.jit_compile": False, "train.precision": "float32",
+                  "train.monitor": "auc"}
 
 
 def _absent(key: str) -> Any:

@@ -22,7 +22,7 @@ TINY_RUN = [
      for phase in ("teacher", "distill", "align")
      for key, value in (("batch_size", 32), ("shuffle_buffer", 1000))]
 
-VOLATILE = {"train_seconds", "finished_at", "resumed_from_epoch"}
+VOLATILE = {"train_seconds", "startup", "finished_at", "resumed_from_epoch"}
 
 
 def run_args(data_dir: str, out: str, sets=TINY_RUN, *extra: str

@@ -97,6 +97,31 @@ def test_batch_scope_l2_covers_each_looked_up_row_once_and_stays_sparse():
     assert not np.any(dense_grad[[0, 2, 4, 5]])
 
 
+def test_row_sharded_table_gives_the_same_values_and_sparse_gradients(rng):
+    # ParameterServerStrategy's variable_partitioner splits the table by
+    # rows into a ShardedVariable; lookups must fetch rows from each shard.
+    layer = FeatureEmbedding([3, 4], num_numeric=2, embedding_dim=2)
+    inputs = {"ids": IDS, "dense": DENSE}
+    layer(inputs)
+    table = rng.normal(size=(7, 2)).astype(np.float32)
+    layer.numeric_embeddings.assign(np.ones((2, 2), np.float32))
+    layer.embeddings = tf.__internal__.distribute.ShardedVariable(
+        [tf.Variable(table[:4]), tf.Variable(table[4:])])
+    with tf.GradientTape() as tape:
+        out = layer(inputs)
+        loss = tf.reduce_sum(out)
+    np.testing.assert_allclose(
+        out, _reference(table, np.ones((2, 2)), IDS, DENSE, [3, 4]),
+        atol=1e-6)
+    grads = tape.gradient(loss, layer.embeddings.variables)
+    assert all(isinstance(g, tf.IndexedSlices) for g in grads)
+    # looked up: rows 1 (ids[0,0]), 2 and 3 + 3 = 6; row 0 + 3 is padding
+    touched = sorted(int(i) + offset for g, offset in zip(grads, (0, 4))
+                     for i, v in zip(g.indices.numpy(), g.values.numpy())
+                     if np.any(v))
+    assert touched == [1, 2, 6]
+
+
 @pytest.mark.parametrize("kwargs, match", [
     ({"vocab_sizes": [3], "l2_scope": "rows"}, r"`l2_scope='rows'`"),
     ({"vocab_sizes": [1, 5]}, r"`vocab_sizes=\[1, 5\]`"),

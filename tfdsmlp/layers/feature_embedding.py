@@ -169,10 +169,10 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 ids = tf.cast(ids, tf.int64)
             offsets = tf.constant(self._offsets, dtype=ids.dtype)
             rows = ids + offsets
-            emb = tf.gather(self.embeddings, rows)
+            emb = _lookup(self.embeddings, rows)
             if self.l2_scope == "batch" and self.embedding_l2 > 0:
-                touched = tf.gather(self.embeddings,
-                                    tf.unique(tf.reshape(rows, [-1]))[0])
+                touched = _lookup(self.embeddings,
+                                  tf.unique(tf.reshape(rows, [-1]))[0])
                 self.add_loss(self.embedding_l2 / 2.0
                               * tf.reduce_sum(tf.square(touched)))
             mask = tf.cast(tf.not_equal(ids, 0), emb.dtype)
@@ -193,3 +193,13 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             "l2_scope": self.l2_scope,
         })
         return config
+
+
+def _lookup(table, rows: tf.Tensor) -> tf.Tensor:
+    """table[rows]. A row-sharded table (`ShardedVariable`, made by
+    ParameterServerStrategy's `variable_partitioner`) goes through
+    `tf.nn.embedding_lookup`, which fetches only the rows from each shard
+    (`tf.gather` on it takes only 1-D indices)."""
+    if isinstance(table, tf.__internal__.distribute.ShardedVariable):
+        return tf.nn.embedding_lookup(table, rows)
+    return tf.gather(table, rows)

@@ -73,17 +73,23 @@ class ExactValidation(tf.keras.callbacks.Callback):
       prefix: str. Log key prefix. Defaults to "val_".
       model_fn: callable or None. Returns the Keras model to score (e.g. a
         distiller's student); defaults to the model being trained.
+      auc_logloss: bool. Also log `<prefix>auc_logloss` = AUC - log loss
+        (the `monitor: auc_logloss` schedule).
     """
 
-    def __init__(self, dataset, prefix: str = "val_", model_fn=None):
+    def __init__(self, dataset, prefix: str = "val_", model_fn=None,
+                 auc_logloss: bool = False):
         super().__init__()
         self.dataset = dataset
         self.prefix = prefix
         self.model_fn = model_fn
+        self.auc_logloss = auc_logloss
 
     def on_epoch_end(self, epoch, logs=None):
         model = self.model_fn() if self.model_fn else self.model
         result = evaluate(model, self.dataset)
+        if self.auc_logloss:
+            result["auc_logloss"] = result["auc"] - result["logloss"]
         if logs is not None:
             for key, value in result.items():
                 logs[self.prefix + key] = value
@@ -118,16 +124,34 @@ class StopOnNonFiniteLoss(tf.keras.callbacks.Callback):
         self._epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, f", batch {batch + 1}")
+
+    def _check(self, logs, where_in_epoch: str) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and not np.isfinite(loss):
             where = f"Phase {self.phase!r}: " if self.phase else ""
             raise NonFiniteLossError(
-                f"{where}non-finite loss ({loss}) in epoch {self._epoch + 1}, "
-                f"batch {batch + 1}: training stopped; no weights of this "
+                f"{where}non-finite loss ({loss}) in epoch {self._epoch + 1}"
+                f"{where_in_epoch}: training stopped; no weights of this "
                 "phase are saved or exported. Lower the learning rate "
                 f"(--set {self.config_prefix}.learning_rate=...), keep "
                 f"gradient clipping on ({self.config_prefix}.clipnorm), and "
                 "check the numeric input features for NaN/inf.")
+
+
+class StopOnNonFiniteEpochLoss(StopOnNonFiniteLoss):
+    """`StopOnNonFiniteLoss` on each epoch's mean loss instead of every
+    batch's, for `ParameterServerStrategy`, which runs no batch-level
+    callbacks (a NaN in any batch makes the epoch's mean NaN; the error
+    still comes before the epoch's backup and weights are written when the
+    callback precedes `TrainingBackup`)."""
+
+    # The base class's no-op: Keras then sees no batch-level hook.
+    on_train_batch_end = tf.keras.callbacks.Callback.on_train_batch_end
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epoch = epoch
+        self._check(logs, "")
 
 
 class TrainingBackup(tf.keras.callbacks.Callback):
@@ -421,15 +445,21 @@ class FaultInjection(tf.keras.callbacks.Callback):
 
 def schedule_callbacks(valid_dataset, patience: int, lr_decay: float,
                        min_lr: float, model_fn=None, verbose: int = 1,
-                       phase: str = "", config_prefix: str = "train"):
-    """FuxiCTR's schedule: exact validation, lr decay, early stop."""
-    cbs = [ExactValidation(valid_dataset, model_fn=model_fn),
-           StopOnNonFiniteLoss(phase, config_prefix)]
+                       phase: str = "", config_prefix: str = "train",
+                       monitor: str = "auc", per_batch: bool = True):
+    """FuxiCTR's schedule: exact validation, lr decay, early stop, all on
+    `val_<monitor>` ("auc" or "auc_logloss", see `TrainConfig.monitor`).
+    `per_batch=False` checks the loss per epoch (`StopOnNonFiniteEpochLoss`,
+    for ParameterServerStrategy)."""
+    stop = StopOnNonFiniteLoss if per_batch else StopOnNonFiniteEpochLoss
+    cbs = [ExactValidation(valid_dataset, model_fn=model_fn,
+                           auc_logloss=monitor == "auc_logloss"),
+           stop(phase, config_prefix)]
     if lr_decay < 1.0:
         cbs.append(tf.keras.callbacks.ReduceLROnPlateau(
-            monitor="val_auc", mode="max", factor=lr_decay, patience=1,
-            min_delta=0.0, min_lr=min_lr, verbose=verbose))
+            monitor=f"val_{monitor}", mode="max", factor=lr_decay,
+            patience=1, min_delta=0.0, min_lr=min_lr, verbose=verbose))
     cbs.append(tf.keras.callbacks.EarlyStopping(
-        monitor="val_auc", mode="max", patience=patience,
+        monitor=f"val_{monitor}", mode="max", patience=patience,
         restore_best_weights=True, verbose=verbose))
     return cbs

@@ -16,6 +16,7 @@ from typing import Any
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp.run_dir import RunDir, RunDirError
+from tfdsmlp.training.parameter_server import sharded_variables
 
 import tensorflow as tf
 
@@ -66,7 +67,11 @@ def load_weights_checked(model: tf.keras.Model, prefix: str,
     `WeightsMismatchError` naming the weights' origin when a model variable
     is not restored or a checkpoint value is left unused."""
     values = _model_values(prefix)
-    model_vars = list(model.weights)
+    # A row-sharded variable (ParameterServerStrategy) is one value.
+    shard_of = {id(part): id(var)
+                for var in sharded_variables(model).values()
+                for part in var.variables}
+    model_vars = {shard_of.get(id(v), id(v)) for v in model.weights}
     problem = None
     try:
         status = model.load_weights(prefix)

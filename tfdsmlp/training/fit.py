@@ -28,6 +28,8 @@ from tfdsmlp.training.callbacks import (
     schedule_callbacks,
 )
 from tfdsmlp.training.lazy_adam import LazyAdam
+from tfdsmlp.training.parameter_server import is_parameter_server
+from tfdsmlp.training.startup import StartupTimer
 from tfdsmlp.training.strategy import is_chief
 from tfdsmlp.training.train_config import TrainConfig
 
@@ -99,7 +101,10 @@ def steps_per_epoch(data_dir: str, cfg: TrainConfig,
     out one by one, so its epochs stay `ceil(rows / batch_size)` steps."""
     if cfg.steps_per_epoch:
         return cfg.steps_per_epoch
-    pipelines = 1 if cfg.in_memory else epochs.num_input_pipelines(strategy)
+    # Parameter servers: the coordinator hands each step to whichever
+    # worker is free, so an epoch is the steps that read every row once.
+    pipelines = (1 if cfg.in_memory or is_parameter_server(strategy)
+                 else epochs.num_input_pipelines(strategy))
     return epochs.epoch_batches(data_dir, "train", cfg.batch_size, pipelines,
                                 skip_corrupt=cfg.skip_corrupt)
 
@@ -125,6 +130,9 @@ def train_dataset(data_dir: str, cfg: TrainConfig,
                 data_dir, "train", cfg.batch_size, input_context=ctx,
                 seed=cfg.seed, shuffle_buffer=cfg.shuffle_buffer,
                 skip_corrupt=cfg.skip_corrupt, start_step=start_step)
+    if is_parameter_server(strategy):
+        # Each worker builds its own stream (files sharded by worker).
+        return tf.keras.utils.experimental.DatasetCreator(stream)
     if strategy is not None and strategy.num_replicas_in_sync > 1:
         return strategy.distribute_datasets_from_function(stream)
     return stream()
@@ -168,7 +176,9 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
                          skip_corrupt=cfg.skip_corrupt)
     schedule = schedule_callbacks(valid, cfg.patience, cfg.lr_decay,
                                   cfg.min_lr, verbose=verbose, phase=phase,
-                                  config_prefix=config_prefix)
+                                  config_prefix=config_prefix,
+                                  monitor=cfg.monitor,
+                                  per_batch=not is_parameter_server(strategy))
     callbacks = list(schedule)
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(
@@ -188,6 +198,10 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
     fault = FaultInjection.from_env(phase)
     if fault:
         callbacks.append(fault)
+    # ParameterServerStrategy runs no batch-level callbacks (no timer).
+    timer = None if is_parameter_server(strategy) else StartupTimer()
+    if timer:
+        callbacks.append(timer)
     start = time.time()
     if steps:
         data = train_dataset(data_dir, cfg, strategy,
@@ -206,7 +220,7 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
             history = model.fit(data, epochs=cfg.epochs,
                                 initial_epoch=first,
                                 steps_per_epoch=steps, callbacks=callbacks,
-                                verbose=verbose)
+                                verbose=_fit_verbose(verbose, strategy))
     except NonFiniteLossError as e:
         if backup and os.path.exists(os.path.join(backup_dir, "state.json")):
             raise NonFiniteLossError(
@@ -221,12 +235,29 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
         hist = {k: [float(v) for v in vs]
                 for k, vs in history.history.items()}
     out = {"epochs": len(hist.get("loss", [])),
-           "best_epoch": _best_epoch(hist),
+           "best_epoch": _best_epoch(hist, f"val_{cfg.monitor}"),
            "train_seconds": round(time.time() - start, 1),
            "history": hist}
     if initial_epoch:
         out["resumed_from_epoch"] = initial_epoch
+    startup = timer.result() if timer else None
+    if startup:
+        out["startup"] = startup
+        if verbose and "overhead_seconds" in startup:
+            print(f"[{phase}] start-up: first step "
+                  f"{startup['first_step_seconds']:.2f} s, then "
+                  f"{startup['step_seconds']:.3f} s a step (tracing, "
+                  "compilation, input warm-up: "
+                  f"{startup['overhead_seconds']:.2f} s)")
     return out
+
+
+def _fit_verbose(verbose: int, strategy) -> int:
+    """Keras' `verbose`: a progress bar with ETA, except under
+    ParameterServerStrategy, whose `fit` allows only one line per epoch."""
+    if verbose and is_parameter_server(strategy):
+        return 2
+    return verbose
 
 
 def _backup_epoch(backup_dir: str) -> int:
@@ -272,7 +303,10 @@ def evaluate_splits(model, data_dir: str, batch_size: int,
             for s in splits}
 
 
-def _best_epoch(history: dict[str, list]) -> int:
-    aucs = history.get("val_auc") or []
-    return int(max(range(len(aucs)), key=aucs.__getitem__)) + 1 if aucs else 0
+def _best_epoch(history: dict[str, list], key: str = "val_auc") -> int:
+    """1-based epoch of the highest `key` (the schedule's monitor; the
+    epoch whose weights early stopping restored), 0 without one."""
+    values = history.get(key) or []
+    return (int(max(range(len(values)), key=values.__getitem__)) + 1
+            if values else 0)
 

@@ -61,6 +61,11 @@ from tfdsmlp.training.fit import (
     named_data_errors,
     skipped_record_counts,
 )
+from tfdsmlp.training.parameter_server import (
+    MIN_SHARD_ROWS,
+    is_parameter_server,
+    shard_layout,
+)
 from tfdsmlp.training.precision import precision_policy
 from tfdsmlp.training.run_config import TEACHER_PARALLEL, RunConfig
 from tfdsmlp.training.strategy import get_strategy, is_chief
@@ -128,14 +133,16 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
               deterministic: bool = False, until: str = "align",
               restart_from: str | None = None,
               phase_callbacks: Callable[[str], list] | None = None,
-              evaluate_test: bool = True) -> RunResult:
+              evaluate_test: bool = True,
+              min_shard_rows: int = MIN_SHARD_ROWS) -> RunResult:
     """Runs (or resumes) the phases of `cfg` up to `until` on `data`.
 
     Args:
       data: dataset directory (path or `DatasetDir`).
       cfg: `RunConfig` (resolved here).
       run_dir: run directory (path or `RunDir`).
-      strategy: "auto", "default", "mirrored" or "multiworker".
+      strategy: "auto", "default", "mirrored", "multiworker" or
+        "parameter_server" (`get_strategy`).
       teacher_checkpoint: a run directory (its teacher phase) or a weights
         prefix to load instead of training the teacher.
       verbose: 0 silences progress.
@@ -150,6 +157,9 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
       evaluate_test: score the test split for metrics.json. False never
         reads it (metrics.json then holds validation only), e.g. for the
         trials of a hyperparameter search (`tfdsmlp.tuning`).
+      min_shard_rows: under "parameter_server", variables of at least this
+        many rows (the embedding tables) are split over the parameter
+        servers (`tfdsmlp.training.parameter_server.RowPartitioner`).
 
     Raises `RunDirError` when the run directory holds phases made with
     other settings, `WeightsMismatchError` for teacher weights of another
@@ -165,7 +175,8 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
                        run_dir if isinstance(run_dir, RunDir)
                        else RunDir(run_dir),
                        strategy, teacher_checkpoint, verbose, until,
-                       restart_from, phase_callbacks, evaluate_test).run()
+                       restart_from, phase_callbacks, evaluate_test,
+                       min_shard_rows).run()
 
 
 class _Runner:
@@ -173,10 +184,11 @@ class _Runner:
 
     def __init__(self, data, cfg, run, strategy, teacher_checkpoint,
                  verbose, until, restart_from, phase_callbacks=None,
-                 evaluate_test=True):
+                 evaluate_test=True, min_shard_rows=MIN_SHARD_ROWS):
         self.data, self.cfg, self.run_dir = data, cfg, run
         self.splits = ("valid", "test") if evaluate_test else ("valid",)
         self.strategy_name, self.until = strategy, until
+        self.min_shard_rows = min_shard_rows
         self.verbose = verbose
         self.log: Callable[..., None] = (print if verbose
                                          else (lambda *_: None))
@@ -216,7 +228,8 @@ class _Runner:
     # -- the job ---------------------------------------------------------
     def run(self) -> RunResult:
         run, cfg = self.run_dir, self.cfg
-        strat = get_strategy(self.strategy_name)
+        strat = get_strategy(self.strategy_name, self.min_shard_rows)
+        self.strategy = strat
         self.chief = is_chief(strat)
         fit_kw = {"strategy": strat, "verbose": self.verbose}
         # Finished phases past `until` (e.g. `train` over a finished `run`)
@@ -387,7 +400,7 @@ class _Runner:
         if valid is not None:
             out = {"valid": valid, **out}
         out["params"] = int(model.count_params())
-        for key in ("epochs", "best_epoch", "train_seconds",
+        for key in ("epochs", "best_epoch", "train_seconds", "startup",
                     "resumed_from_epoch", "loaded_from"):
             if info and key in info:
                 out[key] = info[key]
@@ -413,6 +426,12 @@ class _Runner:
             if any(metrics["skipped_records"].values()):
                 self.log(f"[data] skipped unreadable records: "
                          f"{metrics['skipped_records']}")
+        if is_parameter_server(self.strategy):
+            metrics["parameter_servers"] = {
+                "min_shard_rows": self.min_shard_rows,
+                "sharded": {name: shard_layout(model) for name, model in
+                            (("teacher", teacher), ("student", student))
+                            if model is not None}}
         metrics["selected"] = select_by_validation(phases)
         warnings = summary_warnings(phases, metrics["selected"]["phase"])
         metrics["warnings"] = warnings

@@ -6,13 +6,19 @@ import json
 import os
 
 import tfdsmlp  # noqa: F401
+from tfdsmlp.training.parameter_server import (
+    MIN_SHARD_ROWS,
+    parameter_server_strategy,
+)
 
 import tensorflow as tf
 
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+STRATEGIES = ("auto", "default", "mirrored", "multiworker",
+              "parameter_server")
 
 
-def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
+def get_strategy(name: str = "auto", min_shard_rows: int = MIN_SHARD_ROWS
+                 ) -> tf.distribute.Strategy:
     """Returns the strategy called `name`.
 
     - "default": one device (no distribution).
@@ -20,21 +26,30 @@ def get_strategy(name: str = "auto") -> tf.distribute.Strategy:
     - "multiworker": `MultiWorkerMirroredStrategy`, configured by TF_CONFIG
       (see docs/SCALING.md). It must be created before TensorFlow runs any
       op in the process.
-    - "auto": multiworker when TF_CONFIG names several workers, mirrored when
-      more than one GPU is visible, default otherwise.
+    - "parameter_server": `ParameterServerStrategy` from TF_CONFIG (this
+      process is its `chief`, the coordinator); variables of at least
+      `min_shard_rows` rows (the embedding tables) are split by rows over
+      the `ps` tasks (`tfdsmlp.training.parameter_server`).
+    - "auto": parameter_server when TF_CONFIG's cluster has `ps` tasks,
+      multiworker when it names several workers, mirrored when more than
+      one GPU is visible, default otherwise.
     """
     if name not in STRATEGIES:
         raise ValueError(f"`strategy` should be one of {STRATEGIES}. "
                          f"Received: `strategy={name!r}`")
     if name == "auto":
-        workers = json.loads(os.environ.get("TF_CONFIG", "{}")).get(
-            "cluster", {}).get("worker", [])
-        if len(workers) > 1:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get(
+            "cluster", {})
+        if cluster.get("ps"):
+            name = "parameter_server"
+        elif len(cluster.get("worker", [])) > 1:
             name = "multiworker"
         elif len(tf.config.list_logical_devices("GPU")) > 1:
             name = "mirrored"
         else:
             name = "default"
+    if name == "parameter_server":
+        return parameter_server_strategy(min_shard_rows)
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "mirrored":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 OPTIMIZERS = ("adam", "lazy_adam")
+MONITORS = ("auc", "auc_logloss")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
 
@@ -16,7 +17,7 @@ class TrainConfig:
       batch_size: global batch size (over all replicas).
       learning_rate: Adam learning rate.
       epochs: maximum epochs.
-      patience: stop after this many epochs without validation-AUC gain.
+      patience: stop after this many epochs without gain in `monitor`.
       lr_decay: multiply the learning rate by this on every epoch without
         gain (FuxiCTR `reduce_lr_on_plateau`); 1.0 disables it.
       min_lr: floor of the learning rate.
@@ -55,6 +56,12 @@ class TrainConfig:
         weights, optimizer and logits; `tfdsmlp.training.precision`).
         Faster on CPUs with AVX-512 BF16 or AMX; its effect on AUC is in
         docs/BENCHMARKS.md. Export always serves float32.
+      monitor: what the schedule (lr decay, early stop, best weights)
+        watches on the exact validation pass: "auc" (default, BARS) or
+        "auc_logloss", AUC - log loss (FuxiCTR's `monitor: {AUC: 1,
+        logloss: -1}`): an epoch whose AUC creeps up while its log loss
+        rises by more does not count as a gain, so a model that starts to
+        overfit stops early. Logged as `val_auc_logloss`.
       profile_batches: (first, last) call of the train function, counted
         from 1 over the run, to trace with TensorFlow's profiler into the
         phase's TensorBoard directory (its Profile tab: where a step's time
@@ -80,6 +87,7 @@ class TrainConfig:
     check_learned: bool = True
     jit_compile: bool = False
     precision: str = "float32"
+    monitor: str = "auc"
     profile_batches: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
@@ -99,6 +107,9 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise ValueError(f"`precision` should be one of {list(PRECISIONS)}"
                              f". Received: `precision={self.precision!r}`")
+        if self.monitor not in MONITORS:
+            raise ValueError(f"`monitor` should be one of {list(MONITORS)}. "
+                             f"Received: `monitor={self.monitor!r}`")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"`optimizer` should be one of {list(OPTIMIZERS)}"
                              f". Received: `optimizer={self.optimizer!r}`")
