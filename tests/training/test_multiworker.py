@@ -20,7 +20,6 @@ within 3e-8, AUC equal, logloss within 1e-9).
 import glob
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -30,7 +29,7 @@ from tfdsmlp.data import reader
 import numpy as np
 import pytest
 import tensorflow as tf
-from tiny_data import REPO_ROOT
+from tiny_data import REPO_ROOT, free_ports
 
 SETS = [
     "teacher.params.hidden_units=[16]", "teacher.params.num_cross_layers=1",
@@ -45,17 +44,6 @@ SETS = [
                  # one epoch of a tiny model: too short to beat the base rate
                  "check_learned=false")]
 PHASES = ("teacher", "distill", "align")
-
-
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def _weights(prefix):
@@ -102,7 +90,7 @@ def test_two_workers_match_one_process(two_file_dataset, tmp_path,
                                        monkeypatch):
     data_dir = two_file_dataset
     run_dir = tmp_path / "mw"
-    ports = _free_ports(2)
+    ports = free_ports(2)
     cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
     args = [sys.executable, "-m", "tfdsmlp", "run", "--data", data_dir,
             "--preset", "synthetic", "--teacher", "gdcn", "--out",

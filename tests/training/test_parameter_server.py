@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ from tfdsmlp.training.pipeline import run_dsmlp
 from tfdsmlp.training.presets import build_run_config
 
 import pytest
-from tiny_data import REPO_ROOT
+from tiny_data import REPO_ROOT, free_ports
 
 SETS = [
     "teacher.params.hidden_units=[16]", "teacher.params.num_cross_layers=1",
@@ -93,17 +92,6 @@ def test_serve_task_refuses_the_chief_and_unknown_tasks(monkeypatch):
 
 
 # -- the loopback cluster -------------------------------------------------
-def _free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def _env(cluster, task_type, index):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
                TF_CONFIG=json.dumps({"cluster": cluster,
@@ -119,7 +107,7 @@ class Cluster:
     """2 ps + 2 worker server subprocesses; `run` starts a coordinator."""
 
     def __init__(self, log_dir):
-        ports = _free_ports(5)
+        ports = free_ports(5)
         self.spec = {"chief": [f"127.0.0.1:{ports[0]}"],
                      "worker": [f"127.0.0.1:{p}" for p in ports[1:3]],
                      "ps": [f"127.0.0.1:{p}" for p in ports[3:]]}

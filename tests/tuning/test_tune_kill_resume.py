@@ -14,31 +14,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 
-from tiny_data import REPO_ROOT
 from tune_helpers import (
     TINY_TUNE,
     load,
     read,
+    run_tune,
     states,
     without_test_split,
 )
 
 
 def _tune(data: str, out: str, **env: str) -> subprocess.CompletedProcess:
-    args = [sys.executable, "-m", "tfdsmlp", "tune", "--data", data,
-            "--model", "gdcn", "--preset", "synthetic", "--trials", "3",
-            "--pruner", "none", "--out", out]
-    for kv in TINY_TUNE:
-        args += ["--set", kv]
-    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
-                    PYTHONPATH=os.pathsep.join(
-                        [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
-    full_env.pop("TFDSMLP_FAULT_INJECT", None)
-    full_env.update(env)
-    return subprocess.run(args, cwd=str(REPO_ROOT), env=full_env,
-                          capture_output=True, text=True, timeout=300)
+    return run_tune(["--data", data, "--model", "gdcn", "--preset",
+                     "synthetic", "--trials", "3", "--pruner", "none",
+                     "--out", out], TINY_TUNE, **env)
 
 
 def test_killed_study_resumes_to_n_trials(tiny_dataset_dir, tmp_path):

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 
 import optuna
+from tiny_data import REPO_ROOT
 
 # Tiny trials (a few thousand parameters, 10 steps per epoch): width and
 # depth and the embedding width are fixed, so the study searches the
@@ -38,3 +41,19 @@ def states(study: optuna.Study) -> list[str]:
 def read(*parts: str) -> str:
     with open(os.path.join(*parts), encoding="utf-8") as f:
         return f.read()
+
+
+def run_tune(args: list[str], sets: list[str], timeout: float = 300,
+             **env: str) -> subprocess.CompletedProcess:
+    """`python -m tfdsmlp tune ARGS --set ...` in a subprocess, with `env`
+    added (TFDSMLP_FAULT_INJECT only where given)."""
+    cmd = [sys.executable, "-m", "tfdsmlp", "tune", *args]
+    for kv in sets:
+        cmd += ["--set", kv]
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2",
+                    PYTHONPATH=os.pathsep.join(
+                        [str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]))
+    full_env.pop("TFDSMLP_FAULT_INJECT", None)
+    full_env.update(env)
+    return subprocess.run(cmd, cwd=str(REPO_ROOT), env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
