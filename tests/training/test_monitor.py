@@ -20,7 +20,7 @@ LOGLOSS = [0.50, 0.48, 0.55, 0.60, 0.65, 0.70]
 def _fit(tiny_dataset_dir, tiny_spec, monitor, monkeypatch):
     scripted = iter(zip(AUC, LOGLOSS))
 
-    def fake_evaluate(model, dataset):
+    def fake_evaluate(model, dataset, progress=None):
         auc, logloss = next(scripted)
         return {"auc": auc, "logloss": logloss}
 

@@ -1,4 +1,5 @@
-"""The progress line of `predict`: rows done, rate, share done, time left.
+"""The progress line of `predict` and of exact evaluation: rows done,
+rate, share done, time left.
 
 On a terminal the line is rewritten in place; in a log (a file, a pipe)
 one line is written every few seconds.
@@ -12,15 +13,17 @@ from typing import TextIO
 
 
 class Progress:
-    """Rows done, rate and (when the input size is known) the share done
-    and the time left, written to `stream`: rewritten in place on a
+    """Rows done, rate and (when the input size in bytes, or its rows, is
+    known) the share done and the time left, written to `stream`: rewritten in place on a
     terminal (every `interval` s, default 0.5), one line every `interval` s
     (default 10) otherwise."""
 
     def __init__(self, total_bytes: int | None = None,
                  stream: TextIO | None = None,
-                 interval: float | None = None, label: str = "predict"):
+                 interval: float | None = None, label: str = "predict",
+                 total_rows: int | None = None):
         self.total_bytes = total_bytes or None
+        self.total_rows = total_rows or None
         self.stream = stream if stream is not None else sys.stderr
         self._tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interval = (interval if interval is not None
@@ -40,6 +43,11 @@ class Progress:
             share = min(1.0, position / self.total_bytes)
             left = elapsed * (1.0 - share) / share
             text += (f", {100 * share:.0f}% of {_size(self.total_bytes)}, "
+                     f"ETA {_duration(left)}")
+        elif self.total_rows and rows:
+            share = min(1.0, rows / self.total_rows)
+            left = elapsed * (1.0 - share) / share
+            text += (f", {100 * share:.0f}% of {self.total_rows:,}, "
                      f"ETA {_duration(left)}")
         self._write(text)
 

@@ -39,14 +39,24 @@ def _predict_fn(model):
     return fn
 
 
-def predict_logits(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+def predict_logits(model, dataset, progress=None
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Runs `model` (training=False) over a finite (features, label) dataset
-    and returns (logits, labels) as float64 vectors."""
+    and returns (logits, labels) as float64 vectors. `progress`: a
+    `tfdsmlp.predict.progress.Progress` told the rows done after each
+    batch (it prints every few seconds, with an ETA when it knows the
+    split's rows)."""
     predict = _predict_fn(model)
     logits, labels = [], []
+    rows = 0
     for x, y in dataset:
         logits.append(predict(x).numpy().reshape(-1))
         labels.append(y.numpy().reshape(-1))
+        rows += len(labels[-1])
+        if progress is not None:
+            progress.update(rows)
+    if progress is not None:
+        progress.close()
     return (np.concatenate(logits).astype(np.float64),
             np.concatenate(labels).astype(np.float64))
 
@@ -57,9 +67,20 @@ def evaluate_logits(logits: np.ndarray, labels: np.ndarray) -> dict:
             "logloss": metrics.log_loss(labels, probs)}
 
 
-def evaluate(model, dataset) -> dict[str, float]:
-    """Exact AUC and log loss of `model` on a whole split."""
-    return evaluate_logits(*predict_logits(model, dataset))
+def evaluate(model, dataset, progress=None) -> dict[str, float]:
+    """Exact AUC and log loss of `model` on a whole split (`progress`: see
+    `predict_logits`)."""
+    return evaluate_logits(*predict_logits(model, dataset, progress))
+
+
+def eval_progress(label: str, rows: int | None, verbose: int):
+    """A `Progress` for an exact evaluation of `rows` rows when `verbose`
+    (None otherwise): silent for passes shorter than its interval."""
+    if not verbose:
+        return None
+    from tfdsmlp.predict.progress import Progress
+
+    return Progress(label=label, total_rows=rows)
 
 
 class ExactValidation(tf.keras.callbacks.Callback):
@@ -75,19 +96,25 @@ class ExactValidation(tf.keras.callbacks.Callback):
         distiller's student); defaults to the model being trained.
       auc_logloss: bool. Also log `<prefix>auc_logloss` = AUC - log loss
         (the `monitor: auc_logloss` schedule).
+      rows: int or None. Rows of the split, for the progress line's ETA.
+      verbose: int. Print progress of passes longer than 10 s.
     """
 
     def __init__(self, dataset, prefix: str = "val_", model_fn=None,
-                 auc_logloss: bool = False):
+                 auc_logloss: bool = False, rows: int | None = None,
+                 verbose: int = 0):
         super().__init__()
         self.dataset = dataset
         self.prefix = prefix
         self.model_fn = model_fn
         self.auc_logloss = auc_logloss
+        self.rows = rows
+        self.verbose = verbose
 
     def on_epoch_end(self, epoch, logs=None):
         model = self.model_fn() if self.model_fn else self.model
-        result = evaluate(model, self.dataset)
+        result = evaluate(model, self.dataset, eval_progress(
+            f"validation after epoch {epoch + 1}", self.rows, self.verbose))
         if self.auc_logloss:
             result["auc_logloss"] = result["auc"] - result["logloss"]
         if logs is not None:
@@ -446,14 +473,16 @@ class FaultInjection(tf.keras.callbacks.Callback):
 def schedule_callbacks(valid_dataset, patience: int, lr_decay: float,
                        min_lr: float, model_fn=None, verbose: int = 1,
                        phase: str = "", config_prefix: str = "train",
-                       monitor: str = "auc", per_batch: bool = True):
+                       monitor: str = "auc", per_batch: bool = True,
+                       valid_rows: int | None = None):
     """FuxiCTR's schedule: exact validation, lr decay, early stop, all on
     `val_<monitor>` ("auc" or "auc_logloss", see `TrainConfig.monitor`).
     `per_batch=False` checks the loss per epoch (`StopOnNonFiniteEpochLoss`,
     for ParameterServerStrategy)."""
     stop = StopOnNonFiniteLoss if per_batch else StopOnNonFiniteEpochLoss
     cbs = [ExactValidation(valid_dataset, model_fn=model_fn,
-                           auc_logloss=monitor == "auc_logloss"),
+                           auc_logloss=monitor == "auc_logloss",
+                           rows=valid_rows, verbose=verbose),
            stop(phase, config_prefix)]
     if lr_decay < 1.0:
         cbs.append(tf.keras.callbacks.ReduceLROnPlateau(

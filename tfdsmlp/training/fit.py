@@ -23,6 +23,7 @@ from tfdsmlp.training.callbacks import (
     FaultInjection,
     NonFiniteLossError,
     TrainingBackup,
+    eval_progress,
     evaluate,
     reset_dropout_generators,
     schedule_callbacks,
@@ -178,7 +179,9 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
                                   cfg.min_lr, verbose=verbose, phase=phase,
                                   config_prefix=config_prefix,
                                   monitor=cfg.monitor,
-                                  per_batch=not is_parameter_server(strategy))
+                                  per_batch=not is_parameter_server(strategy),
+                                  valid_rows=DatasetDir.open(data_dir).rows(
+                                      "valid"))
     callbacks = list(schedule)
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(
@@ -294,12 +297,15 @@ def fit_ctr_model(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
 
 
 def evaluate_splits(model, data_dir: str, batch_size: int,
-                    splits=("valid", "test"), skip_corrupt: bool = False
-                    ) -> dict[str, dict]:
-    """Exact AUC / log loss of `model` on whole splits."""
+                    splits=("valid", "test"), skip_corrupt: bool = False,
+                    verbose: int = 0, label: str = "") -> dict[str, dict]:
+    """Exact AUC / log loss of `model` on whole splits (`verbose`: a
+    progress line with ETA for passes longer than 10 s, named `label`)."""
+    data = DatasetDir.open(data_dir)
     with named_data_errors(data_dir, splits):
         return {s: evaluate(model, make_dataset(
-            data_dir, s, batch_size, skip_corrupt=skip_corrupt))
+            data_dir, s, batch_size, skip_corrupt=skip_corrupt),
+            eval_progress(f"{label}{s}", data.rows(s), verbose))
             for s in splits}
 
 

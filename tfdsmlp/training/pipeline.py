@@ -396,7 +396,9 @@ class _Runner:
         splits = self.splits[1:] if valid is not None else self.splits
         out = evaluate_splits(model, self.data, train_cfg.batch_size,
                               splits=splits,
-                              skip_corrupt=train_cfg.skip_corrupt)
+                              skip_corrupt=train_cfg.skip_corrupt,
+                              verbose=self.verbose,
+                              label=f"[{model.name}] scoring ")
         if valid is not None:
             out = {"valid": valid, **out}
         out["params"] = int(model.count_params())
