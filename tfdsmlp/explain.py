@@ -54,7 +54,7 @@ def run_predictions(run_dir: str | RunDir, split: str = "test",
             f"{run.done_phases() or 'none'}): finish it with `python -m "
             f"tfdsmlp run --out {run.path} ...` first.")
     data = models["teacher"][2]
-    fns = {name: _scores_fn(model) for name, (model, *_) in models.items()}
+    fns = {name: scores_fn(model) for name, (model, *_) in models.items()}
     columns: dict[str, list[np.ndarray]] = {"label": []}
     rows = 0
     for x, y in make_dataset(data, split, batch_size, shuffle=False):
@@ -76,9 +76,10 @@ def run_predictions(run_dir: str | RunDir, split: str = "test",
     return {k: np.concatenate(v) for k, v in columns.items()}
 
 
-def _scores_fn(model: tf.keras.Model):
-    """tf.function returning {"fused": z} and, for a dual-stream model,
-    {"main": z_M, "parallel": z_P} too."""
+def scores_fn(model: tf.keras.Model):
+    """tf.function of a batch returning the logits {"fused": z} and, for a
+    dual-stream model, {"main": z_M, "parallel": z_P} too (each stream
+    computed once; z = fuse(z_M, z_P))."""
     if hasattr(model, "stream_logits"):
         def scores(x):
             streams = model.stream_logits(x, training=False)

@@ -7,9 +7,7 @@ Tolerance: training under parameter servers is asynchronous (each worker
 applies its gradients without waiting for the other, in an order the
 coordinator's scheduler picks), so it is not bit-identical to one process.
 With the same global batch, seed and epochs, every phase's test AUC must be
-within 0.02 of the single-process run's (measured while writing this test:
-0.003-0.008 apart on this data; seed-to-seed spread of one process on it
-is of the same size).
+within 0.02 of the single-process run's.
 
 Every subprocess is killed when its test ends, whatever happens.
 """

@@ -37,6 +37,7 @@ from typing import Any
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp.distill import Aligner, Distiller
+from tfdsmlp.explain import scores_fn
 from tfdsmlp.features import FeatureSpec, FieldSpec
 from tfdsmlp.metrics import roc_auc, sigmoid
 from tfdsmlp.models.registry import build_model
@@ -166,9 +167,7 @@ def run_fidelity(cfg: FidelityConfig, log=print) -> dict[str, Any]:
                     metrics=[tf.keras.metrics.AUC(from_logits=True,
                                                   name="auc")])
     epochs = _fit(teacher, train, valid, cfg)
-    p_cross = _probabilities(
-        tf.function(lambda x: {"z": teacher(x, training=False)}),
-        inputs)["z"]
+    p_cross = _probabilities(scores_fn(teacher), inputs)["fused"]
     result: dict[str, Any] = {
         "config": dataclasses.asdict(cfg),
         "truth": {"positive_rate": float(np.mean(p_true)),
@@ -192,13 +191,13 @@ def run_fidelity(cfg: FidelityConfig, log=print) -> dict[str, Any]:
             tag = "" if kd_weight else "_nokd"
             row[f"epochs_distill{tag}"] = _fit_trainer(distiller, train,
                                                        valid, cfg)
-            p = _stream_probabilities(student, inputs)
+            p = _probabilities(scores_fn(student), inputs)
             row["mse"][f"main1{tag}"] = _mse(p["main"], p_true)
             if kd_weight:
                 row["main1_vs_cross_mse"] = _mse(p["main"], p_cross)
                 row["epochs_align"] = _fit_trainer(Aligner(student), train,
                                                    valid, cfg)
-                p = _stream_probabilities(student, inputs)
+                p = _probabilities(scores_fn(student), inputs)
                 for key, col in (("main", "main"), ("parallel", "parallel"),
                                  ("fused", "dsmlp")):
                     row["mse"][col] = _mse(p[key], p_true)
@@ -224,13 +223,6 @@ def _fit_trainer(trainer: tf.keras.Model, train, valid,
                  cfg: FidelityConfig) -> int:
     trainer.compile(optimizer=tf.keras.optimizers.Adam(cfg.learning_rate))
     return _fit(trainer, train, valid, cfg)
-
-
-def _stream_probabilities(student: tf.keras.Model, inputs: np.ndarray
-                          ) -> dict[str, np.ndarray]:
-    return _probabilities(tf.function(lambda x: {
-        **student.stream_logits(x, training=False),
-        "fused": student(x, training=False)}), inputs)
 
 
 def _mse(a: np.ndarray, b: np.ndarray) -> float:
