@@ -41,6 +41,12 @@ SETS = [
     "student.params.parallel_hidden_units=[8]",
     "teacher.train.epochs=3", "distill.train.epochs=2",
     "align.train.epochs=1",
+    # LazyAdam (only the batch's rows, and their slot rows, updated on the
+    # servers) with the batch-scoped L2 term it needs, in both student
+    # phases; the teacher keeps Keras' Adam.
+    "distill.train.optimizer=lazy_adam", "align.train.optimizer=lazy_adam",
+    "student.params.embedding_l2=0.0001",
+    "student.params.embedding_l2_scope=batch",
 ] + [f"{phase}.train.{key}" for phase in ("teacher", "distill", "align")
      for key in ("batch_size=256", "learning_rate=0.003")]
 # The tiny tables (about 400 rows) are split; MLP and cross kernels (at

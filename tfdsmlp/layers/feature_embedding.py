@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -169,10 +170,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 ids = tf.cast(ids, tf.int64)
             offsets = tf.constant(self._offsets, dtype=ids.dtype)
             rows = ids + offsets
-            emb = _lookup(self.embeddings, rows)
+            emb = _lookup(self.embeddings, rows, owner=self)
             if self.l2_scope == "batch" and self.embedding_l2 > 0:
                 touched = _lookup(self.embeddings,
-                                  tf.unique(tf.reshape(rows, [-1]))[0])
+                                  tf.unique(tf.reshape(rows, [-1]))[0],
+                                  owner=self)
                 self.add_loss(self.embedding_l2 / 2.0
                               * tf.reduce_sum(tf.square(touched)))
             mask = tf.cast(tf.not_equal(ids, 0), emb.dtype)
@@ -195,11 +197,27 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return config
 
 
-def _lookup(table, rows: tf.Tensor) -> tf.Tensor:
+def _lookup(table, rows: tf.Tensor, owner: Any = None) -> tf.Tensor:
     """table[rows]. A row-sharded table (`ShardedVariable`, made by
     ParameterServerStrategy's `variable_partitioner`) goes through
     `tf.nn.embedding_lookup`, which fetches only the rows from each shard
-    (`tf.gather` on it takes only 1-D indices)."""
+    (`tf.gather` on it takes only 1-D indices) when traced; run eagerly (a
+    model's first call on the coordinator), it read every shard whole
+    into the calling process (+750 MB for a 5M x 16 table on 2 servers,
+    `tfdsmlp.experiments.ps_scale`), so eager calls go through a function
+    traced once per `owner` layer, the table captured."""
     if isinstance(table, tf.__internal__.distribute.ShardedVariable):
+        if tf.executing_eagerly() and owner is not None:
+            fn = _EAGER_LOOKUPS.get(owner)
+            if fn is None:
+                ref = weakref.ref(owner)
+                fn = tf.function(
+                    lambda r: tf.nn.embedding_lookup(ref().embeddings, r),
+                    reduce_retracing=True)
+                _EAGER_LOOKUPS[owner] = fn
+            return fn(rows)
         return tf.nn.embedding_lookup(table, rows)
     return tf.gather(table, rows)
+
+
+_EAGER_LOOKUPS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

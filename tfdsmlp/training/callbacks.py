@@ -20,6 +20,7 @@ import weakref
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp import metrics
+from tfdsmlp.training.server_weights import CheckpointedEarlyStopping
 
 import numpy as np
 import tensorflow as tf
@@ -197,6 +198,9 @@ class TrainingBackup(tf.keras.callbacks.Callback):
                           variables (tf.train.Checkpoint)
       best-<epoch>.npz    EarlyStopping's best weights (when they are not the
                           last epoch's)
+      best-<epoch>.*      CheckpointedEarlyStopping's best weights (its
+                          `directory` is this one; under
+                          ParameterServerStrategy)
       state.json          everything else; written last (atomic rename), so
                           it is the commit point: a kill at any moment
                           leaves the previous complete backup.
@@ -277,6 +281,7 @@ class TrainingBackup(tf.keras.callbacks.Callback):
                                           saved["best_weights"])) as z:
                     cb.best_weights = [z[f"arr_{i}"] for i in range(len(z))]
             elif isinstance(cb, tf.keras.callbacks.EarlyStopping) and \
+                    not isinstance(cb, CheckpointedEarlyStopping) and \
                     getattr(cb, "restore_best_weights", False) and \
                     saved.get("best_epoch") == self.state["epoch"] - 1:
                 # The best epoch is the backed-up one: its weights are the
@@ -301,7 +306,16 @@ class TrainingBackup(tf.keras.callbacks.Callback):
         os.makedirs(write_dir, exist_ok=True)
         cb_state, keep = {}, {f"ckpt-{done}"}
         for cb in self.schedule:
-            if isinstance(cb, tf.keras.callbacks.EarlyStopping):
+            if isinstance(cb, CheckpointedEarlyStopping):
+                # Its best checkpoint is already in this directory.
+                cb_state[type(cb).__name__] = {
+                    "wait": int(cb.wait), "best": float(cb.best),
+                    "best_epoch": int(cb.best_epoch),
+                    "stopped_epoch": int(cb.stopped_epoch),
+                    "best_checkpoint": cb.best_checkpoint}
+                if cb.best_checkpoint:
+                    keep.add(cb.best_checkpoint)
+            elif isinstance(cb, tf.keras.callbacks.EarlyStopping):
                 state = {"wait": int(cb.wait), "best": float(cb.best),
                          "best_epoch": int(cb.best_epoch),
                          "stopped_epoch": int(cb.stopped_epoch),
@@ -474,11 +488,17 @@ def schedule_callbacks(valid_dataset, patience: int, lr_decay: float,
                        min_lr: float, model_fn=None, verbose: int = 1,
                        phase: str = "", config_prefix: str = "train",
                        monitor: str = "auc", per_batch: bool = True,
-                       valid_rows: int | None = None):
+                       valid_rows: int | None = None,
+                       best_weights_dir: str | None = None,
+                       checkpoint_best: bool = False):
     """FuxiCTR's schedule: exact validation, lr decay, early stop, all on
     `val_<monitor>` ("auc" or "auc_logloss", see `TrainConfig.monitor`).
     `per_batch=False` checks the loss per epoch (`StopOnNonFiniteEpochLoss`,
-    for ParameterServerStrategy)."""
+    for ParameterServerStrategy). `checkpoint_best` keeps the best weights
+    as a checkpoint in `best_weights_dir` (None: a temporary directory)
+    instead of a copy in memory (`CheckpointedEarlyStopping`, for
+    ParameterServerStrategy, whose tables would be pulled into the
+    coordinator)."""
     stop = StopOnNonFiniteLoss if per_batch else StopOnNonFiniteEpochLoss
     cbs = [ExactValidation(valid_dataset, model_fn=model_fn,
                            auc_logloss=monitor == "auc_logloss",
@@ -488,7 +508,12 @@ def schedule_callbacks(valid_dataset, patience: int, lr_decay: float,
         cbs.append(tf.keras.callbacks.ReduceLROnPlateau(
             monitor=f"val_{monitor}", mode="max", factor=lr_decay,
             patience=1, min_delta=0.0, min_lr=min_lr, verbose=verbose))
-    cbs.append(tf.keras.callbacks.EarlyStopping(
-        monitor=f"val_{monitor}", mode="max", patience=patience,
-        restore_best_weights=True, verbose=verbose))
+    if checkpoint_best:
+        cbs.append(CheckpointedEarlyStopping(
+            best_weights_dir, monitor=f"val_{monitor}", mode="max",
+            patience=patience, verbose=verbose))
+    else:
+        cbs.append(tf.keras.callbacks.EarlyStopping(
+            monitor=f"val_{monitor}", mode="max", patience=patience,
+            restore_best_weights=True, verbose=verbose))
     return cbs

@@ -28,7 +28,7 @@ from tfdsmlp.training.callbacks import (
     reset_dropout_generators,
     schedule_callbacks,
 )
-from tfdsmlp.training.lazy_adam import LazyAdam
+from tfdsmlp.training.lazy_adam import Adam, LazyAdam
 from tfdsmlp.training.parameter_server import is_parameter_server
 from tfdsmlp.training.startup import StartupTimer
 from tfdsmlp.training.strategy import is_chief
@@ -55,7 +55,7 @@ def make_optimizer(cfg: TrainConfig, model: tf.keras.Model | None = None
                 "`embedding_l2_scope: batch` or `embedding_l2: 0` in the "
                 "model params.")
         return LazyAdam(**kwargs)
-    return tf.keras.optimizers.Adam(**kwargs)
+    return Adam(**kwargs)
 
 
 def compile_ctr_model(model: tf.keras.Model, cfg: TrainConfig) -> None:
@@ -181,7 +181,12 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
                                   monitor=cfg.monitor,
                                   per_batch=not is_parameter_server(strategy),
                                   valid_rows=DatasetDir.open(data_dir).rows(
-                                      "valid"))
+                                      "valid"),
+                                  # Parameter servers write and read the
+                                  # best weights themselves.
+                                  checkpoint_best=is_parameter_server(
+                                      strategy),
+                                  best_weights_dir=backup_dir)
     callbacks = list(schedule)
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(

@@ -68,6 +68,7 @@ from tfdsmlp.training.parameter_server import (
 )
 from tfdsmlp.training.precision import precision_policy
 from tfdsmlp.training.run_config import TEACHER_PARALLEL, RunConfig
+from tfdsmlp.training.server_weights import copy_weights, non_finite_weights
 from tfdsmlp.training.strategy import get_strategy, is_chief
 
 import numpy as np
@@ -326,8 +327,7 @@ class _Runner:
         cfg, dcfg, acfg = self.cfg, self.cfg.distill, self.cfg.align
         if cfg.student.model != TEACHER_PARALLEL:
             if dcfg.init_main_from_teacher:
-                student.embedding.set_weights(
-                    teacher.embedding.get_weights())
+                copy_weights(student.embedding, teacher.embedding)
             distiller = Distiller(teacher, student,
                                   kd_weight=dcfg.kd_weight,
                                   kd_loss=dcfg.kd_loss,
@@ -537,8 +537,7 @@ def check_learned(model, data: DatasetDir, train_cfg, phase: str
 
 def _check_finite(model: tf.keras.Model, name: str) -> None:
     """Refuses to save weights holding NaN/inf (never export them)."""
-    bad = [w.name for w in model.weights
-           if not bool(tf.reduce_all(tf.math.is_finite(w)))]
+    bad = non_finite_weights(model)
     if bad:
         raise NonFiniteLossError(
             f"Phase {name!r}: the trained weights hold NaN/inf values "
