@@ -22,6 +22,7 @@ import collections
 import errno
 import io
 import os
+import shutil
 import sys
 
 from data_tools.outputs import ConvertError
@@ -115,7 +116,6 @@ def remove_copies(tmp_dir: str) -> None:
     """Deletes the decompressed copies `stage` made (once converted)."""
     copy_dir = os.path.join(tmp_dir, COPY_DIR)
     if os.path.isdir(copy_dir):
-        import shutil  # not at start-up: plain inputs need none
         shutil.rmtree(copy_dir, ignore_errors=True)
 
 

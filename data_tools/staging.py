@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
+from typing import Self
 
 from data_tools.outputs import ConvertError
 
@@ -84,7 +86,6 @@ def remove_stale_temps(out_dir: str, quiet: bool = False) -> list[str]:
 
 
 def _rmtree(path: str) -> None:
-    import shutil  # not at start-up: a successful run needs none
     shutil.rmtree(path, ignore_errors=True)
 
 
@@ -121,8 +122,7 @@ class TempOutput:
         self._created: str | None = None
         self._committed = False
 
-    # not typing.Self: importing typing costs `convert` 3 ms of start-up
-    def __enter__(self) -> TempOutput:  # noqa: PYI034
+    def __enter__(self) -> Self:
         parent, prefix = _temp_prefix(self.out_dir)
         self._created = _first_missing_dir(parent)
         remove_stale_temps(self.out_dir, self.quiet)

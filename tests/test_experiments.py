@@ -248,3 +248,18 @@ def test_paired_delta_rounding_to_zero_prints_plus():
                                  {"test": {"auc": 0.98 - 1e-6}}, {})]}
     assert paired_delta(rows, "ablation", "x", "full") == "+0.0000 (1)"
     assert paired_delta(rows, "ablation", "full", "full") == "-"
+
+
+def test_align_lr_group_fine_tunes_the_default_runs_stage_1():
+    jobs = build_plan(groups=("align_lr",), seeds=(7,))
+    runs = {j.name: j for j in jobs if j.command == "run"}
+    assert set(runs) == {"dsmlp_gdcn_full_s7",
+                         "dsmlp_gdcn_align_lr0.0003_s7",
+                         "dsmlp_gdcn_align_lr0.0001_s7",
+                         "dsmlp_gdcn_align_lr3e-05_s7"}
+    for name, job in runs.items():
+        if name != "dsmlp_gdcn_full_s7":
+            assert job.distill_from == "dsmlp_gdcn_full_s7"
+            assert job.overrides[-1].startswith("align.train.learning_rate=")
+    assert ("align_lr", "0.001 (preset)") in runs[
+        "dsmlp_gdcn_full_s7"].memberships

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +130,3 @@ def write_dataset(out_dir: str | os.PathLike, spec: FeatureSpec,
 TINY_SPLIT_ROWS = {"train": 320, "valid": 96, "test": 96}
 
 
-def free_ports(n: int) -> list[int]:
-    """n TCP ports free on 127.0.0.1 now (for loopback clusters)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()

@@ -25,11 +25,12 @@ import sys
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp.data import reader
+from tfdsmlp.training.parameter_server import free_ports
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from tiny_data import REPO_ROOT, free_ports
+from tiny_data import REPO_ROOT
 
 SETS = [
     "teacher.params.hidden_units=[16]", "teacher.params.num_cross_layers=1",

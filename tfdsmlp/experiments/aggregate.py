@@ -214,7 +214,10 @@ def markdown(jobs: list[Job], out_dir: str, plot_dir: str,
                 ("sweep", "setting", False, ("lambda1_ab1_1", "valid"),
                  "Hyper-parameter sweep on validation (Figure 5 analogue)"),
                 ("width", "", True, None,
-                 "Width scaling (Figure 2 analogue)"))
+                 "Width scaling (Figure 2 analogue)"),
+                ("align_lr", "stage-2 learning rate", False,
+                 ("0.001 (preset)", "valid"),
+                 "Stage 2's learning rate, chosen by validation AUC"))
     for group, col, with_teacher, base, title in sections:
         if not any(g == group for g, _ in rows):
             continue

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 
-GROUPS = ("defaults", "compat", "ablation", "sweep", "width", "frontier")
+GROUPS = ("defaults", "compat", "ablation", "sweep", "width", "frontier",
+          "align_lr")
 TEACHERS = ("gdcn", "dcnv2", "finalmlp", "autoint", "xdeepfm")
 # Width w: the teacher's MLP is w x 3; the DS-MLP's main MLP w x 3 and its
 # parallel MLP (w/2) x 3. The frappe presets are the w = 400 teacher and
@@ -103,6 +104,11 @@ SWEEP = ([(f"lambda{v}", (f"distill.kd_weight={v}",)) for v in (0.5, 2.0)]
             for a, b in ((0.5, 0.5), (0.8, 1.2), (1.2, 0.8), (1.5, 1.5))])
 
 
+# Stage 2's starting learning rate (issue 19): the preset's 1e-3 (the
+# default run) against lower ones, all fine-tuning the same stage 1.
+ALIGN_LEARNING_RATES = (3e-4, 1e-4, 3e-5)
+
+
 def build_plan(groups=GROUPS, seeds=(2021, 2022, 2023),
                teachers=TEACHERS, best_teacher: str = "gdcn") -> list[Job]:
     """All jobs of `groups`, teachers first (runs depend on them)."""
@@ -144,6 +150,12 @@ def build_plan(groups=GROUPS, seeds=(2021, 2022, 2023),
         add(dsmlp_job("sweep", "lambda1_ab1_1", "full", best, first))
         for name, ov in SWEEP:
             add(dsmlp_job("sweep", name, f"sweep_{name}", best, first, ov))
+    if "align_lr" in groups:
+        add(best)
+        add(dsmlp_job("align_lr", "0.001 (preset)", "full", best, first))
+        for lr in ALIGN_LEARNING_RATES:
+            add(dsmlp_job("align_lr", f"{lr:g}", f"align_lr{lr:g}", best,
+                          first, (f"align.train.learning_rate={lr}",)))
     if "frontier" in groups:  # each teacher, its DS-MLP and a narrow one
         for t in teachers:
             tj = add(teacher_job(t, first))

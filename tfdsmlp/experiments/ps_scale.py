@@ -40,6 +40,7 @@ import sys
 import time
 
 import tfdsmlp  # noqa: F401
+from tfdsmlp.training.parameter_server import free_ports
 
 FIELDS = 8      # categorical fields of the synthetic data
 NUMERIC = 2
@@ -172,19 +173,6 @@ def _reap(proc) -> float:
     return usage.ru_maxrss / 1024
 
 
-def _free_ports(n: int) -> list[int]:
-    import socket
-
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 def run_case(out: str, name: str, strategy: str, ids: int, data: str,
              args: argparse.Namespace) -> dict:
     """One case: servers (under parameter_server), the coordinator, its
@@ -201,7 +189,7 @@ def run_case(out: str, name: str, strategy: str, ids: int, data: str,
         json.dump(case, f, indent=1)
     cluster, servers = None, {}
     if strategy == "parameter_server":
-        ports = _free_ports(1 + args.workers + args.ps)
+        ports = free_ports(1 + args.workers + args.ps)
         cluster = {"chief": [f"127.0.0.1:{ports[0]}"],
                    "worker": [f"127.0.0.1:{p}"
                               for p in ports[1:1 + args.workers]],

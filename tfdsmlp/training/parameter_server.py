@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import tfdsmlp  # noqa: F401
 
@@ -106,6 +107,19 @@ def parameter_server_strategy(min_shard_rows: int = MIN_SHARD_ROWS
     return tf.distribute.experimental.ParameterServerStrategy(
         resolver, variable_partitioner=RowPartitioner(len(cluster["ps"]),
                                                       min_shard_rows))
+
+
+def free_ports(n: int) -> list[int]:
+    """n TCP ports free on 127.0.0.1 now, for a cluster on one host
+    (loopback tests and `tfdsmlp.experiments.ps_scale`)."""
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def is_parameter_server(strategy: tf.distribute.Strategy | None) -> bool:
