@@ -30,6 +30,8 @@ import sys
 import tempfile
 import time
 
+from tfdsmlp.experiments.runner import wait_peak_rss
+
 # The pyarrow reader: every row parsed (40 tab-separated columns, none
 # quoted) into Arrow batches, label and integers as int64, categorical
 # columns as strings.
@@ -55,15 +57,14 @@ def run_command(cmd: list[str]) -> tuple[float, float, str]:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
         out = proc.stdout.read()
         proc.stdout.close()
-        _, status, usage = os.wait4(proc.pid, 0)
+        rss = wait_peak_rss(proc)
         seconds = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             err.seek(0)
             raise RuntimeError(
                 f"{' '.join(cmd[:6])} ... failed (exit {proc.returncode}): "
                 f"{err.read().decode(errors='replace')[-2000:]}")
-    return seconds, usage.ru_maxrss / 1024, out.decode()
+    return seconds, rss, out.decode()
 
 
 def main(argv: list[str] | None = None) -> int:

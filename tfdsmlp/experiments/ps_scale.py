@@ -40,6 +40,7 @@ import sys
 import time
 
 import tfdsmlp  # noqa: F401
+from tfdsmlp.experiments.runner import wait_peak_rss
 from tfdsmlp.training.parameter_server import free_ports
 
 FIELDS = 8      # categorical fields of the synthetic data
@@ -166,13 +167,6 @@ def _env(cluster, task_type, index):
     return env
 
 
-def _reap(proc) -> float:
-    """Waits for `proc`; its peak RSS in MiB (`ru_maxrss`)."""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024
-
-
 def run_case(out: str, name: str, strategy: str, ids: int, data: str,
              args: argparse.Namespace) -> dict:
     """One case: servers (under parameter_server), the coordinator, its
@@ -216,11 +210,11 @@ def run_case(out: str, name: str, strategy: str, ids: int, data: str,
             stdout=log, stderr=subprocess.STDOUT)
     peak = {}
     try:
-        peak["chief"] = _reap(chief)
+        peak["chief"] = wait_peak_rss(chief)
     finally:
         for key, proc in servers.items():
             proc.kill()
-            peak[key] = _reap(proc)
+            peak[key] = wait_peak_rss(proc)
     if chief.returncode != 0:
         with open(log_path, errors="replace") as f:
             tail = f.read()[-3000:]

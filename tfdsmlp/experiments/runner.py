@@ -86,3 +86,11 @@ def run_jobs(jobs: list[Job], data_dir: str, out_dir: str,
         if done.returncode:
             failed.append(job)
     return failed
+
+
+def wait_peak_rss(proc: subprocess.Popen) -> float:
+    """Waits for `proc` (sets its returncode); its peak RSS in MiB
+    (`ru_maxrss` from `os.wait4`: exact, not sampled)."""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / 1024

@@ -170,11 +170,9 @@ class FeatureEmbedding(tf.keras.layers.Layer):
                 ids = tf.cast(ids, tf.int64)
             offsets = tf.constant(self._offsets, dtype=ids.dtype)
             rows = ids + offsets
-            emb = _lookup(self.embeddings, rows, owner=self)
+            emb = _lookup(self, rows)
             if self.l2_scope == "batch" and self.embedding_l2 > 0:
-                touched = _lookup(self.embeddings,
-                                  tf.unique(tf.reshape(rows, [-1]))[0],
-                                  owner=self)
+                touched = _lookup(self, tf.unique(tf.reshape(rows, [-1]))[0])
                 self.add_loss(self.embedding_l2 / 2.0
                               * tf.reduce_sum(tf.square(touched)))
             mask = tf.cast(tf.not_equal(ids, 0), emb.dtype)
@@ -197,24 +195,25 @@ class FeatureEmbedding(tf.keras.layers.Layer):
         return config
 
 
-def _lookup(table, rows: tf.Tensor, owner: Any = None) -> tf.Tensor:
-    """table[rows]. A row-sharded table (`ShardedVariable`, made by
+def _lookup(layer: FeatureEmbedding, rows: tf.Tensor) -> tf.Tensor:
+    """layer.embeddings[rows]. A row-sharded table (`ShardedVariable`, made by
     ParameterServerStrategy's `variable_partitioner`) goes through
     `tf.nn.embedding_lookup`, which fetches only the rows from each shard
     (`tf.gather` on it takes only 1-D indices) when traced; run eagerly (a
     model's first call on the coordinator), it read every shard whole
     into the calling process (+750 MB for a 5M x 16 table on 2 servers,
     `tfdsmlp.experiments.ps_scale`), so eager calls go through a function
-    traced once per `owner` layer, the table captured."""
+    traced once per layer, the table captured."""
+    table = layer.embeddings
     if isinstance(table, tf.__internal__.distribute.ShardedVariable):
-        if tf.executing_eagerly() and owner is not None:
-            fn = _EAGER_LOOKUPS.get(owner)
+        if tf.executing_eagerly():
+            fn = _EAGER_LOOKUPS.get(layer)
             if fn is None:
-                ref = weakref.ref(owner)
+                ref = weakref.ref(layer)
                 fn = tf.function(
                     lambda r: tf.nn.embedding_lookup(ref().embeddings, r),
                     reduce_retracing=True)
-                _EAGER_LOOKUPS[owner] = fn
+                _EAGER_LOOKUPS[layer] = fn
             return fn(rows)
         return tf.nn.embedding_lookup(table, rows)
     return tf.gather(table, rows)

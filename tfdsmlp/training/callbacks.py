@@ -306,21 +306,19 @@ class TrainingBackup(tf.keras.callbacks.Callback):
         os.makedirs(write_dir, exist_ok=True)
         cb_state, keep = {}, {f"ckpt-{done}"}
         for cb in self.schedule:
-            if isinstance(cb, CheckpointedEarlyStopping):
-                # Its best checkpoint is already in this directory.
-                cb_state[type(cb).__name__] = {
-                    "wait": int(cb.wait), "best": float(cb.best),
-                    "best_epoch": int(cb.best_epoch),
-                    "stopped_epoch": int(cb.stopped_epoch),
-                    "best_checkpoint": cb.best_checkpoint}
-                if cb.best_checkpoint:
-                    keep.add(cb.best_checkpoint)
-            elif isinstance(cb, tf.keras.callbacks.EarlyStopping):
+            if isinstance(cb, tf.keras.callbacks.EarlyStopping):
                 state = {"wait": int(cb.wait), "best": float(cb.best),
                          "best_epoch": int(cb.best_epoch),
-                         "stopped_epoch": int(cb.stopped_epoch),
-                         "best_weights": None}
-                if cb.restore_best_weights and cb.best_weights is not None \
+                         "stopped_epoch": int(cb.stopped_epoch)}
+                if isinstance(cb, CheckpointedEarlyStopping):
+                    # Its best checkpoint is already in this directory.
+                    state["best_checkpoint"] = cb.best_checkpoint
+                    if cb.best_checkpoint:
+                        keep.add(cb.best_checkpoint)
+                else:
+                    state["best_weights"] = None
+                if getattr(cb, "best_weights", None) is not None \
+                        and cb.restore_best_weights \
                         and cb.best_epoch != epoch:
                     name = f"best-{cb.best_epoch + 1}.npz"
                     if self.chief and not os.path.exists(

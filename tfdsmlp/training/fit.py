@@ -175,17 +175,17 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
     reset_dropout_generators(model, cfg.seed)
     valid = make_dataset(data_dir, "valid", cfg.batch_size,
                          skip_corrupt=cfg.skip_corrupt)
+    on_servers = is_parameter_server(strategy)
     schedule = schedule_callbacks(valid, cfg.patience, cfg.lr_decay,
                                   cfg.min_lr, verbose=verbose, phase=phase,
                                   config_prefix=config_prefix,
                                   monitor=cfg.monitor,
-                                  per_batch=not is_parameter_server(strategy),
+                                  per_batch=not on_servers,
                                   valid_rows=DatasetDir.open(data_dir).rows(
                                       "valid"),
                                   # Parameter servers write and read the
                                   # best weights themselves.
-                                  checkpoint_best=is_parameter_server(
-                                      strategy),
+                                  checkpoint_best=on_servers,
                                   best_weights_dir=backup_dir)
     callbacks = list(schedule)
     if log_dir:
@@ -207,7 +207,7 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
     if fault:
         callbacks.append(fault)
     # ParameterServerStrategy runs no batch-level callbacks (no timer).
-    timer = None if is_parameter_server(strategy) else StartupTimer()
+    timer = None if on_servers else StartupTimer()
     if timer:
         callbacks.append(timer)
     start = time.time()

@@ -43,7 +43,7 @@ class Adam(SlotsMadeInPlace, tf.keras.optimizers.Adam):
 
 
 @tf.keras.utils.register_keras_serializable(package="tfdsmlp")
-class LazyAdam(SlotsMadeInPlace, tf.keras.optimizers.Adam):
+class LazyAdam(Adam):
     """Adam whose sparse updates read and write only the gathered rows.
 
     Keras' Adam treats an `IndexedSlices` gradient (an embedding lookup's)
