@@ -263,3 +263,60 @@ def test_align_lr_group_fine_tunes_the_default_runs_stage_1():
             assert job.overrides[-1].startswith("align.train.learning_rate=")
     assert ("align_lr", "0.001 (preset)") in runs[
         "dsmlp_gdcn_full_s7"].memberships
+
+
+def test_kd_group_covers_every_seed_and_shares_ablation_and_sweep_runs():
+    jobs = build_plan(groups=("kd", "ablation", "sweep"), seeds=(1, 2))
+    names = [j.name for j in jobs]
+    assert len(names) == len(set(names))
+    kd = {}
+    for j in jobs:
+        for group, key in j.memberships:
+            if group == "kd":
+                kd.setdefault(key, []).append(j)
+    assert sorted(kd) == ["0 (w/o KD)", "0.5", "1 (preset)", "2"]
+    for key, runs in kd.items():
+        assert sorted(j.seed for j in runs) == [1, 2], key
+        # stage 1 changes with lambda: none of them copies another's
+        assert all(not j.distill_from for j in runs)
+    no_kd = {j.name for j in kd["0 (w/o KD)"]}
+    assert no_kd == {"dsmlp_gdcn_ablation_no_kd_s1",
+                     "dsmlp_gdcn_ablation_no_kd_s2"}
+    assert all(("ablation", "no_kd") in j.memberships
+               for j in kd["0 (w/o KD)"])
+    half = next(j for j in kd["0.5"] if j.seed == 1)
+    assert ("sweep", "lambda0.5") in half.memberships
+    assert half.overrides[-1] == "distill.kd_weight=0.5"
+
+
+def test_kd_table_and_plot(tmp_path):
+    jobs = build_plan(groups=("kd",), seeds=(1, 2))
+    out = str(tmp_path)
+    aucs = {"full": (0.980, 0.982), "ablation_no_kd": (0.978, 0.979),
+            "sweep_lambda0.5": (0.981, 0.981),
+            "sweep_lambda2.0": (0.979, 0.983)}
+    for variant, pair in aucs.items():
+        for seed, auc in zip((1, 2), pair):
+            _fake_metrics(os.path.join(out, "runs",
+                                       f"dsmlp_gdcn_{variant}_s{seed}"),
+                          auc, 0.97)
+    text = markdown(jobs, out, os.path.join(out, "plots"), "cmd")
+    assert "### Where distillation pays" in text
+    # w/o KD against lambda = 1 on the same seeds: mean(-0.002, -0.003)
+    assert "| 0 (w/o KD) | 2 | 0.9700 ± 0.0000 |" in text
+    assert "| -0.0025 (2) |" in text
+    assert "| 1 (preset) | 2 |" in text and "| 0.9810 ± 0.0010 |" in text
+    rows = [line.split(" | ")[0] for line in text.splitlines()
+            if line.startswith(("| 0", "| 1", "| 2"))]
+    assert rows == ["| 0 (w/o KD)", "| 0.5", "| 1 (preset)", "| 2"]
+    assert os.path.exists(os.path.join(out, "plots", "kd.png"))
+    assert "![KD weight](plots/kd.png)" in text
+
+
+def test_planted_shapes_need_data(capsys):
+    from tfdsmlp.experiments.__main__ import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["criteo", "--out", "x", "--groups", "kd", "--dry-run"])
+    assert e.value.code == 2
+    assert "criteo needs --data DIR" in capsys.readouterr().err

@@ -224,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "inference function.")
     p.add_argument("--precision", default="float32",
                    choices=["float32", "mixed_bfloat16"],
-                   help="--peer: tfdsmlp's train.precision (the peer "
-                        "trains in float32). Default: float32.")
+                   help="--peer: tfdsmlp's train.precision, and its C++-"
+                        "path exports' `export --precision` (the peer "
+                        "computes in float32). Default: float32.")
     p.add_argument("--no-cpp", action="store_true",
                    help="--peer: skip exporting each model and timing it "
                         "in the C++ serving path (which needs a C "
@@ -269,15 +270,28 @@ def build_parser() -> argparse.ArgumentParser:
                         "CPU latency (docs/BENCHMARKS.md, Serving). TF "
                         "Serving on CPU then needs "
                         "--xla_cpu_compilation_enabled=true.")
+    p.add_argument("--precision", default="float32",
+                   choices=["float32", "mixed_bfloat16"],
+                   help="mixed_bfloat16: the model's matmuls and "
+                        "activations run in bfloat16 (the float32 weights "
+                        "cast at each call; probability and logit stay "
+                        "float32): faster batch serving on CPUs with "
+                        "AVX-512 BF16 or AMX, and on GPUs, for a small "
+                        "change in the predictions; `serve-check` reports "
+                        "the AUC of both precisions on its rows "
+                        "(docs/BENCHMARKS.md, Serving in bfloat16). "
+                        "Default: float32.")
 
     p = sub.add_parser(
         "serve-check", help="Verify an exported SavedModel version.",
         description="Loads the SavedModel in a fresh TensorFlow-only process "
                     "as TF Serving does (tags serve), runs every signature "
                     "on the split's raw rows, checks the outputs equal the "
-                    "in-process model's (rebuilt from the run) and reports "
-                    "batch-1 p50/p99 latency and large-batch throughput. "
-                    "Exit status 1 when a check fails.")
+                    "in-process model's (rebuilt from the run, in the "
+                    "export's precision), scores the rows (AUC, logloss; "
+                    "for a bfloat16 export also the float32 model's) and "
+                    "reports batch-1 p50/p99 latency and large-batch "
+                    "throughput. Exit status 1 when a check fails.")
     p.add_argument("path", help="Version directory, e.g. "
                                 "saved_models/NAME/1.")
     p.add_argument("--data", required=True, help="Dataset directory.")
@@ -612,7 +626,8 @@ def cmd_export(args: argparse.Namespace) -> int:
              else args.phase)
     try:
         path = export_run(args.run, args.name, phase, args.version,
-                          args.base_dir, args.data, args.jit_compile)
+                          args.base_dir, args.data, args.jit_compile,
+                          args.precision)
     except FileExistsError as e:
         raise ValueError(str(e)) from None
     print(f"exported {phase}: {path}")

@@ -1,6 +1,9 @@
-"""python -m tfdsmlp.experiments frappe --out DIR [options]
+"""python -m tfdsmlp.experiments frappe|criteo|avazu --out DIR [options]
 
-Converts ../shared/data/frappe (unless --data is given), runs every job of
+frappe converts ../shared/data/frappe (unless --data is given); criteo and
+avazu need --data: a dataset of that shape, e.g. the planted data of
+`python -m data_tools synth --profile criteo` (the shared samples are too
+small for these comparisons). Each uses the preset of its name. Runs every job of
 the chosen groups (resumable: finished jobs are skipped, interrupted runs
 resume), then writes the tables and plots into docs/RESULTS.md between the
 `experiments` markers. The `frontier` group also exports every teacher and
@@ -109,13 +112,14 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tfdsmlp.experiments",
                                 description=__doc__,
                                 formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("dataset", choices=["frappe"],
-                   help="Which real dataset (presets of the same name).")
+    p.add_argument("dataset", choices=["frappe", "criteo", "avazu"],
+                   help="Which dataset shape: the jobs use the preset of "
+                        "the same name. criteo and avazu need --data.")
     p.add_argument("--out", required=True,
                    help="Experiment directory (runs/, logs/, data/).")
-    p.add_argument("--data", help="Converted dataset directory; default: "
-                                  "convert ../shared/data/frappe into "
-                                  "OUT/data.")
+    p.add_argument("--data", help="Converted dataset directory; default "
+                                  "(frappe only): convert "
+                                  "../shared/data/frappe into OUT/data.")
     p.add_argument("--groups", default=",".join(GROUPS),
                    help=f"Comma-separated subset of {','.join(GROUPS)}.")
     p.add_argument("--seeds", default="2021,2022,2023",
@@ -144,6 +148,10 @@ def main(argv=None) -> int:
                    help="Interleaved timing rounds of the frontier group "
                         "(the median counts). Default: 3.")
     args = p.parse_args(argv)
+    if args.dataset != "frappe" and not args.data:
+        p.error(f"{args.dataset} needs --data DIR: a converted "
+                f"{args.dataset}-shaped dataset, e.g. `python -m data_tools "
+                f"synth --profile {args.dataset} --rows 1000000 --out DIR`.")
     jobs = build_plan(groups=tuple(args.groups.split(",")),
                       seeds=tuple(int(s) for s in args.seeds.split(",")),
                       teachers=tuple(args.teachers.split(",")),

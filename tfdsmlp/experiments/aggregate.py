@@ -198,6 +198,36 @@ def sweep_plot(rows, path: str) -> bool:
     return save_figure(fig, path)
 
 
+def kd_plot(rows, path: str) -> bool:
+    """Paper Figure 5's lambda axis over seeds: the DS-MLP's mean valid and
+    test AUC (error bars: std over seeds) against the KD weight, with the
+    teacher's mean test AUC as a line."""
+    from tfdsmlp.experiments.plan import kd_key
+
+    items = {k: v for (g, k), v in rows.items() if g == "kd"}
+    if not items:
+        return False
+
+    def weight(key: str) -> float:
+        return float(key.split()[0])
+
+    keys = sorted(items, key=weight)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for split, marker in (("valid", "o"), ("test", "s")):
+        aucs = [[it[1][split]["auc"] for it in items[k]] for k in keys]
+        ax.errorbar([weight(k) for k in keys], [np.mean(a) for a in aucs],
+                    yerr=[np.std(a) for a in aucs], marker=marker,
+                    capsize=3, label=f"DS-MLP {split}")
+    teacher = [it[2]["test"]["auc"] for k in keys for it in items[k]]
+    ax.axhline(float(np.mean(teacher)), color="gray", linestyle="--",
+               label="teacher test (mean)")
+    ax.set_xlabel(f"KD weight lambda (0: w/o KD; {kd_key(1)})")
+    ax.set_ylabel("AUC (mean ± std over seeds)")
+    ax.legend()
+    return save_figure(fig, path)
+
+
 def markdown(jobs: list[Job], out_dir: str, plot_dir: str,
              command_line: str) -> str:
     rows = collect(jobs, out_dir)
@@ -217,7 +247,10 @@ def markdown(jobs: list[Job], out_dir: str, plot_dir: str,
                  "Width scaling (Figure 2 analogue)"),
                 ("align_lr", "stage-2 learning rate", False,
                  ("0.001 (preset)", "valid"),
-                 "Stage 2's learning rate, chosen by validation AUC"))
+                 "Stage 2's learning rate, chosen by validation AUC"),
+                ("kd", "KD weight lambda", True, ("1 (preset)", "test"),
+                 ("Where distillation pays: the KD weight over seeds "
+                  "(Figure 5's lambda, w/o KD at 0)")))
     for group, col, with_teacher, base, title in sections:
         if not any(g == group for g, _ in rows):
             continue
@@ -231,4 +264,6 @@ def markdown(jobs: list[Job], out_dir: str, plot_dir: str,
         parts += ["![width scaling](plots/width.png)", ""]
     if sweep_plot(rows, os.path.join(plot_dir, "sweep.png")):
         parts += ["![sweep](plots/sweep.png)", ""]
+    if kd_plot(rows, os.path.join(plot_dir, "kd.png")):
+        parts += ["![KD weight](plots/kd.png)", ""]
     return "\n".join(parts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 GROUPS = ("defaults", "compat", "ablation", "sweep", "width", "frontier",
-          "align_lr")
+          "align_lr", "kd")
 TEACHERS = ("gdcn", "dcnv2", "finalmlp", "autoint", "xdeepfm")
 # Width w: the teacher's MLP is w x 3; the DS-MLP's main MLP w x 3 and its
 # parallel MLP (w/2) x 3. The frappe presets are the w = 400 teacher and
@@ -109,6 +109,19 @@ SWEEP = ([(f"lambda{v}", (f"distill.kd_weight={v}",)) for v in (0.5, 2.0)]
 ALIGN_LEARNING_RATES = (3e-4, 1e-4, 3e-5)
 
 
+# Where distillation pays (issue 17, paper Figure 5's lambda over seeds):
+# stage 1's KD weight lambda on every seed; 0 is the w/o-KD ablation and
+# 1 the preset (the default run). The runs are named as the ablation's and
+# the sweep's, so a grid holding those groups shares them.
+KD_WEIGHTS = (0.0, 0.5, 2.0)
+
+
+def kd_key(weight: float) -> str:
+    """Row of the kd table for KD weight `weight`."""
+    return ("0 (w/o KD)" if weight == 0 else
+            "1 (preset)" if weight == 1 else f"{weight:g}")
+
+
 def build_plan(groups=GROUPS, seeds=(2021, 2022, 2023),
                teachers=TEACHERS, best_teacher: str = "gdcn") -> list[Job]:
     """All jobs of `groups`, teachers first (runs depend on them)."""
@@ -156,6 +169,15 @@ def build_plan(groups=GROUPS, seeds=(2021, 2022, 2023),
         for lr in ALIGN_LEARNING_RATES:
             add(dsmlp_job("align_lr", f"{lr:g}", f"align_lr{lr:g}", best,
                           first, (f"align.train.learning_rate={lr}",)))
+    if "kd" in groups:
+        for s in seeds:
+            tj = add(teacher_job(best_teacher, s))
+            add(dsmlp_job("kd", kd_key(1), "full", tj, s))
+            for w in KD_WEIGHTS:
+                variant, ov = ((("ablation_no_kd", ABLATIONS["no_kd"]))
+                               if w == 0 else
+                               (f"sweep_lambda{w}", (f"distill.kd_weight={w}",)))
+                add(dsmlp_job("kd", kd_key(w), variant, tj, s, ov))
     if "frontier" in groups:  # each teacher, its DS-MLP and a narrow one
         for t in teachers:
             tj = add(teacher_job(t, first))

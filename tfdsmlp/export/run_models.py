@@ -23,10 +23,12 @@ from tfdsmlp.features import FeatureSpec
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.run_dir import RunDir, RunDirError
 from tfdsmlp.training.checkpoints import load_weights_checked
+from tfdsmlp.training.precision import precision_policy
 
 import tensorflow as tf
 
 EXPORT_PHASES = ("best", "dsmlp", "teacher", "student")
+SERVING_PRECISIONS = ("float32", "mixed_bfloat16")
 _WEIGHTS = {"teacher": ("teacher",), "student": ("distill",),
             "dsmlp": ("align", "distill")}
 
@@ -69,13 +71,21 @@ def phase_weights(run_dir: str | RunDir, phase: str) -> tuple[str, str]:
 
 
 def load_run_model(run_dir: str | RunDir, phase: str = "best",
-                   data_dir: str | None = None
+                   data_dir: str | None = None, precision: str = "float32"
                    ) -> tuple[tf.keras.Model, FeatureSpec, str, dict]:
     """Builds the phase's model and loads its weights (checked).
 
+    `precision`: the Keras policy the model computes in ("float32", or
+    "mixed_bfloat16": matmuls and activations in bfloat16 on the float32
+    weights, float32 logits; `SERVING_PRECISIONS`).
+
     Returns (model, spec, data_dir, info) where info has `run_dir`,
-    `phase`, `weights`, `weights_phase`, `model_name`, `params`.
+    `phase`, `weights`, `weights_phase`, `model_name`, `params`,
+    `precision`.
     """
+    if precision not in SERVING_PRECISIONS:
+        raise ValueError(f"--precision should be one of "
+                         f"{SERVING_PRECISIONS}. Received: {precision!r}")
     run = RunDir.open(run_dir)
     if phase == "best":
         phase = selected_phase(run)
@@ -88,26 +98,32 @@ def load_run_model(run_dir: str | RunDir, phase: str = "best",
         raise RunDirError(
             f"--data {data_dir} is not the dataset run {run.path} was "
             f"trained on ({cfg.get('data')}): their dataset.json differ.")
-    model = build_model(settings["model"], settings.get("params") or {},
-                        data.spec)
-    model(model.dummy_inputs(), training=False)
+    with precision_policy(precision):  # sublayers are built by the call
+        model = build_model(settings["model"], settings.get("params") or {},
+                            data.spec)
+        model(model.dummy_inputs(), training=False)
     load_weights_checked(model, prefix, f"{phase} model")
     info = {"run_dir": run.path, "phase": phase,
             "weights": os.path.abspath(prefix),
             "weights_phase": weights_phase,
             "model_name": settings["model"],
-            "params": settings.get("params") or {}}
+            "params": settings.get("params") or {},
+            "precision": precision}
     return model, data.spec, data.path, info
 
 
 def export_run(run_dir: str, name: str, phase: str = "best",
                version: int | None = None, base_dir: str = "saved_models",
-               data_dir: str | None = None, jit_compile: bool = False) -> str:
+               data_dir: str | None = None, jit_compile: bool = False,
+               precision: str = "float32") -> str:
     """Exports a run's phase model to `base_dir/name/<version>`; returns the
-    version directory (`jit_compile`: see `export_saved_model`)."""
+    version directory (`jit_compile`: see `export_saved_model`;
+    `precision`: see `load_run_model`, recorded in the export's
+    metadata, which `serve-check` reads)."""
     from tfdsmlp.export.saved_model import export_saved_model
 
-    model, spec, data_dir, info = load_run_model(run_dir, phase, data_dir)
+    model, spec, data_dir, info = load_run_model(run_dir, phase, data_dir,
+                                                 precision)
     return export_saved_model(model, spec, base_dir, name, version,
                               data_dir=data_dir, metadata=info,
                               jit_compile=jit_compile)

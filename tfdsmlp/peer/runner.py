@@ -57,8 +57,9 @@ class PeerBenchConfig:
       repeats: batch-1 inference calls timed per measurement.
       jit_compile: XLA for tfdsmlp's train step and inference function.
       precision: tfdsmlp's `train.precision` ("float32" or
-        "mixed_bfloat16"; the peer trains in float32).
-      cpp_serving: also export each model (float32, plain and XLA) and
+        "mixed_bfloat16"; the peer computes in float32), also the
+        precision of its C++-path exports (`export --precision`).
+      cpp_serving: also export each model (plain and XLA) and
         time its predict_indexed signature in the C++ serving path
         (`tfdsmlp.serving_bench.harness`) in every round.
     """
@@ -137,7 +138,8 @@ def run_peer_bench(cfg: PeerBenchConfig, work_dir: str | None = None,
 
         log("[peer] exporting the models for the C++ serving path")
         exports = tf_side.export_models(spec, cfg.models,
-                                        os.path.join(work, "saved"))
+                                        os.path.join(work, "saved"),
+                                        cfg.precision)
         timer = harness.build_timer(os.path.join(work, "build"))
         rows = harness.IndexedRows.from_batches(spec)
     rounds: list[dict[str, Any]] = []

@@ -140,11 +140,12 @@ def matmul_peak(dtype: str = "float32", n: int = 2048) -> float:
     return 2 * n ** 3 * 5 / best / 1e9
 
 
-def export_models(spec_path: str, models: tuple[str, ...], out_dir: str
-                  ) -> dict[str, dict[str, str]]:
-    """Exports each model of the spec (its preset settings, float32, fresh
-    weights: serving cost does not depend on their values) twice, plain
-    and with `jit_compile`; returns {model: {"plain": dir, "xla": dir}}."""
+def export_models(spec_path: str, models: tuple[str, ...], out_dir: str,
+                  precision: str = "float32") -> dict[str, dict[str, str]]:
+    """Exports each model of the spec (its preset settings, fresh weights:
+    serving cost does not depend on their values), computing in
+    `precision` (as `export --precision`), twice, plain and with
+    `jit_compile`; returns {model: {"plain": dir, "xla": dir}}."""
     import warnings
 
     from tfdsmlp.export.saved_model import export_saved_model
@@ -153,7 +154,7 @@ def export_models(spec_path: str, models: tuple[str, ...], out_dir: str
     feature_spec = FeatureSpec.from_dataset_dir(spec["data"])
     out: dict[str, dict[str, str]] = {}
     for name in models:
-        model = build_timed_model(spec, name, feature_spec)
+        model = build_timed_model(spec, name, feature_spec, precision)
         out[name] = {}
         for kind in ("plain", "xla"):
             with warnings.catch_warnings():  # only predict_indexed is timed

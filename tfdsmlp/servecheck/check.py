@@ -13,8 +13,13 @@
    serialized tf.Examples) and times batch-1 latency and large-batch
    throughput.
 4. Compares every signature's outputs with the reference (probability and
-   logit to `tolerance`, default 1e-5; `preprocess` ids exactly) and
+   logit to `tolerance`, default 1e-5, or `BF16_TOLERANCE` for an export
+   made with `--precision mixed_bfloat16`; `preprocess` ids exactly) and
    reports.
+5. Scores the rows: AUC and logloss of `serving_default`'s probabilities
+   against the labels; for a bfloat16 export also the float32 model's on
+   the same rows and the largest probability difference between the two
+   (what serving in bfloat16 costs).
 """
 
 from __future__ import annotations
@@ -43,6 +48,16 @@ import numpy as np
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                       "worker.py")
 TIMED = ("serving_default", "predict_indexed", "predict_examples")
+# A bfloat16 export against the same model rebuilt in bfloat16 in this
+# process: the same kernels, but the export's batches are split
+# differently, and oneDNN's bfloat16 matmuls round their float32 sums to
+# bfloat16 (8 bits of mantissa) in an order that depends on the batch:
+# on Frappe's 28,860 test rows the exports differed from it by up to 0.047
+# (DS-MLP) and 0.074 (GDCN) in logit (relative to max(1, |logit|)) and
+# 0.010 / 0.015 in probability, as much as from the float32 model, while
+# the AUC moved by 1e-5 (docs/BENCHMARKS.md, Serving in bfloat16). A
+# wrong weight or vocabulary moves predictions by far more.
+BF16_TOLERANCE = 0.1
 EXPECTED_METHODS = {"classify": CLASSIFY_METHOD, "regress": REGRESS_METHOD}
 
 
@@ -163,10 +178,13 @@ def serve_check(export_dir: str, data_dir: str | os.PathLike, *,
                 rows: int | None = 10000, run_dir: str | None = None,
                 phase: str | None = None, iters: int = 300,
                 batch: int = 4096, min_seconds: float = 1.0,
-                tolerance: float = 1e-5, timed=TIMED,
+                tolerance: float | None = None, timed=TIMED,
                 python: str | None = None,
                 timeout: float | None = None) -> dict[str, Any]:
-    """Runs the whole check; returns the report dict (`report["ok"]`)."""
+    """Runs the whole check; returns the report dict (`report["ok"]`).
+
+    `tolerance`: None = 1e-5 for a float32 export, `BF16_TOLERANCE` for a
+    bfloat16 one (metadata `precision`)."""
     from tfdsmlp.export.run_models import load_run_model
 
     from data_tools.inspect_dataset import load_examples
@@ -192,8 +210,15 @@ def serve_check(export_dir: str, data_dir: str | os.PathLike, *,
         raise ValueError(f"{data_dir} has other fields or vocabularies than "
                          f"the dataset {export_dir} was exported from "
                          f"({meta.get('data_dir')})")
-    model, _, _, info = load_run_model(run_dir, phase, data.path)
+    precision = meta.get("precision", "float32")
+    if tolerance is None:
+        tolerance = 1e-5 if precision == "float32" else BF16_TOLERANCE
+    model, _, _, info = load_run_model(run_dir, phase, data.path, precision)
     ref = reference_outputs(model, raw)
+    ref32 = ref
+    if precision != "float32":
+        ref32 = reference_outputs(
+            load_run_model(run_dir, phase, data.path)[0], raw)
     records = load_examples(data.path, split, len(raw))
     rec_same = (records["ids"].shape == raw.ids.shape
                 and bool(np.all(records["ids"] == raw.ids))
@@ -229,6 +254,9 @@ def serve_check(export_dir: str, data_dir: str | os.PathLike, *,
         "phase": phase, "weights": info["weights"],
         "data_dir": data.path, "split": split,
         "rows": len(raw), "origin": raw.origin, "tolerance": tolerance,
+        "precision": precision,
+        "quality": quality(result["outputs"].get("serving_default"), ref32,
+                           raw.labels, precision),
         "converter_ids_equal_records": rec_same,
         "missing_signatures": missing, "checks": checks,
         "latency": result["latency"],
@@ -237,6 +265,28 @@ def serve_check(export_dir: str, data_dir: str | os.PathLike, *,
                                           "loaded_packages")},
         "isolated": isolated,
     }
+
+
+def quality(out: dict[str, Any] | None, ref32: dict[str, np.ndarray],
+            labels: np.ndarray, precision: str) -> dict[str, Any]:
+    """AUC/logloss of the export's serving_default probabilities on the
+    rows; for a non-float32 export also the float32 model's and the
+    largest |probability difference| (empty where not computable: no
+    serving_default output, or rows of one class only)."""
+    from tfdsmlp.metrics import log_loss, roc_auc
+
+    if not out or "probability" not in out or len(set(labels.tolist())) < 2:
+        return {}
+    prob = np.asarray(out["probability"], np.float64).reshape(-1)
+    if prob.shape != labels.shape:
+        return {}
+    q = {"auc": roc_auc(labels, prob), "logloss": log_loss(labels, prob)}
+    if precision != "float32":
+        q.update(float32_auc=roc_auc(labels, ref32["probability"]),
+                 float32_logloss=log_loss(labels, ref32["probability"]),
+                 max_probability_diff_vs_float32=_max_diff(
+                     prob, ref32["probability"]))
+    return q
 
 
 def format_report(rep: dict[str, Any]) -> str:
@@ -264,6 +314,15 @@ def format_report(rep: dict[str, Any]) -> str:
                      f"{diffs}{extra}")
     if rep["missing_signatures"]:
         lines.append(f"  missing signatures: {rep['missing_signatures']}")
+    q = rep.get("quality") or {}
+    if q:
+        lines += ["", (f"  serving_default on these rows ({rep['precision']}):"
+                       f" AUC {q['auc']:.5f}, logloss {q['logloss']:.5f}")]
+        if "float32_auc" in q:
+            lines.append(
+                f"  the float32 model on them: AUC {q['float32_auc']:.5f}, "
+                f"logloss {q['float32_logloss']:.5f}; max |probability "
+                f"difference| {q['max_probability_diff_vs_float32']:.2g}")
     if rep["latency"]:
         lines += ["", ("  latency (Python call of the loaded signature, "
                        f"{os.cpu_count()} CPU cores visible):"),
