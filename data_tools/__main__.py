@@ -197,6 +197,11 @@ def _synth_parser(sub) -> None:
                    help="criteo/avazu: rows generated at once, a multiple "
                    "of 2048 (default 65536); the output does not depend "
                    "on it")
+    p.add_argument("--cross-share", type=float, default=None,
+                   help="criteo/avazu: the planted cross network's share of "
+                   "the logit's variance, in [0, 1) (default 0.4; the "
+                   "first-order and MLP parts share the rest equally): "
+                   "how much of the signal only explicit crosses carry")
     p.add_argument("--overwrite", action="store_true",
                    help="replace DIR if it exists")
     p.add_argument("--quiet", action="store_true",
@@ -276,7 +281,8 @@ def _synth(args: argparse.Namespace) -> dict:
     if args.profile == "small":
         wrong = [flag for flag, value in (
             ("--output", args.output), ("--gzip", args.gzip or None),
-            ("--workers", args.workers), ("--chunk-rows", args.chunk_rows))
+            ("--workers", args.workers), ("--chunk-rows", args.chunk_rows),
+            ("--cross-share", args.cross_share))
             if value is not None]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} apply to --profile criteo "
@@ -305,7 +311,8 @@ def _synth(args: argparse.Namespace) -> dict:
         output=args.output or "dataset", gzip=args.gzip,
         compression=compression, overwrite=args.overwrite,
         chunk_rows=args.chunk_rows or CHUNK_ROWS, engine=args.engine,
-        workers=args.workers, quiet=args.quiet)
+        workers=args.workers, quiet=args.quiet,
+        cross_share=args.cross_share)
 
 
 if __name__ == "__main__":

@@ -16,8 +16,10 @@ concatenated embeddings (F fields x 8),
     z      = bias + k1 first + k2 cross + k3 mlp
     y      ~ Bernoulli(sigmoid(z))
 
-The k's give part p the standard deviation sqrt(SHARES[p]) * SIGMA (so
-the shares of the variance of z, whose standard deviation is about SIGMA
+The k's give part p the standard deviation sqrt(share_p) * SIGMA (SHARES
+by default; `shares_for(cross_share)` moves the cross part's share and
+splits the rest between the other two in SHARES' proportion; so the
+shares of the variance of z, whose standard deviation is about SIGMA
 as the parts are nearly uncorrelated), and the bias makes the mean
 probability the profile's positive rate; both are fitted on
 CALIBRATION_ROWS rows of a separate stream. Rows are processed in blocks
@@ -42,6 +44,7 @@ CROSS_LAYERS = 3
 CROSS_RANK = 32
 HIDDEN = (64, 32)
 SHARES = {"first_order": 0.3, "cross": 0.4, "mlp": 0.3}
+PARTS = ("first_order", "cross", "mlp")
 SIGMA = 1.9
 FIELD_SCALE_SIGMA = 0.5
 BLOCK = 2048
@@ -49,13 +52,32 @@ CALIBRATION_ROWS = 1 << 16
 TABLE_MAX = 1 << 18  # fields with at most this many indices: a lookup table
 
 
+def shares_for(cross_share: float | None) -> dict[str, float]:
+    """Variance shares with the cross part's set to `cross_share` (in
+    [0, 1)); the first-order and MLP parts split the rest as in SHARES.
+    None: SHARES."""
+    if cross_share is None:
+        return dict(SHARES)
+    if not 0.0 <= cross_share < 1.0:
+        raise ValueError(f"--cross-share should be in [0, 1) (the cross "
+                         f"part's share of the logit variance). Received: "
+                         f"{cross_share}")
+    rest = SHARES["first_order"] + SHARES["mlp"]
+    return {"first_order": SHARES["first_order"] / rest * (1 - cross_share),
+            "cross": cross_share,
+            "mlp": SHARES["mlp"] / rest * (1 - cross_share)}
+
+
 class PlantedTeacher:
     """The hidden model over `fields`; `raw_parts` then `calibrate`, then
-    `logits`."""
+    `logits`. `shares`: the parts' shares of the logit variance (SHARES
+    when None; see `shares_for`)."""
 
-    def __init__(self, fields: Sequence[TeacherField], seed: int) -> None:
+    def __init__(self, fields: Sequence[TeacherField], seed: int,
+                 shares: dict[str, float] | None = None) -> None:
         self.fields = list(fields)
         self.seed = seed
+        self.shares = dict(SHARES if shares is None else shares)
         rng = np.random.default_rng(hashrng.stream_key(seed, "teacher"))
         f, d = len(self.fields), DIM * len(self.fields)
         self.field_scale = np.exp(rng.normal(0, FIELD_SCALE_SIGMA, f))
@@ -166,8 +188,7 @@ class PlantedTeacher:
     def calibrate(self, parts: np.ndarray, positive_rate: float) -> None:
         """Scales each part to its variance share and fits the bias."""
         std = parts.std(axis=0)
-        share = np.array([SHARES[k] for k in ("first_order", "cross",
-                                              "mlp")])
+        share = np.array([self.shares[k] for k in PARTS])
         self.scales = SIGMA * np.sqrt(share) / np.where(std > 0, std, 1.0)
         z = parts @ self.scales
         lo, hi = -30.0, 30.0
@@ -200,7 +221,7 @@ class PlantedTeacher:
             "fields": [f.name for f in self.fields],
             "embedding_dim": DIM, "cross_layers": CROSS_LAYERS,
             "cross_rank": CROSS_RANK, "mlp_hidden": list(HIDDEN),
-            "variance_shares": SHARES, "logit_sigma": SIGMA,
+            "variance_shares": self.shares, "logit_sigma": SIGMA,
             "field_scale": [round(float(s), 4) for s in self.field_scale],
             "calibration": getattr(self, "calibration", None)}
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from data_tools import outputs, profiles, staging
 from data_tools.outputs import ConvertError
-from data_tools.planted import BLOCK, BayesMeter
+from data_tools.planted import BLOCK, BayesMeter, shares_for
 from data_tools.synth_rows import ChunkSource
 
 CHUNK_ROWS = 1 << 16
@@ -87,7 +87,8 @@ def write_profile(out_dir: str, profile: str = "criteo",
                   gzip: bool = False, compression: str = "",
                   overwrite: bool = False, chunk_rows: int = CHUNK_ROWS,
                   engine: str = "auto", workers: int | None = None,
-                  quiet: bool = False) -> dict[str, Any]:
+                  quiet: bool = False,
+                  cross_share: float | None = None) -> dict[str, Any]:
     """Writes a `profile` ("criteo" or "avazu") data set with a planted
     teacher; returns a summary dict.
 
@@ -99,10 +100,14 @@ def write_profile(out_dir: str, profile: str = "criteo",
     <split>_logit.npy). `workers` (default: the usable CPUs) generating
     processes (spawned: a script calling this needs the `if __name__ ==
     "__main__":` guard), also passed to the converter. The output does not
-    depend on `chunk_rows` nor `workers`.
+    depend on `chunk_rows` nor `workers`. `cross_share`: the planted
+    cross network's share of the logit variance (default 0.4,
+    `planted.SHARES`; `planted.shares_for`), the lever of the "where
+    distillation pays" study.
     """
     prof = _check(profile, num_rows, valid_rows, test_rows, output, gzip,
                   compression, chunk_rows)
+    shares_for(cross_share)  # a bad share fails before anything is written
     rows = {"train": num_rows,
             "valid": num_rows // 10 if valid_rows is None else valid_rows,
             "test": num_rows // 10 if test_rows is None else test_rows}
@@ -123,7 +128,8 @@ def write_profile(out_dir: str, profile: str = "criteo",
         with tqdm(total=sum(rows.values()), unit=" rows", unit_scale=True,
                   desc=f"synth {profile}", disable=quiet,
                   file=sys.stderr) as bar, \
-                ChunkSource(profile, seed, num_rows, procs) as source:
+                ChunkSource(profile, seed, num_rows, procs,
+                            cross_share) as source:
             teacher = source.describe()
             for split, n in rows.items():
                 files[split] = os.path.join(raw, prof.file_name(

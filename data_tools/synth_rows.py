@@ -25,7 +25,7 @@ from typing import Any, Self
 import numpy as np
 
 from data_tools import hashrng, profiles, textrows
-from data_tools.planted import CALIBRATION_ROWS, PlantedTeacher
+from data_tools.planted import CALIBRATION_ROWS, PlantedTeacher, shares_for
 from data_tools.synth_columns import Draw
 
 TEXT_ROWS = 1 << 15  # rows formatted at once (bounds the text buffers)
@@ -43,15 +43,17 @@ class Chunk:
 
 class RowGenerator:
     """Rows of one profile, seed and training size (which caps the
-    vocabularies); the teacher is calibrated on construction."""
+    vocabularies); the teacher (its cross part's variance share
+    `cross_share`, None: planted.SHARES) is calibrated on construction."""
 
     def __init__(self, profile: profiles.Profile, seed: int,
-                 rows: int) -> None:
+                 rows: int, cross_share: float | None = None) -> None:
         self.profile, self.seed, self.rows = profile, seed, rows
         fields = [f for c in profile.columns
                   for f in c.teacher_fields(rows, seed)]
         self.teacher = PlantedTeacher(
-            fields, hashrng.stream_key(seed, profile.name))
+            fields, hashrng.stream_key(seed, profile.name),
+            shares_for(cross_share))
         _, parts = self._columns("calibration", 0, CALIBRATION_ROWS)
         self.teacher.calibrate(parts, profile.positive_rate)
 
@@ -96,9 +98,11 @@ def _rows(data: Any, a: int, b: int) -> Any:
 _WORKER: RowGenerator | None = None
 
 
-def _init_worker(profile: str, seed: int, rows: int) -> None:
+def _init_worker(profile: str, seed: int, rows: int,
+                 cross_share: float | None) -> None:
     global _WORKER
-    _WORKER = RowGenerator(profiles.PROFILES[profile], seed, rows)
+    _WORKER = RowGenerator(profiles.PROFILES[profile], seed, rows,
+                           cross_share)
 
 
 def _work(split: str, lo: int, hi: int) -> Chunk:
@@ -116,8 +120,8 @@ _ONE_THREAD = {k: "1" for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
 
 
 class ChunkSource:
-    """`with ChunkSource(profile, seed, rows, workers) as src:` then
-    `src.chunks(split, n, chunk_rows)` and `src.describe()`.
+    """`with ChunkSource(profile, seed, rows, workers[, cross_share]) as
+    src:` then `src.chunks(split, n, chunk_rows)` and `src.describe()`.
 
     Always a spawned pool, even of one process: the pool's processes start
     with one BLAS thread, and OpenBLAS rounds a matrix product's rows
@@ -128,8 +132,10 @@ class ChunkSource:
     """
 
     def __init__(self, profile: str, seed: int, rows: int,
-                 workers: int) -> None:
+                 workers: int, cross_share: float | None = None) -> None:
         self.profile, self.seed, self.rows = profile, seed, rows
+        self.cross_share = shares_for(cross_share)["cross"] \
+            if cross_share is not None else None  # checked here, not in a child
         self.workers = max(1, workers)
         self._pool: Any = None
 
@@ -140,7 +146,7 @@ class ChunkSource:
         try:
             self._pool = multiprocessing.get_context("spawn").Pool(
                 self.workers, _init_worker, (self.profile, self.seed,
-                                             self.rows))
+                                             self.rows, self.cross_share))
         finally:
             for k, v in saved.items():
                 if v is None:

@@ -231,3 +231,47 @@ def test_small_profile_is_the_default_and_unchanged(tmp_path, capsys):
                  str(tmp_path / "cli")]) == 0
     write_synthetic(str(tmp_path / "lib"), num_rows=2000)
     assert read_tree(tmp_path / "cli") == read_tree(tmp_path / "lib")
+
+
+def test_cross_share_sets_the_planted_cross_part(tmp_path):
+    from data_tools.planted import SHARES, SIGMA
+
+    out = tmp_path / "cross08"
+    write_profile(str(out), "criteo", 2048, valid_rows=0, test_rows=0,
+                  output="tsv", workers=1, quiet=True, cross_share=0.8)
+    truth = json.loads((out / "planted.json").read_text())
+    shares = truth["variance_shares"]
+    assert shares == pytest.approx({"first_order": 0.1, "cross": 0.8,
+                                    "mlp": 0.1})
+    # each part's standard deviation after calibration: SIGMA sqrt(share)
+    part_std = truth["calibration"]["part_std"]
+    assert part_std == pytest.approx(
+        [SIGMA * np.sqrt(shares[k]) for k in ("first_order", "cross",
+                                               "mlp")], abs=1e-3)
+    default = json.loads(json.dumps(SHARES))
+    out = tmp_path / "default"
+    write_profile(str(out), "criteo", 2048, valid_rows=0, test_rows=0,
+                  output="tsv", workers=1, quiet=True)
+    base = json.loads((out / "planted.json").read_text())
+    assert base["variance_shares"] == default
+    # the same rows and tokens, other labels
+    rows = [r[1:] for r in _table(out / "train.txt")]
+    assert rows == [r[1:] for r in _table(tmp_path / "cross08" /
+                                          "train.txt")]
+    assert not np.array_equal(np.load(out / "train_logit.npy"),
+                              np.load(tmp_path / "cross08" /
+                                      "train_logit.npy"))
+
+
+def test_cross_share_is_checked(tmp_path, capsys):
+    from data_tools.planted import shares_for
+
+    with pytest.raises(ValueError, match=r"--cross-share should be in "
+                                         r"\[0, 1\)"):
+        shares_for(1.0)
+    assert shares_for(0.0)["cross"] == 0.0
+    for bad in (["--profile", "criteo", "--cross-share", "-0.1"],
+                ["--cross-share", "0.5"]):  # small: no planted cross part
+        assert main(["synth", "--out", str(tmp_path / "bad"), *bad]) == 2
+        assert "cross-share" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
