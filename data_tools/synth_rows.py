@@ -134,8 +134,8 @@ class ChunkSource:
     def __init__(self, profile: str, seed: int, rows: int,
                  workers: int, cross_share: float | None = None) -> None:
         self.profile, self.seed, self.rows = profile, seed, rows
-        self.cross_share = shares_for(cross_share)["cross"] \
-            if cross_share is not None else None  # checked here, not in a child
+        shares_for(cross_share)  # a bad share fails here, not in a child
+        self.cross_share = cross_share
         self.workers = max(1, workers)
         self._pool: Any = None
 
