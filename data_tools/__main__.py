@@ -1,9 +1,9 @@
-"""Command line: `python -m data_tools {convert,inspect,synth,build-native}`.
+"""Command line: `python -m data_tools {convert,inspect,synth,ceiling,build-native}`.
 
 A thin argparse layer over `data_tools.convert.convert`,
 `data_tools.inspect_dataset.inspect`, `data_tools.synth.write_synthetic`
 (`--profile small`), `data_tools.synth_profile.write_profile` (`--profile
-criteo|avazu`) and `data_tools.native.build`.
+criteo|avazu`), `data_tools.ceiling.ceiling` and `data_tools.native.build`.
 """
 
 from __future__ import annotations
@@ -131,6 +131,41 @@ def _other_parsers(sub) -> None:
                    help="examples to decode (default 5; 0 for schema only)")
 
     _synth_parser(sub)
+    _ceiling_parser(sub)
+
+
+def _ceiling_parser(sub) -> None:
+    p = sub.add_parser(
+        "ceiling", help="the planted optimum a converted synth dataset "
+        "still allows",
+        description="AUC and log loss of the planted teacher of `synth "
+        "--profile criteo|avazu` on a split of a converted dataset, with "
+        "every OOV cell (a token under --min-count, or unseen in training) "
+        "averaged over the hidden parameters it could have: the best any "
+        "model of these converted rows can reach with unlimited training "
+        "rows, beside the recorded Bayes optimum of the raw rows. Prints "
+        "JSON. See data_tools/ceiling.py.")
+    p.add_argument("dir", metavar="DIR", help="converted dataset directory "
+                   "(convert of the synth run's raw files, or synth "
+                   "--output dataset)")
+    p.add_argument("--truth", default=None,
+                   help="planted.json of the synth run, or its directory "
+                   "(default: DIR's own dataset.json, for synth --output "
+                   "dataset)")
+    p.add_argument("--split", default="test",
+                   help="split to score (default test)")
+    p.add_argument("--draws", type=int, default=16,
+                   help="Monte-Carlo draws per row with OOV cells, an even "
+                   "number (antithetic pairs; default 16; the output also "
+                   "gives the AUC with half of them)")
+    p.add_argument("--rows", type=int, default=None,
+                   help="score only the split's first ROWS rows (default: "
+                   "all); the Bayes figures are then computed on the same "
+                   "rows from the true logits beside the truth")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the draws (default 0)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar on stderr")
 
 
 def _synth_parser(sub) -> None:
@@ -229,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
         " inspect a dataset, or write a synthetic one.",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
     sub = parser.add_subparsers(dest="command", required=True,
-                                metavar="{convert,inspect,synth,build-native}")
+                                metavar="{convert,inspect,synth,ceiling,build-native}")
     _convert_parser(sub)
     _other_parsers(sub)
     _build_native_parser(sub)
@@ -267,6 +302,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "inspect":
             from data_tools.inspect_dataset import inspect
             inspect(args.dir, split=args.split, num=args.num)
+        elif args.command == "ceiling":
+            from data_tools.ceiling import ceiling, load_truth
+            truth = load_truth(args.truth or args.dir)
+            print(json.dumps(ceiling(args.dir, truth, split=args.split,
+                                     draws=args.draws, seed=args.seed,
+                                     rows=args.rows, quiet=args.quiet), indent=2))
         else:
             print(json.dumps(_synth(args), indent=2))
     except (ConvertError, FileNotFoundError, ValueError) as e:

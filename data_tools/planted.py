@@ -140,6 +140,20 @@ class PlantedTeacher:
                                        for i in range(len(self.fields))],
                                       axis=1))
 
+    width = 1 + DIM  # hidden parameters per (field, token): w, e_1..e_8
+
+    def token_params(self, i: int, tokens: Sequence[bytes]) -> np.ndarray:
+        """(len(tokens), 1 + DIM) hidden parameters of field i's converted
+        tokens (non-empty bytes, as in a dataset's vocabulary)."""
+        field = self.fields[i]
+        codes = np.array([field.token_code(t) for t in tokens],
+                         dtype=np.uint64)
+        return self._hashed(i, codes).astype(np.float32)
+
+    def logits_of_params(self, params: np.ndarray) -> np.ndarray:
+        """True logits of (n, fields, 1 + DIM) hidden parameters."""
+        return self.logits(self._forward(params))
+
     def logits_of_tokens(self, rows: Sequence[Sequence[bytes]]
                          ) -> np.ndarray:
         """True logits of rows of tokens (in field order, b"" = missing),
@@ -148,14 +162,13 @@ class PlantedTeacher:
         n, out = len(rows), np.empty(len(rows))
         for lo in range(0, n, BLOCK):
             block = rows[lo:lo + BLOCK]
-            params = np.zeros((len(block), len(self.fields), 1 + DIM),
+            params = np.zeros((len(block), len(self.fields), self.width),
                               np.float32)
-            for i, field in enumerate(self.fields):
+            for i in range(len(self.fields)):
                 at = [r for r, row in enumerate(block) if row[i]]
-                codes = np.array([field.token_code(block[r][i]) for r in at],
-                                 dtype=np.uint64)
-                params[at, i] = self._hashed(i, codes)
-            out[lo:lo + BLOCK] = self.logits(self._forward(params))
+                params[at, i] = self.token_params(i, [block[r][i]
+                                                      for r in at])
+            out[lo:lo + BLOCK] = self.logits_of_params(params)
         return out
 
     def _forward(self, params: np.ndarray) -> np.ndarray:
