@@ -202,15 +202,12 @@ def kd_plot(rows, path: str) -> bool:
     """Paper Figure 5's lambda axis over seeds: the DS-MLP's mean valid and
     test AUC (error bars: std over seeds) against the KD weight, with the
     teacher's mean test AUC as a line."""
-    from tfdsmlp.experiments.plan import kd_key
+    from tfdsmlp.experiments.plan import KD_ROW_WEIGHTS, kd_key
 
     items = {k: v for (g, k), v in rows.items() if g == "kd"}
     if not items:
         return False
-
-    def weight(key: str) -> float:
-        return float(key.split()[0])
-
+    weight = KD_ROW_WEIGHTS.__getitem__
     keys = sorted(items, key=weight)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5, 3.5))

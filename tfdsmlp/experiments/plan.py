@@ -122,6 +122,10 @@ def kd_key(weight: float) -> str:
             "1 (preset)" if weight == 1 else f"{weight:g}")
 
 
+# The kd table's rows and the lambda each stands for (its plot's x axis).
+KD_ROW_WEIGHTS = {kd_key(w): w for w in sorted((*KD_WEIGHTS, 1.0))}
+
+
 def build_plan(groups=GROUPS, seeds=(2021, 2022, 2023),
                teachers=TEACHERS, best_teacher: str = "gdcn") -> list[Job]:
     """All jobs of `groups`, teachers first (runs depend on them)."""
