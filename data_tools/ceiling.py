@@ -22,7 +22,9 @@ first half of the draws, so the Monte-Carlo error can be read off (noise
 in p* can only lower the AUC, so the figure is, if anything, low). The
 draws come in antithetic pairs (theta, -theta), which cancels the
 first-order part's noise: on the first 100k test rows of the 1M-row
-planted data (docs/SCALE.md), 16 independent draws gave AUC 0.83976 (8:
+planted data (docs/SCALE.md; `ceiling("/work/scale/c1m", truth,
+rows=100_000, draws=K, antithetic=A)`, session 12, beside a training
+run), 16 independent draws gave AUC 0.83976 (8:
 0.83912), 16 antithetic ones 0.84059 (8: 0.84058), 64 antithetic ones
 0.84068, and the planted model with OOV cells as missing 0.84039.
 
@@ -39,6 +41,7 @@ import os
 import sys
 from typing import Any
 
+from tfdsmlp.metrics import log_loss, sigmoid
 from tfdsmlp.schema import OOV_ID
 
 import numpy as np
@@ -120,10 +123,7 @@ def ceiling(data_dir: str, truth: dict[str, Any], split: str = "test",
             f"not the planted teacher's {[f.name for f in teacher.fields]}: "
             f"convert the synth run's raw files with the profile's format "
             f"(e.g. --format criteo, every column categorical)")
-    vocabs = load_vocabs(data_dir)
-    tables = [np.concatenate([np.zeros((2, teacher.width), np.float32),
-                              teacher.token_params(i, vocabs[name])])
-              for i, name in enumerate(names)]
+    tables = param_tables(teacher, load_vocabs(data_dir))
     ex = load_examples(data_dir, split, num=rows)
     ids, labels = ex["ids"], ex["label"]
     rng = np.random.default_rng(seed)
@@ -165,11 +165,20 @@ def _bayes(truth: dict[str, Any], split: str, labels: np.ndarray,
                                       or not whole_split):
             z = np.asarray(z[:len(labels)], np.float64)
             return (round(auc(labels, z), 6),
-                    round(_logloss(labels, _sigmoid(z)), 6))
+                    round(_logloss(labels, sigmoid(z)), 6))
     if not whole_split:
         return None, None
     return (truth.get("true_logit_auc", {}).get(split),
             truth.get("true_logit_logloss", {}).get(split))
+
+
+def param_tables(teacher: PlantedTeacher, vocabs: dict[str, list[bytes]]
+                 ) -> list[np.ndarray]:
+    """Per teacher field, its hidden parameters by converted id: rows 0
+    and 1 (padding, OOV) zero, row id the token vocabs[field][id - 2]'s."""
+    return [np.concatenate([np.zeros((2, teacher.width), np.float32),
+                            teacher.token_params(i, vocabs[f.name])])
+            for i, f in enumerate(teacher.fields)]
 
 
 def row_probabilities(teacher: PlantedTeacher, tables: list[np.ndarray],
@@ -181,7 +190,7 @@ def row_probabilities(teacher: PlantedTeacher, tables: list[np.ndarray],
     draws of the OOV cells' parameters. `tables[i]`: field i's parameters
     by id (rows 0 and 1, padding and OOV, zero)."""
     params = np.stack([t[ids[:, i]] for i, t in enumerate(tables)], axis=1)
-    p_missing = _sigmoid(teacher.logits_of_params(params))
+    p_missing = sigmoid(teacher.logits_of_params(params))
     oov = ids == OOV_ID
     if not oov.any():
         return p_missing, p_missing, p_missing
@@ -193,16 +202,11 @@ def row_probabilities(teacher: PlantedTeacher, tables: list[np.ndarray],
         else:
             eps = -eps  # antithetic pair: (theta, -theta), both N(0, s^2)
         params[oov] = eps * scale
-        total += _sigmoid(teacher.logits_of_params(params))
+        total += sigmoid(teacher.logits_of_params(params))
         if k + 1 == draws // 2:
             half = total / (draws // 2)
     return p_missing, half, total / draws
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return 0.5 * (1.0 + np.tanh(0.5 * z))
-
-
 def _logloss(labels: np.ndarray, p: np.ndarray) -> float:
-    p = np.clip(p, 1e-12, 1 - 1e-12)
-    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log1p(-p)))
+    return log_loss(labels, p, eps=1e-12)

@@ -12,6 +12,7 @@ from data_tools.__main__ import main
 from data_tools.ceiling import (
     ceiling,
     load_truth,
+    param_tables,
     rebuild_teacher,
     row_probabilities,
 )
@@ -69,11 +70,7 @@ def teacher_tables(planted):
     """The rebuilt teacher and its parameter tables by min-count-3 id."""
     from data_tools.inspect_dataset import load_vocabs
     teacher = rebuild_teacher(load_truth(str(planted["raw"])))
-    vocabs = load_vocabs(str(planted[3]))
-    return teacher, [np.concatenate([
-        np.zeros((2, teacher.width), np.float32),
-        teacher.token_params(i, vocabs[f.name])])
-        for i, f in enumerate(teacher.fields)]
+    return teacher, param_tables(teacher, load_vocabs(str(planted[3])))
 
 
 def test_row_probabilities_match_a_brute_force_average(teacher_tables,
