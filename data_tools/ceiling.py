@@ -41,14 +41,13 @@ import os
 import sys
 from typing import Any
 
-from tfdsmlp.metrics import log_loss, sigmoid
+from tfdsmlp.metrics import log_loss, roc_auc, sigmoid
 from tfdsmlp.schema import OOV_ID
 
 import numpy as np
 
 from data_tools import profiles
 from data_tools.planted import SHARES, PlantedTeacher
-from data_tools.synth import auc
 
 BLOCK_ROWS = 16384
 
@@ -142,10 +141,10 @@ def ceiling(data_dir: str, truth: dict[str, Any], split: str = "test",
         "rows_with_oov_share": round(float(np.mean(
             (ids == OOV_ID).any(axis=1))), 6),
         "draws": draws, "antithetic": antithetic,
-        "ceiling_auc": round(auc(labels, p_all), 6),
-        f"ceiling_auc_{half}_draws": round(auc(labels, p_half), 6),
+        "ceiling_auc": round(roc_auc(labels, p_all), 6),
+        f"ceiling_auc_{half}_draws": round(roc_auc(labels, p_half), 6),
         "ceiling_logloss": round(_logloss(labels, p_all), 6),
-        "oov_as_missing_auc": round(auc(labels, p_missing), 6),
+        "oov_as_missing_auc": round(roc_auc(labels, p_missing), 6),
         "oov_as_missing_logloss": round(_logloss(labels, p_missing), 6),
         "bayes_auc": bayes_auc, "bayes_logloss": bayes_logloss,
     }
@@ -164,7 +163,7 @@ def _bayes(truth: dict[str, Any], split: str, labels: np.ndarray,
         if len(z) >= len(labels) and (len(z) == len(labels)
                                       or not whole_split):
             z = np.asarray(z[:len(labels)], np.float64)
-            return (round(auc(labels, z), 6),
+            return (round(roc_auc(labels, z), 6),
                     round(_logloss(labels, sigmoid(z)), 6))
     if not whole_split:
         return None, None

@@ -36,6 +36,7 @@ from tfdsmlp.features import (
     PADDING_ID,
     FieldSpec,
 )
+from tfdsmlp.metrics import roc_auc
 
 import numpy as np
 
@@ -47,24 +48,6 @@ FORMULA = ("z = -1.0 + sum_f w_f[c_f] + 1.2*u0*u1 + 1.2*u2*u3 + 1.0*u3*u4*u5 "
            "y ~ Bernoulli(sigmoid(z))")
 MISSING_RATE = 0.01
 HIDDEN = 16
-
-
-def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC by ranks (ties get average ranks)."""
-    labels = np.asarray(labels).astype(bool)
-    order = np.argsort(scores, kind="mergesort")
-    s = np.asarray(scores)[order]
-    ranks = np.empty(len(s))
-    ranks[order] = np.arange(1, len(s) + 1)
-    # average ranks of ties
-    _, inv, counts = np.unique(s, return_inverse=True, return_counts=True)
-    sums = np.bincount(inv, weights=ranks[order])
-    ranks[order] = (sums / counts)[inv]
-    pos = labels.sum()
-    neg = len(labels) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    return float((ranks[labels].sum() - pos * (pos + 1) / 2) / (pos * neg))
 
 
 def _generate(n: int, num_cat: int, num_num: int, vocab_size: int,
@@ -189,7 +172,8 @@ def _write(tmp: str, data: dict, bounds: dict, num_cat: int, num_num: int,
         splits[split] = {"rows": hi - lo, "files": [rel]}
         np.save(os.path.join(tmp, "synthetic", f"{split}_logit.npy"),
                 z[lo:hi].astype(np.float32))
-        aucs[split] = round(auc(y[lo:hi], z[lo:hi]), 4) if hi > lo else None
+        both = hi > lo and 0 < int(y[lo:hi].sum()) < hi - lo
+        aucs[split] = round(roc_auc(y[lo:hi], z[lo:hi]), 4) if both else None
     return {
         "format_version": FORMAT_VERSION, "label": "label",
         "compression": compression, "fields": fields, "splits": splits,

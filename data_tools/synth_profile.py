@@ -66,8 +66,8 @@ def write_split(source: ChunkSource, profile: profiles.Profile, split: str,
         "positive_rate": round(meter.positives / max(n, 1), 6),
         "logloss": meter.logloss}
     if labels is not None:
-        from data_tools.synth import auc
-        m["auc"] = auc(labels, np.asarray(logits))
+        from tfdsmlp.metrics import roc_auc
+        m["auc"] = roc_auc(labels, np.asarray(logits))
         m["auc_method"] = "exact: ranks of the stored float32 logits"
     else:
         m["auc"], m["auc_max_error"] = meter.histogram_auc()

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+from tfdsmlp.metrics import roc_auc
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,7 @@ from data_tools.__main__ import main
 from data_tools.convert import convert
 from data_tools.inspect_dataset import decode_rows, load_examples, load_vocabs
 from data_tools.outputs import ConvertError
-from data_tools.synth import auc, write_synthetic
+from data_tools.synth import write_synthetic
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__))))
@@ -207,21 +209,11 @@ def test_synth_deterministic_and_interactions(tmp_path, synth_dir):
                               weights=np.repeat(g, len(sizes)))
         v -= 2 * tr["dense"].T @ g
         b -= 2 * g.sum()
-    lr_auc = auc(te["label"], b + w[te["ids"] + off].sum(1) + te["dense"] @ v)
+    lr_auc = roc_auc(te["label"], b + w[te["ids"] + off].sum(1) + te["dense"] @ v)
     true_auc = meta["synthetic"]["true_logit_auc"]["test"]
     z_true = np.load(synth_dir / "synthetic" / "test_logit.npy")
-    assert true_auc == pytest.approx(auc(te["label"], z_true), abs=1e-4)
+    assert true_auc == pytest.approx(roc_auc(te["label"], z_true), abs=1e-4)
     assert 0.6 < lr_auc < true_auc - 0.05, (lr_auc, true_auc)
-
-
-def test_auc_matches_pair_count():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, 200)
-    s = rng.integers(0, 10, 200).astype(float)
-    pos, neg = s[y == 1], s[y == 0]
-    pairs = (pos[:, None] > neg[None]).mean() + 0.5 * (
-        pos[:, None] == neg[None]).mean()
-    assert auc(y, s) == pytest.approx(pairs)
 
 
 def test_tfrecord_bytes_match_tensorflow(tmp_path):
@@ -245,3 +237,13 @@ def test_tfrecord_bytes_match_tensorflow(tmp_path):
     w.write_batch(recs)
     w.close()
     assert [r.numpy() for r in tf.data.TFRecordDataset(path)] == recs
+
+
+def test_synth_one_class_split_has_no_auc(tmp_path):
+    """A split with one class has no AUC: dataset.json says null, not NaN."""
+    write_synthetic(str(tmp_path / "d"), num_rows=200, valid_rows=1,
+                    test_rows=50, seed=3)
+    meta = json.loads((tmp_path / "d" / "dataset.json").read_text())
+    aucs = meta["synthetic"]["true_logit_auc"]
+    assert aucs["valid"] is None
+    assert 0.5 < aucs["test"] <= 1.0

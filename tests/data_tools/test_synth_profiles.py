@@ -7,6 +7,8 @@ import collections
 import gzip
 import json
 
+from tfdsmlp.metrics import roc_auc
+
 import numpy as np
 import pytest
 from dataset_files import read_tree
@@ -15,7 +17,6 @@ from data_tools import native, profiles
 from data_tools.__main__ import main
 from data_tools.convert import convert
 from data_tools.planted import BayesMeter
-from data_tools.synth import auc
 from data_tools.synth_profile import write_profile
 from data_tools.synth_rows import RowGenerator
 
@@ -78,7 +79,7 @@ def test_criteo_planted_truth(criteo_tsv):
         z = np.load(criteo_tsv / f"{split}_logit.npy")
         assert z.dtype == np.float32 and z.shape == y.shape
         m = truth["bayes"][split]
-        assert m["auc"] == pytest.approx(auc(y, z), abs=1e-6)
+        assert m["auc"] == pytest.approx(roc_auc(y, z), abs=1e-6)
         assert truth["true_logit_auc"][split] == m["auc"]
         assert m["auc"] > 0.75  # the planted logits beat chance clearly
         zz = z.astype(np.float64)
@@ -154,7 +155,7 @@ def test_dataset_output_holds_the_truth(profile, tmp_path):
         ex = load_examples(str(out), split)
         z = np.load(out / "synthetic" / f"{split}_logit.npy")
         assert truth["true_logit_auc"][split] == pytest.approx(
-            auc(ex["label"], z), abs=1e-6)
+            roc_auc(ex["label"], z), abs=1e-6)
         assert truth["true_logit_auc"][split] > 0.75
     # The truth is a function of the converted row: rebuild the training
     # logits from the decoded tokens (all in the training vocabulary).
@@ -198,7 +199,7 @@ def test_histogram_auc_within_its_bound():
     meter.add(z[:8192], y[:8192])
     meter.add(z[8192:], y[8192:])
     got, bound = meter.histogram_auc()
-    assert abs(got - auc(y, z)) <= bound + 1e-12
+    assert abs(got - roc_auc(y, z)) <= bound + 1e-12
     assert bound < 1e-4
     loss = np.mean(np.logaddexp(0, z) - y * z)
     assert meter.logloss == pytest.approx(loss, rel=1e-12)
