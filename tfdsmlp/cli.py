@@ -397,12 +397,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0,
                    help="Sampler seed: trial n draws from (seed, n). The "
                         "training seed is train.seed. Default: 0.")
-    p.add_argument("--pruner", default="median",
-                   choices=["median", "hyperband", "none"],
-                   help="median: stop a trial whose validation AUC after "
-                        "an epoch is below the median of earlier trials' "
-                        "(after 3 finished trials); hyperband: Hyperband "
-                        "over epochs; none. Default: median.")
+    p.add_argument("--pruner", default="stalled",
+                   choices=["stalled", "median", "hyperband", "none"],
+                   help="stalled: stop a trial after an epoch that did not "
+                        "raise its best validation AUC when that best is "
+                        "below the median of finished trials' at the same "
+                        "epoch (after 3 finished trials), so a trial still "
+                        "improving runs on; median: the same test after "
+                        "every epoch, epoch 1 included (cuts slow starters "
+                        "such as strongly regularised trials: "
+                        "docs/TUNING.md); hyperband: Hyperband over epochs; "
+                        "none. Default: stalled.")
     p.add_argument("--deterministic", action="store_true",
                    help="TensorFlow op determinism in every trial.")
     p.add_argument("--quiet", action="store_true",
