@@ -75,7 +75,7 @@ def make_pruner(name: str | optuna.pruners.BasePruner, max_epochs: int
     is never stopped. Measured on the 1M-row planted Criteo-shaped data
     (docs/RESULTS.md, "Tuned GDCN teacher on planted Criteo-shaped data"):
     the GDCN study's best trial (embedding L2 0.1) had the lowest epoch-1
-    AUC of trials 1-8, 0.7404 against 0.7497-0.7582, and rose for 30
+    AUC of trials 1-9, 0.7404 against 0.7497-0.7598, and rose for 30
     epochs to 0.7644, while "median" cut five trials at epoch 1 (the
     median of three finished trials was 0.7578); had three other trials
     finished before it, "median" would have cut it at epoch 1 too.
