@@ -356,7 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "interrupted trial continues from its last epoch), and "
                     "several processes may run it at once. Writes "
                     "STUDY/best.yaml (a preset: `train --preset "
-                    "STUDY/best.yaml`), STUDY/trials.md and TensorBoard "
+                    "STUDY/best.yaml`), STUDY/best_teacher.yaml (the best "
+                    "teacher alone, a `run --config` file that keeps the "
+                    "base preset's student), STUDY/trials.md and TensorBoard "
                     "HParams logs in STUDY/tb/.")
     p.add_argument("--data", required=True,
                    help="Dataset directory (has dataset.json). Trials "

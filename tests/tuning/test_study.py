@@ -5,6 +5,7 @@ rerun reuses the finished trials; another setup is refused."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -108,6 +109,28 @@ def test_best_yaml_is_a_preset_train_accepts(study, tiny_dataset_dir,
     assert metrics["phases"]["teacher"]["valid"]["auc"] == pytest.approx(
         best.value, abs=1e-4)
     assert "test" in metrics["phases"]["teacher"]
+
+
+def test_best_teacher_yaml_keeps_the_base_presets_student(study,
+                                                        tiny_dataset_dir):
+    """best_teacher.yaml: `run --preset BASE --config best_teacher.yaml`
+    gets the best trial's teacher and the base preset's student settings
+    (best.yaml as a preset would give every phase the teacher's train)."""
+    out, result, _ = study
+    path = os.path.join(out, "best_teacher.yaml")
+    assert set(yaml.safe_load(read(path))) == {"teacher"}
+    trial = yaml.safe_load(read(out, "trials", str(result.best_number),
+                                "config.yaml"))["teacher"]
+    base = build_run_config("synthetic", "gdcn")
+    cfg = build_run_config("synthetic", "gdcn", config_file=path)
+    assert json.loads(json.dumps(dict(cfg.teacher.params))) == trial["params"]
+    assert cfg.teacher.train.learning_rate == pytest.approx(
+        trial["train"]["learning_rate"])
+    assert cfg.teacher.train.learning_rate != pytest.approx(
+        base.teacher.train.learning_rate)
+    assert cfg.student == base.student and cfg.distill == base.distill
+    assert cfg.align == base.align
+    assert f"--teacher-checkpoint {out}" in read(path).splitlines()[2]
 
 
 def test_rerun_reuses_finished_trials_and_refuses_another_setup(

@@ -1,6 +1,7 @@
-"""What a study writes besides study.db: trials.md, best.yaml, tb/.
+"""What a study writes besides study.db: trials.md, best.yaml,
+best_teacher.yaml (teacher studies), best_run.yaml (DS-MLP studies), tb/.
 
-All three are rebuilt from the storage (and the best trial's run
+All are rebuilt from the storage (and the best trial's run
 directory), so any process sharing the study can write them, and a study
 resumed after `kill -9` writes them whole. Files are replaced atomically.
 """
@@ -116,7 +117,8 @@ def best_preset(study: optuna.Study, out: str, model: str,
 
 def write_outputs(study: optuna.Study, out: str, model: str,
                   preset: str | None, data: str) -> None:
-    """Rewrites trials.md and (once a trial completed) best.yaml."""
+    """Rewrites trials.md and (once a trial completed) best.yaml and
+    best_teacher.yaml."""
     _write(os.path.join(out, "trials.md"), trials_markdown(study, model))
     preset_data = best_preset(study, out, model, preset)
     if preset_data is None:
@@ -133,6 +135,18 @@ def write_outputs(study: optuna.Study, out: str, model: str,
         "--teacher-checkpoint`).\n")
     _write(os.path.join(out, "best.yaml"),
            header + yaml.safe_dump(preset_data, sort_keys=False))
+    teacher = RunDir(run_dir).read_config()["teacher"]
+    base = f" --preset {preset}" if preset else ""
+    _write(os.path.join(out, "best_teacher.yaml"), (
+        f"# Best trial {best.number}'s teacher as a `--config` file: only "
+        "the teacher's settings,\n# so that the student, distillation and "
+        "alignment keep the base preset's:\n"
+        f"# .venv/bin/python -m tfdsmlp run --data {data} --teacher {model}"
+        f"{base} --config {os.path.join(out, 'best_teacher.yaml')} "
+        f"--teacher-checkpoint {run_dir} --out RUN\n")
+        + yaml.safe_dump({"teacher": {k: teacher[k] for k in
+                                      ("model", "params", "train")}},
+                         sort_keys=False))
 
 
 def write_dsmlp_outputs(study: optuna.Study, out: str,
