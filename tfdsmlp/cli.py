@@ -134,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Load the teacher instead of training it: a run "
                         "directory of `train` or `run` (its teacher must "
                         "have the same model, settings and data), or a "
-                        "weights prefix such as RUN/teacher/weights/model "
-                        "(the weights must fit the teacher exactly).")
+                        "weights prefix (the weights must fit the teacher "
+                        "exactly); RUN/teacher/weights/model counts as RUN "
+                        "itself, so either form resumes a run made with "
+                        "the other.")
     p.add_argument("--export-name", metavar="NAME",
                    help="Also export the DS-MLP selected by validation AUC "
                         "(after alignment or after distillation) to "

@@ -106,27 +106,42 @@ def test_train_run_is_a_teacher_checkpoint(train_run, synth_data,
     assert teacher["test"]["auc"] == pytest.approx(ref["test"]["auc"],
                                                    abs=1e-6)
     assert "dsmlp" in metrics["phases"]
+    # the other form names the same teacher: the finished run is reused
+    other = (RunDir(train_run).weights_prefix("teacher") if form == "run_dir"
+             else str(train_run))
+    assert cli.main(["run", "--data", synth_data, "--teacher", "dnn",
+                     "--preset", "synthetic", "--out", str(out),
+                     "--teacher-checkpoint", other, *RUN,
+                     "--set", "teacher.params.hidden_units=[8]"]) == 0
+    assert RunDir(out).read_metrics()["phases"]["dsmlp"] == \
+        metrics["phases"]["dsmlp"]
 
 
 def test_teacher_checkpoint_of_another_model_is_refused(
         train_run, synth_data, tmp_path, capsys):
     out = tmp_path / "gdcn"
-    # a weights prefix of a DNN given to a GDCN teacher
+    # weights of a DNN, copied out of their run, given to a GDCN teacher
+    prefix = RunDir(train_run).weights_prefix("teacher")
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    for name in os.listdir(os.path.dirname(prefix)):
+        shutil.copy(os.path.join(os.path.dirname(prefix), name), loose)
     code = cli.main(["run", "--data", synth_data, "--teacher", "gdcn",
                      "--preset", "synthetic", "--out", str(out),
-                     "--teacher-checkpoint",
-                     RunDir(train_run).weights_prefix("teacher"), *RUN])
+                     "--teacher-checkpoint", str(loose / "model"), *RUN])
     err = capsys.readouterr().err
     assert code == 2, err
-    assert "do not fit the teacher" in err and "'dnn'" in err
+    assert "do not fit the teacher" in err and "GDCN" in err
     assert not RunDir(out).is_done("teacher")
-    # the run directory of a DNN given to a GDCN teacher
-    code = cli.main(["run", "--data", synth_data, "--teacher", "gdcn",
-                     "--preset", "synthetic", "--out", str(tmp_path / "g2"),
-                     "--teacher-checkpoint", str(train_run), *RUN])
-    err = capsys.readouterr().err
-    assert code == 2 and "model: stored 'dnn', now 'gdcn'" in err
-    assert not (tmp_path / "g2").exists()
+    # the run directory of a DNN, or its weights prefix (the same record)
+    for i, source in enumerate([str(train_run), prefix]):
+        code = cli.main(["run", "--data", synth_data, "--teacher", "gdcn",
+                         "--preset", "synthetic", "--out",
+                         str(tmp_path / f"g{i}"),
+                         "--teacher-checkpoint", source, *RUN])
+        err = capsys.readouterr().err
+        assert code == 2 and "model: stored 'dnn', now 'gdcn'" in err
+        assert not (tmp_path / f"g{i}").exists()
 
 
 def test_rerun_with_other_settings_stops_before_any_work(
