@@ -94,7 +94,17 @@ def load_weights_checked(model: tf.keras.Model, prefix: str,
 def resolve_weights(path: str, phase: str = "teacher"
                     ) -> tuple[str, dict[str, Any] | None]:
     """(weights prefix, the phase's done.json record or None) for a run
-    directory (its `phase` weights) or a weights prefix."""
+    directory (its `phase` weights) or a weights prefix. The prefix
+    RUN/<phase>/weights/model of a finished phase is RUN itself, so both
+    forms make the same fingerprint (a run resumed with the prefix its
+    config.yaml records is not refused)."""
+    run_path = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(path))))
+    if not RunDir.is_run_dir(path) and RunDir.is_run_dir(run_path):
+        run = RunDir(run_path)
+        if (os.path.abspath(run.weights_prefix(phase)) == os.path.abspath(path)
+                and run.has_weights(phase)):
+            path = run_path
     if RunDir.is_run_dir(path):
         run = RunDir(path)
         if not run.has_weights(phase):
@@ -107,14 +117,4 @@ def resolve_weights(path: str, phase: str = "teacher"
         raise FileNotFoundError(
             f"{path!r} is neither a run directory (no config.yaml) nor a "
             "weights prefix (e.g. RUN/teacher/weights/model).")
-    # RUN/<phase>/weights/model is that run's phase: the same record as
-    # RUN itself, so both forms make the same fingerprint (a run resumed
-    # with the prefix its config.yaml records is not refused).
-    run_path = os.path.dirname(os.path.dirname(os.path.dirname(
-        os.path.abspath(path))))
-    if RunDir.is_run_dir(run_path):
-        run = RunDir(run_path)
-        if (os.path.abspath(run.weights_prefix(phase)) == os.path.abspath(path)
-                and run.is_done(phase)):
-            return path, run.read_done(phase)
     return path, None

@@ -98,16 +98,11 @@ def trials_markdown(study: optuna.Study, model: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def best_preset(study: optuna.Study, out: str, model: str,
-                preset: str | None) -> dict[str, Any] | None:
-    """The best trial as a preset: `train:` (its teacher's training
-    settings) and `models:` (the base preset's models, with `model`'s
-    params replaced by the trial's), or None before any trial completes."""
-    best = best_trial(study)
-    if best is None:
-        return None
-    run = RunDir(os.path.join(out, best.user_attrs["run_dir"]))
-    teacher = run.read_config()["teacher"]
+def best_preset(teacher: dict[str, Any], model: str,
+                preset: str | None) -> dict[str, Any]:
+    """The best trial's `teacher` config section as a preset: `train:`
+    (its training settings) and `models:` (the base preset's models, with
+    `model`'s params replaced by the trial's)."""
     base = load_preset(preset) if preset else {}
     models = dict(base.get("models") or {})
     models[model] = teacher["params"]
@@ -120,11 +115,12 @@ def write_outputs(study: optuna.Study, out: str, model: str,
     """Rewrites trials.md and (once a trial completed) best.yaml and
     best_teacher.yaml."""
     _write(os.path.join(out, "trials.md"), trials_markdown(study, model))
-    preset_data = best_preset(study, out, model, preset)
-    if preset_data is None:
-        return
     best = best_trial(study)
+    if best is None:
+        return
     run_dir = os.path.join(out, best.user_attrs["run_dir"])
+    teacher = RunDir(run_dir).read_config()["teacher"]
+    preset_data = best_preset(teacher, model, preset)
     header = (
         f"# Best trial {best.number} of the tuning study {out} "
         f"(validation AUC {best.value:.4f}).\n"
@@ -135,7 +131,6 @@ def write_outputs(study: optuna.Study, out: str, model: str,
         "--teacher-checkpoint`).\n")
     _write(os.path.join(out, "best.yaml"),
            header + yaml.safe_dump(preset_data, sort_keys=False))
-    teacher = RunDir(run_dir).read_config()["teacher"]
     base = f" --preset {preset}" if preset else ""
     _write(os.path.join(out, "best_teacher.yaml"), (
         f"# Best trial {best.number}'s teacher as a `--config` file: only "
