@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "weights prefix (the weights must fit the teacher "
                         "exactly); RUN/teacher/weights/model counts as RUN "
                         "itself, so either form resumes a run made with "
-                        "the other.")
+                        "the other. A teacher study (`tune --out STUDY`) "
+                        "stands for its best trial's run, STUDY/trials/<n> "
+                        "(printed).")
     p.add_argument("--export-name", metavar="NAME",
                    help="Also export the DS-MLP selected by validation AUC "
                         "(after alignment or after distillation) to "
@@ -370,10 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "xdeepfm, deepfm, dnn; or dsmlp (with --teacher): "
                         "the DS-MLP's distillation, alignment and student "
                         "settings.")
-    p.add_argument("--teacher", default=None, metavar="RUN_DIR",
+    p.add_argument("--teacher", default=None, metavar="RUN_DIR|STUDY",
                    help="With --model dsmlp (required there): a finished "
                         "teacher run (`train --out RUN_DIR`) that every "
-                        "trial loads; trials are whole `run`s scored by "
+                        "trial loads, or a teacher study (`tune --out "
+                        "STUDY`), which stands for its best trial's run "
+                        "(named in the log); trials are whole `run`s scored by "
                         "the selected model's validation AUC, and --set "
                         "takes `run`'s keys (distill.train.epochs=5).")
     p.add_argument("--trials", type=int, default=20, metavar="N",
@@ -540,8 +544,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         check_model_name(args.export_name)
     shard = ({"min_shard_rows": args.min_shard_rows}
              if args.min_shard_rows is not None else {})
+    teacher_checkpoint = args.teacher_checkpoint
+    if teacher_checkpoint is not None:
+        from tfdsmlp.tuning.study import teacher_of_study
+
+        teacher_checkpoint = teacher_of_study(
+            teacher_checkpoint, lambda line: print(line, file=sys.stderr),
+            flag="--teacher-checkpoint")
     result = _run(args, args.teacher, "align", strategy=args.strategy,
-                  teacher_checkpoint=args.teacher_checkpoint, **shard)
+                  teacher_checkpoint=teacher_checkpoint, **shard)
     _print_phases(result)
     if args.export_name is not None and result.chief:  # chief exports
         from tfdsmlp.export.run_models import export_run, selected_phase

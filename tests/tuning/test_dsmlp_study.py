@@ -18,6 +18,7 @@ from tfdsmlp.tuning.space import (
     DSMLPSpace,
     dsmlp_trial_settings,
 )
+from tfdsmlp.tuning.storage import STUDY_NAME, open_storage
 
 import optuna
 import pytest
@@ -36,28 +37,42 @@ TINY_SPACE = DSMLPSpace(main_width=Choice((16, 32)),
 
 
 @pytest.fixture(scope="module")
-def teacher_run(synth_data, tmp_path_factory) -> str:
-    out = str(tmp_path_factory.mktemp("dsmlp_tune") / "teacher")
-    assert cli.main(["train", "--data", synth_data, "--model", "dnn",
-                     "--preset", "synthetic", "--out", out, "--quiet",
-                     *TINY_TEACHER]) == 0
+def teacher_study(synth_data, tmp_path_factory) -> str:
+    """A one-trial teacher study: the documented recipe's first command
+    (docs/TUNING.md, "From data to an export")."""
+    out = str(tmp_path_factory.mktemp("dsmlp_tune") / "teacher_study")
+    assert cli.main(["tune", "--data", synth_data, "--model", "dnn",
+                     "--preset", "synthetic", "--trials", "1", "--pruner",
+                     "none", "--out", out, "--quiet", *TINY_TEACHER]) == 0
     return out
 
 
 @pytest.fixture(scope="module")
-def study(synth_data, teacher_run, tmp_path_factory):
+def teacher_run(teacher_study) -> str:
+    """The teacher study's best (only) trial: a finished teacher run."""
+    return os.path.join(teacher_study, "trials", "0")
+
+
+@pytest.fixture(scope="module")
+def study(synth_data, teacher_study, tmp_path_factory):
     out = str(tmp_path_factory.mktemp("dsmlp_tune") / "study")
+    said = []
     result = run_study(synth_data, "dsmlp", out, trials=2,
                        preset="synthetic",
                        overrides=TINY_RUN + ["student.params.embedding_dim=4"],
-                       pruner="none", space=TINY_SPACE, log=None,
-                       teacher=teacher_run)
-    return out, result
+                       pruner="none", space=TINY_SPACE, log=said.append,
+                       teacher=teacher_study)
+    return out, result, said
 
 
 def test_dsmlp_trials_are_whole_runs_on_the_loaded_teacher(study,
                                                            teacher_run):
-    out, result = study
+    out, result, said = study
+    # --teacher STUDY stands for its best trial's run, and says so
+    assert any("is a teacher study: its best trial 0" in line
+               and line.endswith(teacher_run) for line in said), said
+    with open(os.path.join(out, "best_run.yaml")) as f:
+        assert f"--teacher-checkpoint {teacher_run}" in f.read()
     assert result.finished == 2
     assert states(load(out)) == ["COMPLETE"] * 2
     for trial in load(out).get_trials():
@@ -74,8 +89,9 @@ def test_dsmlp_trials_are_whole_runs_on_the_loaded_teacher(study,
 
 
 def test_best_files_are_a_preset_and_a_run_config(study, synth_data,
-                                                  teacher_run, tmp_path):
-    out, _ = study
+                                                  teacher_study, teacher_run,
+                                                  tmp_path, capsys):
+    out, _, _ = study
     best = load(out).best_trial
     cfg = RunDir(os.path.join(out, best.user_attrs["run_dir"])).read_config()
     preset = load_preset(os.path.join(out, "best.yaml"))
@@ -93,11 +109,17 @@ def test_best_files_are_a_preset_and_a_run_config(study, synth_data,
                               "dnn").student.params
     assert json.loads(json.dumps(params)) == cfg["student"]["params"]
     run_out = str(tmp_path / "run")
+    # the recipe's last command: the teacher study stands for its best run
     assert cli.main(["run", "--data", synth_data, "--config",
                      os.path.join(out, "best_run.yaml"),
-                     "--teacher-checkpoint", teacher_run, "--out", run_out,
+                     "--teacher-checkpoint", teacher_study, "--out", run_out,
                      "--quiet"]) == 0
-    assert RunDir(run_out).done_phases() == ["teacher", "distill", "align"]
+    assert (f"--teacher-checkpoint {teacher_study} is a teacher study"
+            in capsys.readouterr().err)
+    run = RunDir(run_out)
+    assert run.done_phases() == ["teacher", "distill", "align"]
+    assert run.read_metrics()["phases"]["teacher"]["loaded_from"].startswith(
+        os.path.abspath(teacher_run))
 
 
 def test_dsmlp_needs_a_teacher_run_and_only_dsmlp_takes_one(
@@ -113,6 +135,22 @@ def test_dsmlp_needs_a_teacher_run_and_only_dsmlp_takes_one(
                      "--teacher", str(tmp_path), "--out",
                      str(tmp_path / "c")]) == 2
     assert "not a finished teacher run" in capsys.readouterr().err
+
+
+def test_teacher_study_must_be_a_teacher_study_with_a_result(
+        synth_data, study, tmp_path, capsys):
+    out = study[0]
+    assert cli.main(["tune", "--data", synth_data, "--model", "dsmlp",
+                     "--teacher", out, "--out", str(tmp_path / "a")]) == 2
+    assert "a DS-MLP study, not a teacher one" in capsys.readouterr().err
+    empty = str(tmp_path / "empty")
+    optuna.create_study(storage=open_storage(empty), study_name=STUDY_NAME)
+    assert cli.main(["run", "--data", synth_data, "--teacher", "dnn",
+                     "--teacher-checkpoint", empty, "--out",
+                     str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert "--teacher-checkpoint" in err and "no complete trial yet" in err
+    assert not os.path.exists(tmp_path / "b")
 
 
 def test_dsmlp_space_fixes_keys_given_with_set():

@@ -35,6 +35,8 @@ from tfdsmlp.tuning.objective import DSMLPObjective, Objective
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
 from tfdsmlp.tuning.space import DSMLPSpace, SearchSpace
 from tfdsmlp.tuning.storage import (
+    STUDY_NAME,
+    open_storage,
     open_study,
     recover_interrupted,
     retry_interrupted_here,
@@ -147,7 +149,8 @@ def run_study(data: str | DatasetDir, model: str, out: str,
       deterministic: TensorFlow op determinism in every trial.
       log: progress lines (None: silent).
       teacher: with `model="dsmlp"` (and only then): a finished teacher
-        run directory (`train --out`). Trials are then whole DS-MLP runs
+        run directory (`train --out`), or a teacher study's directory
+        (its best trial's run, `teacher_of_study`). Trials are then whole DS-MLP runs
         (`run_dsmlp(..., until="align", teacher_checkpoint=teacher)`)
         over `DSMLPSpace`, scored by the selected model's validation AUC;
         `overrides` are `run`'s full keys ("distill.train.epochs=5").
@@ -241,6 +244,34 @@ def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
         trials_md=os.path.join(out, "trials.md"))
 
 
+def teacher_of_study(teacher: str, say: Callable[[str], None],
+                     flag: str = "--teacher") -> str:
+    """The run directory that `--teacher` names: `teacher` itself, or for
+    a teacher study's directory (it holds study.db) its best trial's
+    `STUDY/trials/<n>`, so that `tune --model dsmlp --teacher STUDY`
+    follows `tune --model gdcn --out STUDY` (docs/TUNING.md, "From data to
+    an export"), and `run --teacher-checkpoint STUDY` (`flag` names the
+    option in messages)."""
+    if not os.path.isfile(os.path.join(teacher, "study.db")):
+        return teacher
+    study = optuna.load_study(study_name=STUDY_NAME,
+                              storage=open_storage(teacher))
+    if (study.user_attrs.get("setup") or {}).get("model") == "dsmlp":
+        raise ConfigError(
+            f"{flag} {teacher}: a DS-MLP study, not a teacher one; give "
+            "a teacher study (`tune --model gdcn --out STUDY`) or a "
+            "finished teacher run (`train --out RUN_DIR`).")
+    best = report.best_trial(study)
+    if best is None:
+        raise ConfigError(
+            f"{flag} {teacher}: this teacher study has no complete trial "
+            "yet; run it further (the same `tune` command) first.")
+    run_dir = os.path.join(teacher, best.user_attrs["run_dir"])
+    say(f"{flag} {teacher} is a teacher study: its best trial "
+        f"{best.number} (validation AUC {best.value:.4f}), {run_dir}")
+    return run_dir
+
+
 def _teacher_settings(teacher: str) -> dict:
     """{model, params, train} of the teacher of run directory `teacher`
     (train: its config.yaml's, for reference)."""
@@ -264,6 +295,7 @@ def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
     if not isinstance(space, DSMLPSpace):
         raise ValueError("`space` should be a `DSMLPSpace` for dsmlp. "
                          f"Received: {type(space).__name__}")
+    teacher = teacher_of_study(teacher, say)
     tsettings = _teacher_settings(teacher)
     tmodel = tsettings["model"]
     base = build_run_config(preset, tmodel, None, overrides)
