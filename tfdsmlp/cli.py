@@ -151,10 +151,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "report", help="Markdown table of finished runs.",
         description="Prints a Markdown table from metrics.json files: for a "
-                    "`run` directory one row per phase, for a directory of "
-                    "`train` runs one row per model.")
+                    "`run` directory one row per phase; for a directory of "
+                    "`train` or `run` runs one row per run (the model it "
+                    "selected by validation AUC), then the mean and "
+                    "standard deviation of each group of runs whose "
+                    "config.yaml differ only in their seeds.")
     p.add_argument("path", help="A run directory, or a directory holding "
-                                "one `train` run per model.")
+                                "`train` or `run` runs (e.g. one per "
+                                "model, or one per seed).")
 
     p = sub.add_parser(
         "bench", help="Speed figures measured side by side in one run.",

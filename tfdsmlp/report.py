@@ -2,36 +2,102 @@
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
+from typing import Any
 
 from tfdsmlp.run_dir import RunDir
 
 
-def teacher_table(runs_dir: str) -> str:
-    """One row per run directory in `runs_dir` (its teacher phase: the
-    model of a `train` run, the teacher of a `run`)."""
-    lines = [("| run | model | test AUC | test logloss | valid AUC | epochs "
-             "| best epoch | params | train s |"),
-             "|---|---|---|---|---|---|---|---|---|"]
-    runs = sorted(e.path for e in os.scandir(runs_dir)
-                  if e.is_dir() and RunDir.is_run_dir(e.path))
-    for path in runs:
-        run = RunDir(path)
-        if not os.path.exists(run.metrics_path):
+def _without_seeds(value: Any) -> Any:
+    """A config with every `seed` key dropped (to group seed repeats)."""
+    if isinstance(value, dict):
+        return {k: _without_seeds(v) for k, v in value.items()
+                if k != "seed"}
+    if isinstance(value, list):
+        return [_without_seeds(v) for v in value]
+    return value
+
+
+def seed_groups(runs: list[RunDir]) -> list[tuple[str, list[RunDir]]]:
+    """Runs whose config.yaml differ in their seeds only (data included),
+    as (label, runs) for groups of two or more, in `runs`' order. The
+    label is the members' common name prefix without trailing digits
+    ("gdcn_tuned" for gdcn_tuned_2021 .. _2023), else the first member's
+    name."""
+    groups: dict[str, list[RunDir]] = {}
+    for run in runs:
+        key = json.dumps(_without_seeds(run.read_config()), sort_keys=True,
+                         default=str)
+        groups.setdefault(key, []).append(run)
+    out = []
+    for members in groups.values():
+        if len(members) < 2:
             continue
-        m = run.read_metrics()
-        t = m["phases"]["teacher"]
-        lines.append(
-            f"| {os.path.basename(path)} | {m['models']['teacher']} "
-            f"| {t['test']['auc']:.4f} | {t['test']['logloss']:.4f} "
-            f"| {t['valid']['auc']:.4f} | {t.get('epochs', '-')} "
-            f"| {t.get('best_epoch', '-')} | {t['params']} "
-            f"| {t.get('train_seconds', '-')} |")
-    if len(lines) == 2:
+        names = [os.path.basename(m.path) for m in members]
+        label = (os.path.commonprefix(names).rstrip("0123456789_-.")
+                 or names[0])
+        out.append((label, members))
+    return out
+
+
+def _mean_sd(values: list[float]) -> str:
+    mean = statistics.fmean(values)
+    return f"{mean:.5f} ± {statistics.stdev(values):.5f}"
+
+
+def runs_table(runs_dir: str) -> str:
+    """One row per run directory in `runs_dir`: the model it selected by
+    validation AUC (`metrics.json` `selected`; the teacher of a `train`
+    run). Then, where runs differ only in their seeds (`seed_groups`),
+    the mean ± standard deviation of each group."""
+    lines = [("| run | model | test AUC | test logloss | valid AUC "
+              "| valid logloss | epochs | best epoch | params | train s |"),
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    runs = [RunDir(e.path) for e in sorted(os.scandir(runs_dir),
+                                           key=lambda e: e.name)
+            if e.is_dir() and RunDir.is_run_dir(e.path)]
+    runs = [r for r in runs if os.path.exists(r.metrics_path)]
+    if not runs:
         raise FileNotFoundError(
             f"{runs_dir} is neither a finished run directory (no "
             "metrics.json) nor a directory holding finished runs.")
+    for run in runs:
+        name, p = _selected(run)
+        lines.append(
+            f"| {os.path.basename(run.path)} | {name} "
+            f"| {p['test']['auc']:.4f} | {p['test']['logloss']:.4f} "
+            f"| {p['valid']['auc']:.4f} | {p['valid']['logloss']:.4f} "
+            f"| {p.get('epochs', '-')} | {p.get('best_epoch', '-')} "
+            f"| {p['params']} | {p.get('train_seconds', '-')} |")
+    groups = seed_groups(runs)
+    if groups:
+        lines += ["", ("Runs that differ only in their seeds (mean ± "
+                  "standard deviation):"), "",
+                  ("| runs | n | test AUC | test logloss | valid AUC "
+                   "| valid logloss |"), "|---|---|---|---|---|---|"]
+        for label, members in groups:
+            phases = [_selected(m)[1] for m in members]
+            cells = [_mean_sd([p[split][metric] for p in phases])
+                     for split, metric in (("test", "auc"),
+                                           ("test", "logloss"),
+                                           ("valid", "auc"),
+                                           ("valid", "logloss"))]
+            lines.append(f"| {label} | {len(members)} | "
+                         + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _selected(run: RunDir) -> tuple[str, dict[str, Any]]:
+    """(model name, metrics) of the run's selected phase: the teacher's
+    model name for a teacher, else "dsmlp" / "student" and the teacher's
+    (`dsmlp (gdcn)`)."""
+    m = run.read_metrics()
+    phase = (m.get("selected") or {}).get("phase", "teacher")
+    teacher = m["models"]["teacher"]
+    name = teacher if phase == "teacher" else f"{phase} ({teacher})"
+    return name, m["phases"][phase]
 
 
 def run_table(run_dir: str) -> str:
@@ -51,7 +117,7 @@ def run_table(run_dir: str) -> str:
 
 
 def report(path: str) -> str:
-    """`run_table` for a run directory, else `teacher_table`."""
+    """`run_table` for a run directory, else `runs_table`."""
     if RunDir.is_run_dir(path):
         return run_table(path)
-    return teacher_table(path)
+    return runs_table(path)
