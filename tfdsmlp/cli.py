@@ -353,12 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="No progress on stderr.")
 
     p = sub.add_parser(
-        "tune", help="Search a teacher's hyperparameters (Optuna).",
+        "tune", help="Search a teacher's or the DS-MLP's hyperparameters "
+                     "(Optuna).",
         description="Searches a teacher model's settings by validation "
                     "AUC (TPE sampler, early pruning; the space per model "
                     "is in docs/TUNING.md). Each trial is an ordinary "
-                    "teacher phase in STUDY/trials/<n> (as `train`); the "
-                    "test split is never read. The study lives in "
+                    "teacher phase in STUDY/trials/<n> (as `train`); with "
+                    "--model dsmlp --teacher, a whole `run` on that "
+                    "teacher (distillation, alignment and student "
+                    "settings). The test split is never read. The study lives in "
                     "STUDY/study.db (SQLite): rerunning the command after "
                     "any interruption, kill -9 included, resumes it (an "
                     "interrupted trial continues from its last epoch), and "
@@ -417,8 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "epoch (after 3 finished trials), so a trial still "
                         "improving runs on; median: the same test after "
                         "every epoch, epoch 1 included (cuts slow starters "
-                        "such as strongly regularised trials: "
-                        "docs/TUNING.md); hyperband: Hyperband over epochs; "
+                        "such as strongly regularised trials, and most "
+                        "DS-MLP trials: docs/TUNING.md); hyperband: Hyperband over epochs; "
                         "none. Default: stalled.")
     p.add_argument("--deterministic", action="store_true",
                    help="TensorFlow op determinism in every trial.")
@@ -689,6 +692,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 def cmd_tune(args: argparse.Namespace) -> int:
     from tfdsmlp.tuning.study import describe, run_study
 
+    if args.model == "dsmlp" and args.pruner == "median":
+        print("warning: --pruner median judges a DS-MLP trial from its "
+              "first distillation epoch on, which says little about where "
+              "it ends (on Frappe it cut 25 of 30 trials there: "
+              "docs/TUNING.md, 'Pruning and divergence'); the default, "
+              "stalled, waits until a trial stops improving.",
+              file=sys.stderr)
     result = run_study(args.data, args.model, args.out, trials=args.trials,
                        time_budget=args.time_budget, preset=args.preset,
                        overrides=args.overrides, seed=args.seed,

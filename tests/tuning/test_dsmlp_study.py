@@ -135,6 +135,10 @@ def test_dsmlp_needs_a_teacher_run_and_only_dsmlp_takes_one(
                      "--teacher", str(tmp_path), "--out",
                      str(tmp_path / "c")]) == 2
     assert "not a finished teacher run" in capsys.readouterr().err
+    assert cli.main(["tune", "--data", synth_data, "--model", "dsmlp",
+                     "--teacher", str(tmp_path), "--pruner", "median",
+                     "--out", str(tmp_path / "d")]) == 2
+    assert "warning: --pruner median" in capsys.readouterr().err
 
 
 def test_teacher_study_must_be_a_teacher_study_with_a_result(
