@@ -63,8 +63,9 @@ def runs_table(runs_dir: str) -> str:
         raise FileNotFoundError(
             f"{runs_dir} is neither a finished run directory (no "
             "metrics.json) nor a directory holding finished runs.")
+    selected = {run.path: _selected(run) for run in runs}
     for run in runs:
-        name, p = _selected(run)
+        name, p = selected[run.path]
         lines.append(
             f"| {os.path.basename(run.path)} | {name} "
             f"| {p['test']['auc']:.4f} | {p['test']['logloss']:.4f} "
@@ -78,7 +79,7 @@ def runs_table(runs_dir: str) -> str:
                   ("| runs | n | test AUC | test logloss | valid AUC "
                    "| valid logloss |"), "|---|---|---|---|---|---|"]
         for label, members in groups:
-            phases = [_selected(m)[1] for m in members]
+            phases = [selected[m.path][1] for m in members]
             cells = [_mean_sd([p[split][metric] for p in phases])
                      for split, metric in (("test", "auc"),
                                            ("test", "logloss"),
