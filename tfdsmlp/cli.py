@@ -405,10 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "train.epochs=20; a searched key given here is not "
                         "searched (--set params.hidden_units=[400,400] "
                         "fixes width and depth).")
+    p.add_argument("--space", default=None, metavar="FILE",
+                   help="A YAML file of ranges that replace the default "
+                        "space's (docs/TUNING.md, 'Changing the space'), "
+                        "e.g. `embedding_l2: [0.01, 0.1, 1.0]` or "
+                        "`learning_rate: {log_uniform: [3.0e-4, 3.0e-3]}`; "
+                        "settings it does not name keep their defaults. "
+                        "The study warns when its best trial sits on the "
+                        "edge of a range. Default: the default space.")
     p.add_argument("--out", required=True, metavar="STUDY",
                    help="Study directory to write, or to resume or extend "
-                        "(with the same model, preset, --set, data, seed "
-                        "and pruner).")
+                        "(with the same model, preset, --set, data, seed, "
+                        "space and pruner).")
     p.add_argument("--seed", type=int, default=0,
                    help="Sampler seed: trial n draws from (seed, n). The "
                         "training seed is train.seed. Default: 0.")
@@ -690,8 +698,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
+    from tfdsmlp.tuning.space_file import load_space
     from tfdsmlp.tuning.study import describe, run_study
 
+    space = load_space(args.space, args.model) if args.space else None
     if args.model == "dsmlp" and args.pruner == "median":
         print("warning: --pruner median judges a DS-MLP trial from its "
               "first distillation epoch on, which says little about where "
@@ -702,7 +712,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
     result = run_study(args.data, args.model, args.out, trials=args.trials,
                        time_budget=args.time_budget, preset=args.preset,
                        overrides=args.overrides, seed=args.seed,
-                       pruner=args.pruner, deterministic=args.deterministic,
+                       pruner=args.pruner, space=space,
+                       deterministic=args.deterministic,
                        log=None if args.quiet else print,
                        teacher=args.teacher)
     for line in describe(result):

@@ -16,6 +16,7 @@ import tfdsmlp  # noqa: F401
 from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.presets import load_preset
 from tfdsmlp.tuning.space import Choice, Distribution, IntRange
+from tfdsmlp.tuning.space_file import at_edges, from_record
 
 import optuna
 import tensorflow as tf
@@ -85,6 +86,10 @@ def trials_markdown(study: optuna.Study, model: str) -> str:
     if best is not None:
         lines += [(f"Best: trial {best.number}, validation AUC "
                    f"{best.value:.4f} (settings in best.yaml)."), ""]
+        space = (study.user_attrs.get("setup") or {}).get("space") or {}
+        dims = {name: from_record(r) for name, r in space.items()}
+        lines += [f"Warning: {edge}" for edge in at_edges(dims, best.params)]
+        lines += [""] if lines[-1] else []
     lines += ["| # | state | params | val AUC | epochs | seconds | note |",
               "|---|---|---|---|---|---|---|"]
     for t in trials:

@@ -34,6 +34,7 @@ from tfdsmlp.tuning import report
 from tfdsmlp.tuning.objective import DSMLPObjective, Objective
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
 from tfdsmlp.tuning.space import DSMLPSpace, SearchSpace
+from tfdsmlp.tuning.space_file import at_edges
 from tfdsmlp.tuning.storage import (
     STUDY_NAME,
     open_storage,
@@ -58,6 +59,8 @@ class StudyResult:
       best_value: its validation AUC.
       best_yaml: path of best.yaml (None: none completed).
       trials_md: path of trials.md.
+      edges: warnings for the best trial's settings on the edge of their
+        searched range (`space_file.at_edges`).
     """
 
     out: str
@@ -66,6 +69,7 @@ class StudyResult:
     best_value: float | None
     best_yaml: str | None
     trials_md: str
+    edges: tuple[str, ...] = ()
 
 
 def make_pruner(name: str | optuna.pruners.BasePruner, max_epochs: int
@@ -145,7 +149,8 @@ def run_study(data: str | DatasetDir, model: str, out: str,
       seed: seed of the sampler (trial n draws from (seed, n)).
       pruner: "stalled", "median", "hyperband", "none" or an Optuna
         pruner (see `make_pruner`).
-      space: `SearchSpace` (default: the documented one).
+      space: `SearchSpace` (`DSMLPSpace` for "dsmlp"; default: the
+        documented one; `space_file.load_space` reads `tune --space`).
       deterministic: TensorFlow op determinism in every trial.
       log: progress lines (None: silent).
       teacher: with `model="dsmlp"` (and only then): a finished teacher
@@ -177,6 +182,9 @@ def run_study(data: str | DatasetDir, model: str, out: str,
                                 preset, overrides or [], seed, pruner,
                                 space or DSMLPSpace(), deterministic, say)
     space = space or SearchSpace()
+    if not isinstance(space, SearchSpace):
+        raise ValueError("`space` should be a `SearchSpace` for a teacher. "
+                         f"Received: {type(space).__name__}")
     overrides = [f"teacher.{o}" if o.split(".")[0] in ("model", "params",
                                                        "train") else o
                  for o in (overrides or [])]
@@ -241,7 +249,8 @@ def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
         best_number=None if best is None else best.number,
         best_value=None if best is None else best.value,
         best_yaml=None if best is None else os.path.join(out, "best.yaml"),
-        trials_md=os.path.join(out, "trials.md"))
+        trials_md=os.path.join(out, "trials.md"),
+        edges=() if best is None else tuple(at_edges(dims, best.params)))
 
 
 def teacher_of_study(teacher: str, say: Callable[[str], None],
@@ -374,4 +383,5 @@ def describe(result: StudyResult) -> list[str]:
                      f"{result.best_value:.4f} -> {result.best_yaml}")
     else:
         lines.append("no trial completed: best.yaml not written")
+    lines += [f"warning: {edge}" for edge in result.edges]
     return lines

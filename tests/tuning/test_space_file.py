@@ -1,0 +1,136 @@
+"""`tune --space FILE`: ranges replacing the defaults (strictly read, named
+errors), the edge warning, and a study that records its space."""
+
+from __future__ import annotations
+
+import os
+
+from tfdsmlp import cli
+from tfdsmlp.config import ConfigError, to_dict
+from tfdsmlp.tuning import (
+    Choice,
+    DSMLPSpace,
+    IntRange,
+    LogUniform,
+    SearchSpace,
+    StudyError,
+    Uniform,
+    run_study,
+)
+from tfdsmlp.tuning.space_file import at_edges, from_record, load_space
+from tfdsmlp.tuning.study import describe
+
+import pytest
+from tune_helpers import TINY_TUNE, read, without_test_split
+
+
+def _file(tmp_path, text: str) -> str:
+    path = tmp_path / "space.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_each_form_replaces_its_default_only(tmp_path):
+    space = load_space(_file(tmp_path, (
+        "embedding_l2: [0.01, 0.1, 1.0]\n"
+        "learning_rate: {log_uniform: [3.0e-4, 3.0e-3]}\n"
+        "dropout: {uniform: [0.0, 0.3], step: 0.1}\n"
+        "num_cross_layers: {int: [2, 4]}\n")), "gdcn")
+    assert space.embedding_l2 == Choice((0.01, 0.1, 1.0))
+    assert space.learning_rate == LogUniform(3e-4, 3e-3)
+    assert space.dropout == Uniform(0.0, 0.3, 0.1)
+    assert space.num_cross_layers == IntRange(2, 4)
+    assert space.batch_size == SearchSpace().batch_size
+    dsmlp = load_space(_file(tmp_path, "main_width: [1200, 1600]\n"
+                                       "kd_loss: [kl]\n"), "dsmlp")
+    assert isinstance(dsmlp, DSMLPSpace)
+    assert dsmlp.main_width == Choice((1200, 1600))
+    assert dsmlp.kd_loss == Choice(("kl",))
+
+
+@pytest.mark.parametrize("text, named", [
+    ("embeding_l2: [0.1]\n", "`embeding_l2` is not a setting"),
+    ("dropout: {normal: [0, 1]}\n", "exactly one of"),
+    ("dropout: {uniform: [0.0, 0.3]}\n", "needs it"),
+    ("embedding_l2: {choice: [0.1], step: 1}\n", "`step` goes with"),
+    ("mlp_width: [100, 150.5]\n", "150.5 is not one of the integers"),
+    ("learning_rate: {log_uniform: [0, 0.1]}\n", "0 < low < high"),
+    ("num_cross_layers: {int: [4]}\n", "should be [low, high]"),
+    ("batch_size: 4096\n", "should be a list"),
+    ("{}\n", "names no setting"),
+])
+def test_a_bad_space_file_names_the_setting_and_the_fix(tmp_path, text,
+                                                        named):
+    path = _file(tmp_path, text)
+    with pytest.raises(ConfigError) as e:
+        load_space(path, "gdcn")
+    assert f"--space {path}" in str(e.value) and named in str(e.value)
+
+
+def test_text_settings_take_text_only(tmp_path):
+    with pytest.raises(ConfigError, match="1 is not one of the text"):
+        load_space(_file(tmp_path, "kd_loss: [bce, 1]\n"), "dsmlp")
+
+
+def test_edges_are_reported_where_the_optimum_may_lie_beyond():
+    dims = {"embedding_l2": Choice((0.0, 1e-4, 0.1)),
+            "learning_rate": LogUniform(1e-4, 1e-2),
+            "dropout": Uniform(0.0, 0.5, 0.05),
+            "mlp_depth": IntRange(1, 4),
+            "kd_loss": Choice(("bce", "kl")),
+            "embedding_dim": Choice((8, 10, 16))}
+    # Tops: the L2 grid's 0.1; 9.9e-3 is within the log range's outer 5%.
+    best = {"embedding_l2": 0.1, "learning_rate": 9.9e-3, "dropout": 0.5,
+            "mlp_depth": 4, "kd_loss": "kl", "embedding_dim": 10}
+    warned = at_edges(dims, best)
+    assert [w.split(" (")[0] for w in warned] == [
+        "the best trial's embedding_l2", "the best trial's learning_rate",
+        "the best trial's dropout", "the best trial's mlp_depth"]
+    assert "top of its searched range (one of 0.0, 0.0001, 0.1)" in warned[0]
+    # Bottoms at the end of the scale (no L2, no dropout, one layer) and
+    # inner values are not reported; a bottom above it is.
+    assert at_edges(dims, {"embedding_l2": 0.0, "learning_rate": 1e-3,
+                           "dropout": 0.0, "mlp_depth": 1,
+                           "embedding_dim": 10}) == []
+    low = at_edges(dims, {"learning_rate": 1.1e-4, "embedding_dim": 8})
+    assert len(low) == 2 and all("bottom" in w for w in low)
+
+
+def test_study_records_its_space_and_warns_at_an_edge(tiny_dataset_dir,
+                                                      tmp_path):
+    data = without_test_split(tiny_dataset_dir, str(tmp_path / "data"))
+    out = str(tmp_path / "study")
+    path = _file(tmp_path, "learning_rate: [0.001, 0.01]\n"
+                           "embedding_l2: [0.0]\n"
+                           "dropout: {uniform: [0.1, 0.2], step: 0.1}\n"
+                           "num_cross_layers: {int: [2, 2]}\n")
+    result = run_study(data, "gdcn", out, trials=1, preset="synthetic",
+                       overrides=TINY_TUNE, pruner="none",
+                       space=load_space(path, "gdcn"), log=None)
+    # Two values: whichever the trial drew is an edge (0.001 is above 0).
+    assert any("learning_rate" in w for w in result.edges)
+    lines = describe(result)
+    assert any(line.startswith("warning: the best trial's learning_rate")
+               for line in lines)
+    assert "Warning: the best trial's learning_rate" in read(result.trials_md)
+    with pytest.raises(StudyError, match="space"):
+        run_study(data, "gdcn", out, trials=2, preset="synthetic",
+                  overrides=TINY_TUNE, pruner="none", log=None)
+
+
+def test_records_rebuild_their_distribution():
+    for dist in (Choice((1, 2)), LogUniform(1e-4, 1e-2),
+                 Uniform(0.0, 0.5, 0.05), IntRange(1, 6)):
+        record = to_dict(dist) | {"kind": type(dist).__name__}
+        assert from_record(record) == dist
+
+
+def test_cli_refuses_a_bad_space_before_any_trial(tiny_dataset_dir,
+                                                  tmp_path, capsys):
+    path = _file(tmp_path, "embeding_l2: [0.1]\n")
+    out = str(tmp_path / "study")
+    code = cli.main(["tune", "--data", tiny_dataset_dir, "--model", "gdcn",
+                     "--space", path, "--out", out])
+    assert code != 0
+    assert "`embeding_l2` is not a setting" in capsys.readouterr().err
+    assert not os.path.exists(out)
