@@ -413,6 +413,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "settings it does not name keep their defaults. "
                         "The study warns when its best trial sits on the "
                         "edge of a range. Default: the default space.")
+    p.add_argument("--warm-start", default=None, metavar="STUDY",
+                   help="Start a new study from the finished trials of an "
+                        "earlier one (same model, preset, --set, data and "
+                        "teacher; its space, seed and pruner may differ), "
+                        "e.g. after widening a range with --space: they "
+                        "are copied as history (TPE and the pruner use "
+                        "them; they count towards --trials; a trial "
+                        "outside the new space is left out, and named). "
+                        "Default: none.")
     p.add_argument("--out", required=True, metavar="STUDY",
                    help="Study directory to write, or to resume or extend "
                         "(with the same model, preset, --set, data, seed, "
@@ -713,6 +722,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                        time_budget=args.time_budget, preset=args.preset,
                        overrides=args.overrides, seed=args.seed,
                        pruner=args.pruner, space=space,
+                       warm_start=args.warm_start,
                        deterministic=args.deterministic,
                        log=None if args.quiet else print,
                        teacher=args.teacher)

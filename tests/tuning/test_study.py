@@ -11,9 +11,10 @@ import time
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp import cli
+from tfdsmlp.config import ConfigError
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.training.presets import build_run_config
-from tfdsmlp.tuning import StudyError, run_study
+from tfdsmlp.tuning import LogUniform, SearchSpace, StudyError, run_study
 
 import optuna
 import pytest
@@ -191,3 +192,63 @@ def test_time_budget_stops_starting_trials(no_test_data, tmp_path):
                        overrides=TINY_TUNE, pruner="none", log=None)
     assert result.finished == 1  # started within 0.5 s, then none
     assert states(load(out)) == ["COMPLETE"]
+
+
+def test_warm_start_copies_the_finished_trials_without_training(
+        study, no_test_data, tmp_path):
+    source, first, _ = study
+    out = str(tmp_path / "wide")
+    lines = []
+    # A wider learning-rate range: every earlier trial fits it.
+    wide = SearchSpace(learning_rate=LogUniform(1e-5, 1e-1))
+    result = run_study(no_test_data, "gdcn", out, trials=3,
+                       preset="synthetic", overrides=TINY_TUNE,
+                       pruner="none", space=wide, warm_start=source,
+                       log=lines.append)
+    assert result.finished == 3 and result.best_value == first.best_value
+    assert not os.path.exists(os.path.join(out, "trials"))  # none trained
+    assert "warm start: 3 finished trials copied" in " ".join(lines)
+    copied = load(out).get_trials()
+    old = load(source).get_trials()
+    assert [t.params for t in copied] == [t.params for t in old]
+    assert [t.intermediate_values for t in copied] == [
+        t.intermediate_values for t in old]
+    best_dir = os.path.join(os.path.abspath(source), "trials",
+                            str(first.best_number))
+    assert f"--teacher-checkpoint {best_dir}" in read(out, "best_teacher.yaml")
+    assert "(--warm-start)" in read(result.trials_md)
+    assert len(os.listdir(os.path.join(out, "tb"))) >= 4  # + one per trial
+    # The new study goes on from there: trial 3 runs in STUDY/trials/3.
+    more = run_study(no_test_data, "gdcn", out, trials=4,
+                     preset="synthetic", overrides=TINY_TUNE, pruner="none",
+                     space=wide, warm_start=source, log=None)
+    assert more.finished == 4
+    assert os.listdir(os.path.join(out, "trials")) == ["3"]
+    with pytest.raises(StudyError, match="warm_start"):
+        run_study(no_test_data, "gdcn", out, trials=4, preset="synthetic",
+                  overrides=TINY_TUNE, pruner="none", space=wide, log=None)
+
+
+def test_warm_start_names_what_it_leaves_out_or_refuses(study, no_test_data,
+                                                        tmp_path):
+    source, _, _ = study
+    rates = sorted(t.params["learning_rate"] for t in load(source).get_trials())
+    narrow = SearchSpace(learning_rate=LogUniform(rates[0] / 2, rates[1]))
+    lines = []
+    result = run_study(no_test_data, "gdcn", str(tmp_path / "narrow"),
+                       trials=2, preset="synthetic", overrides=TINY_TUNE,
+                       pruner="none", space=narrow, warm_start=source,
+                       log=lines.append)
+    assert result.finished == 2
+    left = [line for line in lines if "not copied" in line]
+    assert len(left) == 1 and "learning_rate=" in left[0]
+    assert "outside this study's space" in left[0]
+    with pytest.raises(StudyError, match="(?s)only the space.*overrides"):
+        run_study(no_test_data, "gdcn", str(tmp_path / "other"), trials=2,
+                  preset="synthetic",
+                  overrides=[*TINY_TUNE, "train.patience=1"],
+                  pruner="none", warm_start=source, log=None)
+    with pytest.raises(ConfigError, match="no study there"):
+        run_study(no_test_data, "gdcn", str(tmp_path / "x"), trials=2,
+                  preset="synthetic", overrides=TINY_TUNE,
+                  warm_start=str(tmp_path), log=None)

@@ -11,7 +11,9 @@ Modules: `space` (the search space, written once), `objective` (one trial
 = one teacher phase of `run_dsmlp`, with a pruning callback), `storage`
 (Optuna's SQLite storage, interrupted-trial recovery), `sampler` (TPE
 seeded per trial), `report` (trials.md, best.yaml, TensorBoard HParams),
-`study` (`run_study`, and why Optuna). See docs/TUNING.md.
+`study` (`run_study`, and why Optuna), `space_file` (`tune --space`:
+ranges from YAML, the edge warning), `warm_start` (`tune --warm-start`:
+a study that starts from an earlier one's trials). See docs/TUNING.md.
 """
 
 from tfdsmlp.tuning.space import (

@@ -57,6 +57,9 @@ def _fmt(value: Any) -> str:
 
 def _note(trial: FrozenTrial, retried: dict[int, int]) -> str:
     notes = []
+    if "copied_from" in trial.user_attrs:
+        notes.append(f"copied from {trial.user_attrs['copied_from']} "
+                     "(--warm-start)")
     history = trial.system_attrs.get("retry_history", [])
     if history:
         notes.append(f"retry of #{history[-1]} (in "

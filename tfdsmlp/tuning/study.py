@@ -42,6 +42,7 @@ from tfdsmlp.tuning.storage import (
     recover_interrupted,
     retry_interrupted_here,
 )
+from tfdsmlp.tuning.warm_start import copy_trials
 
 import optuna
 
@@ -134,7 +135,8 @@ def run_study(data: str | DatasetDir, model: str, out: str,
               space: SearchSpace | DSMLPSpace | None = None,
               deterministic: bool = False,
               log: Callable[[str], None] | None = print,
-              teacher: str | None = None) -> StudyResult:
+              teacher: str | None = None,
+              warm_start: str | None = None) -> StudyResult:
     """Searches `space` for `model` on `data` by validation AUC.
 
     Args:
@@ -159,6 +161,10 @@ def run_study(data: str | DatasetDir, model: str, out: str,
         (`run_dsmlp(..., until="align", teacher_checkpoint=teacher)`)
         over `DSMLPSpace`, scored by the selected model's validation AUC;
         `overrides` are `run`'s full keys ("distill.train.epochs=5").
+      warm_start: directory of an earlier study of the same model,
+        preset, overrides, data (and teacher) whose finished trials a new
+        study starts from (`warm_start.copy_trials`); recorded in the
+        setup.
 
     Raises `StudyError` when `out` holds a study with another setup, and
     `ConfigError` for settings that do not fit the model or the data."""
@@ -180,7 +186,8 @@ def run_study(data: str | DatasetDir, model: str, out: str,
                 "teacher every trial loads.")
         return _run_dsmlp_study(data, out, teacher, trials, time_budget,
                                 preset, overrides or [], seed, pruner,
-                                space or DSMLPSpace(), deterministic, say)
+                                space or DSMLPSpace(), deterministic, say,
+                                warm_start)
     space = space or SearchSpace()
     if not isinstance(space, SearchSpace):
         raise ValueError("`space` should be a `SearchSpace` for a teacher. "
@@ -197,7 +204,8 @@ def run_study(data: str | DatasetDir, model: str, out: str,
     if not dims:
         raise ConfigError(f"Nothing to search for {model}: every setting "
                           "of the space is fixed by --set.")
-    setup = {"model": model, "preset": preset, "overrides": overrides}
+    setup = {"model": model, "preset": preset, "overrides": overrides,
+             **_warm_start(warm_start)}
     return _search(
         out, data, setup, seed, pruner, deterministic, dims, trials,
         time_budget, base.teacher.train.epochs, say,
@@ -222,6 +230,8 @@ def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(out, setup, TrialSeededTPESampler(seed),
                        make_pruner(pruner, max_epochs))
+    if setup.get("warm_start") and not study.get_trials(deepcopy=False):
+        copy_trials(study, out, setup["warm_start"], setup, dims, say)
     for number in recover_interrupted(study):
         say(f"[tune] trial {number} was interrupted (its process is "
             "gone): queued again, to resume in its directory")
@@ -251,6 +261,12 @@ def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
         best_yaml=None if best is None else os.path.join(out, "best.yaml"),
         trials_md=os.path.join(out, "trials.md"),
         edges=() if best is None else tuple(at_edges(dims, best.params)))
+
+
+def _warm_start(path: str | None) -> dict[str, str]:
+    """The setup's record of `--warm-start` (none without it, so that
+    studies made before the option resume)."""
+    return {} if path is None else {"warm_start": os.path.abspath(path)}
 
 
 def teacher_of_study(teacher: str, say: Callable[[str], None],
@@ -299,7 +315,8 @@ def _teacher_settings(teacher: str) -> dict:
 
 
 def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
-                     overrides, seed, pruner, space, deterministic, say):
+                     overrides, seed, pruner, space, deterministic, say,
+                     warm_start=None):
     """`run_study` for `--model dsmlp --teacher RUN_DIR`."""
     if not isinstance(space, DSMLPSpace):
         raise ValueError("`space` should be a `DSMLPSpace` for dsmlp. "
@@ -318,7 +335,7 @@ def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
                           "the space is fixed by --set.")
     setup = {"model": "dsmlp", "teacher": os.path.abspath(teacher),
              "teacher_model": tmodel, "preset": preset,
-             "overrides": overrides}
+             "overrides": overrides, **_warm_start(warm_start)}
     return _search(
         out, data, setup, seed, pruner, deterministic, dims, trials,
         time_budget, base.distill.train.epochs + base.align.train.epochs,
