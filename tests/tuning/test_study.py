@@ -248,6 +248,8 @@ def test_warm_start_names_what_it_leaves_out_or_refuses(study, no_test_data,
                   preset="synthetic",
                   overrides=[*TINY_TUNE, "train.patience=1"],
                   pruner="none", warm_start=source, log=None)
+    # Refused before the new study is made: nothing to undo.
+    assert not os.path.exists(str(tmp_path / "other"))
     with pytest.raises(ConfigError, match="no study there"):
         run_study(no_test_data, "gdcn", str(tmp_path / "x"), trials=2,
                   preset="synthetic", overrides=TINY_TUNE,

@@ -42,7 +42,7 @@ from tfdsmlp.tuning.storage import (
     recover_interrupted,
     retry_interrupted_here,
 )
-from tfdsmlp.tuning.warm_start import copy_trials
+from tfdsmlp.tuning.warm_start import copy_trials, load_earlier
 
 import optuna
 
@@ -228,10 +228,14 @@ def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
                  "kind": type(v).__name__} for k, v in dims.items()},
              "deterministic": deterministic}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    source = setup.get("warm_start")
+    # Checked before the new study exists, so a refused command leaves
+    # nothing behind.
+    earlier = load_earlier(out, source, setup, dims) if source else None
     study = open_study(out, setup, TrialSeededTPESampler(seed),
                        make_pruner(pruner, max_epochs))
-    if setup.get("warm_start") and not study.get_trials(deepcopy=False):
-        copy_trials(study, out, setup["warm_start"], setup, dims, say)
+    if earlier is not None and not study.get_trials(deepcopy=False):
+        copy_trials(study, out, earlier, source, dims, say)
     for number in recover_interrupted(study):
         say(f"[tune] trial {number} was interrupted (its process is "
             "gone): queued again, to resume in its directory")

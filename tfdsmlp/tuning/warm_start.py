@@ -60,14 +60,13 @@ def _fits(dist: BaseDistribution, value: Any) -> bool:
         return False  # e.g. a value that is none of the choices
 
 
-def copy_trials(study: optuna.Study, out: str, source: str,
-                setup: dict[str, Any], dims: dict[str, Distribution],
-                say: Callable[[str], None]) -> int:
-    """Adds the finished trials of the study in directory `source` to the
-    new, empty `study` (of directory `out`, made with `setup` over `dims`);
-    returns how many were copied. Raises `ConfigError` when `source` holds
-    no study and `StudyError` when its setup differs in more than the
-    search (`MAY_DIFFER`) or it searched other settings."""
+def load_earlier(out: str, source: str, setup: dict[str, Any],
+                 dims: dict[str, Distribution]) -> optuna.Study:
+    """The study in directory `source`, checked against the new study of
+    directory `out`, made with `setup` over `dims`, before that one is
+    created. Raises `ConfigError` when `source` holds no study and
+    `StudyError` when its setup differs in more than the search
+    (`MAY_DIFFER`) or it searched other settings."""
     if os.path.abspath(source) == os.path.abspath(out):
         raise ConfigError(f"--warm-start {source}: that is --out itself; "
                           "name the earlier study's directory.")
@@ -93,6 +92,15 @@ def copy_trials(study: optuna.Study, out: str, source: str,
             f"--warm-start {source}: that study searched "
             f"{', '.join(sorted(searched))}; this one searches "
             f"{', '.join(sorted(dims))}. Give both the same --set.")
+    return earlier
+
+
+def copy_trials(study: optuna.Study, out: str, earlier: optuna.Study,
+                source: str, dims: dict[str, Distribution],
+                say: Callable[[str], None]) -> int:
+    """Adds the finished trials of `earlier` (from `load_earlier`, of
+    directory `source`) to the new, empty `study` of directory `out`, over
+    `dims`; returns how many were copied."""
     dists = {name: to_optuna(d) for name, d in dims.items()}
     copied = 0
     for t in earlier.get_trials(deepcopy=False, states=report.FINISHED):
