@@ -78,6 +78,18 @@ def _note(trial: FrozenTrial, retried: dict[int, int]) -> str:
     return "; ".join(notes)
 
 
+def edge_warnings(study: optuna.Study, best: FrozenTrial | None
+                  ) -> list[str]:
+    """`space_file.at_edges` for `best` (the study's `best_trial`), over
+    the space recorded in the study's setup (so studies made before the
+    check get it too); none before a trial completes."""
+    if best is None:
+        return []
+    space = (study.user_attrs.get("setup") or {}).get("space") or {}
+    return at_edges({name: from_record(r) for name, r in space.items()},
+                    best.params)
+
+
 def trials_markdown(study: optuna.Study, model: str) -> str:
     """A Markdown table: number, state, params, val AUC, epochs, seconds,
     note (pruning, divergence, retries)."""
@@ -89,9 +101,7 @@ def trials_markdown(study: optuna.Study, model: str) -> str:
     if best is not None:
         lines += [(f"Best: trial {best.number}, validation AUC "
                    f"{best.value:.4f} (settings in best.yaml)."), ""]
-        space = (study.user_attrs.get("setup") or {}).get("space") or {}
-        dims = {name: from_record(r) for name, r in space.items()}
-        lines += [f"Warning: {edge}" for edge in at_edges(dims, best.params)]
+        lines += [f"Warning: {edge}" for edge in edge_warnings(study, best)]
         lines += [""] if lines[-1] else []
     lines += ["| # | state | params | val AUC | epochs | seconds | note |",
               "|---|---|---|---|---|---|---|"]

@@ -21,6 +21,13 @@ from typing import Any
 from tfdsmlp.models.registry import model_class
 from tfdsmlp.training.train_config import TrainConfig
 
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
 
 @dataclasses.dataclass(frozen=True)
 class LogUniform:
@@ -36,6 +43,10 @@ class LogUniform:
 
     def suggest(self, trial: Any, name: str) -> float:
         return trial.suggest_float(name, self.low, self.high, log=True)
+
+    def optuna(self) -> BaseDistribution:
+        """The Optuna distribution `suggest` draws from."""
+        return FloatDistribution(self.low, self.high, log=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +67,10 @@ class Uniform:
         value = trial.suggest_float(name, self.low, self.high, step=self.step)
         return round(value, 10)  # 0.35, not 0.35000000000000003
 
+    def optuna(self) -> BaseDistribution:
+        """The Optuna distribution `suggest` draws from."""
+        return FloatDistribution(self.low, self.high, step=self.step)
+
 
 @dataclasses.dataclass(frozen=True)
 class IntRange:
@@ -72,6 +87,10 @@ class IntRange:
     def suggest(self, trial: Any, name: str) -> int:
         return trial.suggest_int(name, self.low, self.high)
 
+    def optuna(self) -> BaseDistribution:
+        """The Optuna distribution `suggest` draws from."""
+        return IntDistribution(self.low, self.high)
+
 
 @dataclasses.dataclass(frozen=True)
 class Choice:
@@ -86,6 +105,10 @@ class Choice:
 
     def suggest(self, trial: Any, name: str) -> Any:
         return trial.suggest_categorical(name, list(self.options))
+
+    def optuna(self) -> BaseDistribution:
+        """The Optuna distribution `suggest` draws from."""
+        return CategoricalDistribution(list(self.options))
 
 
 Distribution = LogUniform | Uniform | IntRange | Choice

@@ -25,7 +25,7 @@ import dataclasses
 import math
 from typing import Any
 
-from tfdsmlp.config import ConfigError, load_yaml
+from tfdsmlp.config import ConfigError, load_yaml, to_dict
 from tfdsmlp.tuning.space import (
     Choice,
     Distribution,
@@ -141,9 +141,14 @@ def describe_range(dist: Distribution) -> str:
     return f"{dist.low} .. {dist.high}"
 
 
+def to_record(dist: Distribution) -> dict[str, Any]:
+    """A distribution's record in a study's setup: `to_dict` of it plus
+    "kind", its class name (`from_record` reads it back)."""
+    return to_dict(dist) | {"kind": type(dist).__name__}
+
+
 def from_record(record: dict[str, Any]) -> Distribution:
-    """A distribution from its record in a study's setup (`to_dict` of it
-    plus "kind": its class name)."""
+    """A distribution from its record in a study's setup (`to_record`)."""
     fields = {k: tuple(v) if isinstance(v, list) else v
               for k, v in record.items() if k != "kind"}
     return _CLASSES[record["kind"]](**fields)

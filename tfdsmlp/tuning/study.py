@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 
 import tfdsmlp  # noqa: F401
-from tfdsmlp.config import ConfigError, to_dict
+from tfdsmlp.config import ConfigError
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.run_dir import RunDir
@@ -34,7 +34,7 @@ from tfdsmlp.tuning import report
 from tfdsmlp.tuning.objective import DSMLPObjective, Objective
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
 from tfdsmlp.tuning.space import DSMLPSpace, SearchSpace
-from tfdsmlp.tuning.space_file import at_edges
+from tfdsmlp.tuning.space_file import to_record
 from tfdsmlp.tuning.storage import (
     STUDY_NAME,
     open_storage,
@@ -61,7 +61,7 @@ class StudyResult:
       best_yaml: path of best.yaml (None: none completed).
       trials_md: path of trials.md.
       edges: warnings for the best trial's settings on the edge of their
-        searched range (`space_file.at_edges`).
+        searched range (`report.edge_warnings`).
     """
 
     out: str
@@ -224,8 +224,8 @@ def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
     rewrites the outputs after each trial and at the end."""
     pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
     setup = {**setup, "dataset_fingerprint": data.fingerprint, "seed": seed,
-             "pruner": pruner_name, "space": {k: to_dict(v) | {
-                 "kind": type(v).__name__} for k, v in dims.items()},
+             "pruner": pruner_name,
+             "space": {k: to_record(v) for k, v in dims.items()},
              "deterministic": deterministic}
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     source = setup.get("warm_start")
@@ -264,7 +264,7 @@ def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
         best_value=None if best is None else best.value,
         best_yaml=None if best is None else os.path.join(out, "best.yaml"),
         trials_md=os.path.join(out, "trials.md"),
-        edges=() if best is None else tuple(at_edges(dims, best.params)))
+        edges=tuple(report.edge_warnings(study, best)))
 
 
 def _warm_start(path: str | None) -> dict[str, str]:

@@ -27,30 +27,14 @@ from typing import Any
 from tfdsmlp.config import ConfigError
 from tfdsmlp.run_dir import differences
 from tfdsmlp.tuning import report
-from tfdsmlp.tuning.space import Choice, Distribution, IntRange, LogUniform
+from tfdsmlp.tuning.space import Distribution
 from tfdsmlp.tuning.storage import STUDY_NAME, StudyError, open_storage
 
 import optuna
-from optuna.distributions import (
-    BaseDistribution,
-    CategoricalDistribution,
-    FloatDistribution,
-    IntDistribution,
-)
+from optuna.distributions import BaseDistribution
 
 # Setup keys that may differ between a study and the one it starts from.
 MAY_DIFFER = ("space", "seed", "pruner", "warm_start")
-
-
-def to_optuna(dist: Distribution) -> BaseDistribution:
-    """The Optuna distribution that `dist.suggest` draws from."""
-    if isinstance(dist, Choice):
-        return CategoricalDistribution(list(dist.options))
-    if isinstance(dist, IntRange):
-        return IntDistribution(dist.low, dist.high)
-    if isinstance(dist, LogUniform):
-        return FloatDistribution(dist.low, dist.high, log=True)
-    return FloatDistribution(dist.low, dist.high, step=dist.step)
 
 
 def _fits(dist: BaseDistribution, value: Any) -> bool:
@@ -101,7 +85,7 @@ def copy_trials(study: optuna.Study, out: str, earlier: optuna.Study,
     """Adds the finished trials of `earlier` (from `load_earlier`, of
     directory `source`) to the new, empty `study` of directory `out`, over
     `dims`; returns how many were copied."""
-    dists = {name: to_optuna(d) for name, d in dims.items()}
+    dists = {name: d.optuna() for name, d in dims.items()}
     copied = 0
     for t in earlier.get_trials(deepcopy=False, states=report.FINISHED):
         outside = [f"{k}={v}" for k, v in t.params.items()
