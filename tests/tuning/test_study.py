@@ -147,6 +147,30 @@ def test_rerun_reuses_finished_trials_and_refuses_another_setup(
                   pruner="none", log=None)
 
 
+def test_a_preset_file_edited_between_commands_is_refused(no_test_data,
+                                                         tmp_path):
+    out, preset = str(tmp_path / "study"), tmp_path / "preset.yaml"
+    preset.write_text("train: {patience: 2}\nmodels: {gdcn: {}}\n")
+    run_study(no_test_data, "gdcn", out, trials=1, preset=str(preset),
+              overrides=TINY_TUNE, pruner="none", log=None)
+    # The same name, other settings.
+    preset.write_text("train: {patience: 1}\nmodels: {gdcn: {}}\n")
+    with pytest.raises(StudyError, match="base.train.patience: stored 2"):
+        run_study(no_test_data, "gdcn", out, trials=2, preset=str(preset),
+                  overrides=TINY_TUNE, pruner="none", log=None)
+    # A study made before the base settings were recorded resumes, and
+    # they are recorded from then on.
+    study = load(out)
+    older = {k: v for k, v in study.user_attrs["setup"].items()
+             if k != "base"}
+    study.set_user_attr("setup", older)
+    assert run_study(no_test_data, "gdcn", out, trials=1, preset=str(preset),
+                     overrides=TINY_TUNE, pruner="none",
+                     log=None).finished == 1
+    base = load(out).user_attrs["setup"]["base"]
+    assert base["train"]["patience"] == 1 and base["model"] == "gdcn"
+
+
 class PruneEveryTrial(optuna.pruners.BasePruner):
     def prune(self, study, trial):
         return True

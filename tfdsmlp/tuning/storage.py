@@ -77,13 +77,28 @@ def open_study(out: str, setup: dict[str, Any], sampler, pruner
     if stored is None:
         study.set_user_attr("setup", setup)
         return study
-    diff = differences(stored, setup)
+    diff = setup_differences(stored, setup)
     if diff:
         raise StudyError(
             f"{out} holds a study made with other settings or data; "
             "nothing was done:\n" + "\n".join(f"  {d}" for d in diff[:12])
             + "\nRerun with that study's settings, or use another --out.")
+    if "base" not in stored and "base" in setup:
+        study.set_user_attr("setup", {**stored, "base": setup["base"]})
     return study
+
+
+def setup_differences(stored: dict[str, Any], now: dict[str, Any]
+                      ) -> list[str]:
+    """`differences` of two study setups. A setup's "base" is the
+    resolved settings every trial starts from (the preset with `--set`
+    applied), so that a preset file edited between two `tune` commands
+    is caught even though its name is the same. Studies made before it
+    was recorded have none: for them it is not compared, and `open_study`
+    records it at their next resume."""
+    if "base" not in stored:
+        now = {k: v for k, v in now.items() if k != "base"}
+    return differences(stored, now)
 
 
 # -- interrupted trials ---------------------------------------------------

@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable
 
 import tfdsmlp  # noqa: F401
-from tfdsmlp.config import ConfigError
+from tfdsmlp.config import ConfigError, to_dict
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.run_dir import RunDir
@@ -205,7 +205,7 @@ def run_study(data: str | DatasetDir, model: str, out: str,
         raise ConfigError(f"Nothing to search for {model}: every setting "
                           "of the space is fixed by --set.")
     setup = {"model": model, "preset": preset, "overrides": overrides,
-             **_warm_start(warm_start)}
+             "base": to_dict(base.teacher), **_warm_start(warm_start)}
     return _search(
         out, data, setup, seed, pruner, deterministic, dims, trials,
         time_budget, base.teacher.train.epochs, say,
@@ -339,7 +339,8 @@ def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
                           "the space is fixed by --set.")
     setup = {"model": "dsmlp", "teacher": os.path.abspath(teacher),
              "teacher_model": tmodel, "preset": preset,
-             "overrides": overrides, **_warm_start(warm_start)}
+             "overrides": overrides, "base": to_dict(base),
+             **_warm_start(warm_start)}
     return _search(
         out, data, setup, seed, pruner, deterministic, dims, trials,
         time_budget, base.distill.train.epochs + base.align.train.epochs,

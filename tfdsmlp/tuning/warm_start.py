@@ -25,10 +25,14 @@ from collections.abc import Callable
 from typing import Any
 
 from tfdsmlp.config import ConfigError
-from tfdsmlp.run_dir import differences
 from tfdsmlp.tuning import report
 from tfdsmlp.tuning.space import Distribution
-from tfdsmlp.tuning.storage import STUDY_NAME, StudyError, open_storage
+from tfdsmlp.tuning.storage import (
+    STUDY_NAME,
+    StudyError,
+    open_storage,
+    setup_differences,
+)
 
 import optuna
 from optuna.distributions import BaseDistribution
@@ -60,10 +64,10 @@ def load_earlier(out: str, source: str, setup: dict[str, Any],
     earlier = optuna.load_study(study_name=STUDY_NAME,
                                 storage=open_storage(source))
     stored = earlier.user_attrs.get("setup") or {}
-    diff = differences({k: v for k, v in stored.items()
-                        if k not in MAY_DIFFER},
-                       {k: v for k, v in setup.items()
-                        if k not in MAY_DIFFER})
+    diff = setup_differences({k: v for k, v in stored.items()
+                              if k not in MAY_DIFFER},
+                             {k: v for k, v in setup.items()
+                              if k not in MAY_DIFFER})
     if diff:
         raise StudyError(
             f"--warm-start {source}: that study was made with other "
