@@ -117,6 +117,15 @@ def test_preset_builds(tiny_spec, dataset, model):
     assert net(x, training=False).shape == (2, 1)
 
 
+@pytest.mark.parametrize("dataset", sorted({d for d, _ in PRESET_CASES}))
+def test_every_preset_states_its_early_stopping_monitor(dataset):
+    # BARS-derived presets watch AUC; the others AUC - log loss (issue 19).
+    with open(os.path.join(CONFIG_DIR, f"{dataset}.yaml")) as f:
+        monitor = yaml.safe_load(f)["train"]["monitor"]
+    assert monitor == ("auc" if dataset in ("frappe", "movielens",
+                                            "synthetic") else "auc_logloss")
+
+
 def test_preset_errors():
     with pytest.raises(ConfigError, match="Valid presets"):
         preset("no_such_dataset", "dnn")

@@ -155,7 +155,8 @@ def test_a_preset_file_edited_between_commands_is_refused(no_test_data,
               overrides=TINY_TUNE, pruner="none", log=None)
     # The same name, other settings.
     preset.write_text("train: {patience: 1}\nmodels: {gdcn: {}}\n")
-    with pytest.raises(StudyError, match="base.train.patience: stored 2"):
+    with pytest.raises(StudyError,
+                       match="(?s)base.train.patience: stored 2.*changed"):
         run_study(no_test_data, "gdcn", out, trials=2, preset=str(preset),
                   overrides=TINY_TUNE, pruner="none", log=None)
     # A study made before the base settings were recorded resumes, and

@@ -79,10 +79,16 @@ def open_study(out: str, setup: dict[str, Any], sampler, pruner
         return study
     diff = setup_differences(stored, setup)
     if diff:
+        hint = ("\nThe base.* lines are the preset's resolved settings: "
+                "the preset changed since the study was made (an edited "
+                "preset file, or another tfdsmlp version). Resume with the "
+                "preset the study was made with, or use another --out."
+                if any(d.startswith("base.") for d in diff) else
+                "\nRerun with that study's settings, or use another --out.")
         raise StudyError(
             f"{out} holds a study made with other settings or data; "
             "nothing was done:\n" + "\n".join(f"  {d}" for d in diff[:12])
-            + "\nRerun with that study's settings, or use another --out.")
+            + hint)
     if "base" not in stored and "base" in setup:
         study.set_user_attr("setup", {**stored, "base": setup["base"]})
     return study
