@@ -13,6 +13,7 @@ from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.presets import build_run_config, load_preset
 from tfdsmlp.tuning import run_study
 from tfdsmlp.tuning.space import (
+    DSMLP_OPT_IN,
     DSMLP_TARGETS,
     Choice,
     DSMLPSpace,
@@ -85,7 +86,8 @@ def test_dsmlp_trials_are_whole_runs_on_the_loaded_teacher(study,
         assert "test" not in metrics["phases"]["dsmlp"]
         # distill reports steps 1, 2; align 3, 4 (after distill's epochs)
         assert max(trial.intermediate_values) <= 4
-        assert set(trial.params) == set(DSMLP_TARGETS)
+        # every setting of the default space (the opt-in ones are off)
+        assert set(trial.params) == set(DSMLP_TARGETS) - set(DSMLP_OPT_IN)
 
 
 def test_best_files_are_a_preset_and_a_run_config(study, synth_data,

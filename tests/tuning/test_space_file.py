@@ -17,6 +17,7 @@ from tfdsmlp.tuning import (
     Uniform,
     run_study,
 )
+from tfdsmlp.tuning.space import dsmlp_trial_settings
 from tfdsmlp.tuning.space_file import at_edges, from_record, load_space
 from tfdsmlp.tuning.study import describe
 
@@ -46,6 +47,27 @@ def test_each_form_replaces_its_default_only(tmp_path):
     assert isinstance(dsmlp, DSMLPSpace)
     assert dsmlp.main_width == Choice((1200, 1600))
     assert dsmlp.kd_loss == Choice(("kl",))
+
+
+def test_student_embedding_settings_are_searched_only_when_given(tmp_path):
+    default = DSMLPSpace().dimensions()
+    assert "embedding_dim" not in default and "embedding_l2" not in default
+    space = load_space(_file(tmp_path, "embedding_dim: [10, 32]\n"
+                                       "embedding_l2: [0.0, 0.01]\n"),
+                       "dsmlp")
+    dims = space.dimensions()
+    assert dims["embedding_dim"] == Choice((10, 32))
+    assert list(dims)[:-2] == list(default)  # the default ones unchanged
+    settings = dsmlp_trial_settings(
+        {"embedding_dim": 32, "embedding_l2": 0.01, "dropout": 0.1}, 3)
+    assert settings == {"student.params.embedding_dim": 32,
+                        "student.params.embedding_l2": 0.01,
+                        "student.params.dropout": 0.1}
+    # --set fixes it; a range of the wrong kind is refused.
+    assert "embedding_dim" not in space.dimensions(
+        {"student.params.embedding_dim"})
+    with pytest.raises(ConfigError, match="not one of the integers"):
+        load_space(_file(tmp_path, "embedding_dim: [10, 12.5]\n"), "dsmlp")
 
 
 @pytest.mark.parametrize("text, named", [

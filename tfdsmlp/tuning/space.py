@@ -229,6 +229,11 @@ class DSMLPSpace:
       distill_learning_rate: stage-1 Adam learning rate, log 1e-4 .. 1e-2.
       align_learning_rate: stage-2 Adam learning rate, log 1e-4 .. 1e-2.
       dropout: dropout of both student MLPs, [0, 0.5], step 0.05.
+      embedding_dim, embedding_l2: the student's own embedding width and
+        L2; None (the default): not searched, the base config's. A
+        `--space` file turns them on with a range (`DSMLP_OPT_IN` gives
+        the kind of values each takes), so that studies made over the
+        default space keep their recorded space.
     """
 
     kd_weight: Distribution = Uniform(0.0, 2.0, 0.1)
@@ -242,15 +247,31 @@ class DSMLPSpace:
     distill_learning_rate: Distribution = LogUniform(1e-4, 1e-2)
     align_learning_rate: Distribution = LogUniform(1e-4, 1e-2)
     dropout: Distribution = Uniform(0.0, 0.5, 0.05)
+    embedding_dim: Distribution | None = None
+    embedding_l2: Distribution | None = None
 
     def dimensions(self, fixed: Iterable[str] = ()
                    ) -> dict[str, Distribution]:
-        """{setting: distribution}, minus settings whose key is in `fixed`
-        (full `RunConfig` keys given with `--set`)."""
+        """{setting: distribution}, minus settings that are off (None) or
+        whose key is in `fixed` (full `RunConfig` keys given with
+        `--set`)."""
         fixed = set(fixed)
         return {f.name: getattr(self, f.name)
                 for f in dataclasses.fields(self)
-                if DSMLP_TARGETS[f.name] not in fixed}
+                if getattr(self, f.name) is not None
+                and DSMLP_TARGETS[f.name] not in fixed}
+
+
+# The DS-MLP settings that are off unless a `--space` file gives a range,
+# each with an example range of the values it takes (checked against the
+# file's). On the planted Avazu-shaped data the student (width 10, no L2,
+# 168,052 ids in one field) overfits after one distillation epoch while
+# its teacher has width 32 (docs/RESULTS.md, "A DS-MLP study on the
+# Avazu-shaped teacher").
+DSMLP_OPT_IN: dict[str, Distribution] = {
+    "embedding_dim": Choice((8, 10, 16, 32)),
+    "embedding_l2": Choice((0.0, 1e-4, 1e-3, 1e-2, 0.05, 0.1)),
+}
 
 
 # The `RunConfig` key (as `run --set` spells it) each DS-MLP setting
@@ -268,6 +289,8 @@ DSMLP_TARGETS: dict[str, str] = {
     "distill_learning_rate": "distill.train.learning_rate",
     "align_learning_rate": "align.train.learning_rate",
     "dropout": "student.params.dropout",
+    "embedding_dim": "student.params.embedding_dim",
+    "embedding_l2": "student.params.embedding_l2",
 }
 
 

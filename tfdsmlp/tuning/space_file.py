@@ -27,6 +27,7 @@ from typing import Any
 
 from tfdsmlp.config import ConfigError, load_yaml, to_dict
 from tfdsmlp.tuning.space import (
+    DSMLP_OPT_IN,
     Choice,
     Distribution,
     DSMLPSpace,
@@ -62,7 +63,10 @@ def load_space(path: str, model: str) -> SearchSpace | DSMLPSpace:
                 f"{'DS-MLP' if model == 'dsmlp' else 'teacher'} search. "
                 f"Settings: {', '.join(names)}.")
         where = f"--space {path}: `{name}`"
-        changes[name] = _distribution(value, getattr(base, name), where)
+        default = getattr(base, name)
+        if default is None:  # an opt-in DS-MLP setting
+            default = DSMLP_OPT_IN[name]
+        changes[name] = _distribution(value, default, where)
     return dataclasses.replace(base, **changes)
 
 
