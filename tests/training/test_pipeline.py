@@ -5,6 +5,7 @@ import json
 import os
 
 import tfdsmlp  # noqa: F401
+from tfdsmlp.config import ConfigError
 from tfdsmlp.training.pipeline import run_dsmlp
 from tfdsmlp.training.presets import build_run_config
 
@@ -153,3 +154,19 @@ def test_stage1_student_is_scored_on_what_stage1_trained(run_dir,
     student = out["phases"]["student"]
     assert student["scored"] == "main stream"
     assert student["params"] == out["phases"]["dsmlp_main"]["params"]
+
+
+def test_init_from_teacher_with_another_embedding_width_is_refused_first(
+        tiny_dataset_dir, tmp_path):
+    """Refused before the teacher trains and before the run directory is
+    written, naming both widths and the fix."""
+    cfg = build_run_config("synthetic", "gdcn", overrides=TINY + [
+        "distill.init_main_from_teacher=true",
+        "teacher.params.embedding_dim=8", "student.params.embedding_dim=4"])
+    out = tmp_path / "run"
+    with pytest.raises(ConfigError, match=(
+            r"student.params.embedding_dim=4, teacher.params.embedding_dim=8"
+            r"; set --set student.params.embedding_dim=8")):
+        run_dsmlp(tiny_dataset_dir, cfg, str(out), strategy="default",
+                  verbose=0)
+    assert not os.path.exists(out / "config.yaml")

@@ -4,6 +4,7 @@ and best_run.yaml (a `run --config` file) that `run` takes."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 
@@ -11,7 +12,7 @@ import tfdsmlp  # noqa: F401
 from tfdsmlp import cli
 from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.presets import build_run_config, load_preset
-from tfdsmlp.tuning import run_study
+from tfdsmlp.tuning import StudyError, run_study
 from tfdsmlp.tuning.space import (
     DSMLP_OPT_IN,
     DSMLP_TARGETS,
@@ -20,6 +21,7 @@ from tfdsmlp.tuning.space import (
     dsmlp_trial_settings,
 )
 from tfdsmlp.tuning.storage import STUDY_NAME, open_storage
+from tfdsmlp.tuning.warm_start import base_values
 
 import optuna
 import pytest
@@ -178,3 +180,66 @@ def test_pruning_steps_increase_over_both_phases():
     PruningCallback(trial, offset=0).on_epoch_end(1, {"val_auc": 0.6})
     PruningCallback(trial, offset=2).on_epoch_end(0, {"val_auc": 0.7})
     assert study.trials[0].intermediate_values == {2: 0.6, 3: 0.7}
+
+
+def test_warm_start_from_a_study_that_searched_fewer_settings(
+        study, synth_data, tmp_path):
+    """A study whose --space turns on the student's embedding L2 starts
+    from one over the default space: its trials held the base L2 (0), so
+    they are copied with it; a range without that value is refused."""
+    source, first, _ = study
+    overrides = TINY_RUN + ["student.params.embedding_dim=4"]
+    wider = dataclasses.replace(TINY_SPACE,
+                                embedding_l2=Choice((0.0, 0.01)))
+    said = []
+    result = run_study(synth_data, "dsmlp", str(tmp_path / "wider"),
+                       trials=2, preset="synthetic", overrides=overrides,
+                       pruner="none", space=wider, log=said.append,
+                       teacher=study_teacher(source),
+                       warm_start=source)
+    assert result.finished == 2 and result.best_value == first.best_value
+    assert not os.path.exists(tmp_path / "wider" / "trials")  # none trained
+    assert any("did not search embedding_l2" in line
+               and "embedding_l2=0.0" in line for line in said), said
+    copied = load(str(tmp_path / "wider")).get_trials()
+    old = load(source).get_trials()
+    assert [t.params for t in copied] == [
+        {**t.params, "embedding_l2": 0.0} for t in old]
+    # the base value must lie in the new range; refused before any study
+    without = dataclasses.replace(TINY_SPACE,
+                                  embedding_l2=Choice((0.01, 0.1)))
+    with pytest.raises(StudyError, match=r"kept embedding_l2 at 0\.0"):
+        run_study(synth_data, "dsmlp", str(tmp_path / "without"), trials=2,
+                  preset="synthetic", overrides=overrides, pruner="none",
+                  space=without, log=None, teacher=study_teacher(source),
+                  warm_start=source)
+    assert not os.path.exists(tmp_path / "without")
+    # searching fewer settings than the earlier study stays refused: its
+    # trials varied what this study would hold fixed
+    with pytest.raises(StudyError, match="without embedding_l2"):
+        run_study(synth_data, "dsmlp", str(tmp_path / "fewer"), trials=2,
+                  preset="synthetic", overrides=overrides, pruner="none",
+                  space=TINY_SPACE, log=None, teacher=study_teacher(source),
+                  warm_start=str(tmp_path / "wider"))
+
+
+def study_teacher(source: str) -> str:
+    """The teacher run that the DS-MLP study of `source` recorded."""
+    return load(source).user_attrs["setup"]["teacher"]
+
+
+def test_base_values_read_widths_depths_and_refuse_the_unknown():
+    setup = {"model": "dsmlp", "base": {"student": {"params": {
+        "main_hidden_units": [64, 64, 64], "parallel_hidden_units": [8, 4],
+        "embedding_dim": 10}}}}
+    assert base_values(setup, ["main_width", "main_depth",
+                               "embedding_dim"]) == {
+        "main_width": 64, "main_depth": 3, "embedding_dim": 10}
+    with pytest.raises(StudyError, match="parallel_width.*cannot be read"):
+        base_values(setup, ["parallel_width"])
+    with pytest.raises(StudyError, match="resume it once with this version"):
+        base_values({"model": "dsmlp"}, ["embedding_dim"])
+    teacher = {"model": "gdcn", "base": {"params": {"hidden_units": [32, 32]},
+                                         "train": {"batch_size": 512}}}
+    assert base_values(teacher, ["mlp_width", "mlp_depth", "batch_size"]) == {
+        "mlp_width": 32, "mlp_depth": 2, "batch_size": 512}

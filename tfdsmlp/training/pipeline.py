@@ -294,6 +294,7 @@ class _Runner:
                 "agree (both phases train the one student, built once). "
                 f"Received: {precision!r} and "
                 f"{cfg.align.train.precision!r}")
+        _check_init_from_teacher(cfg)
         with precision_policy(precision):
             return teacher, self._build_student(teacher)
 
@@ -486,6 +487,25 @@ def summary_warnings(phases: dict[str, dict],
             "(student.params.main_hidden_units) or other align.alpha / "
             "align.beta.")
     return [line]
+
+
+def _check_init_from_teacher(cfg: RunConfig) -> None:
+    """`distill.init_main_from_teacher` copies the teacher's embedding table
+    into the main MLP's: refused up front (not after the teacher trained)
+    when the two tables differ in width."""
+    if (not cfg.distill.init_main_from_teacher
+            or cfg.student.model == TEACHER_PARALLEL):
+        return
+    ours = cfg.student.params.get("embedding_dim")
+    theirs = cfg.teacher.params.get("embedding_dim")
+    if ours != theirs:
+        raise ConfigError(
+            "distill.init_main_from_teacher starts the main MLP's embedding "
+            "table from the teacher's, so their widths should agree. "
+            f"Received: student.params.embedding_dim={ours}, "
+            f"teacher.params.embedding_dim={theirs}; set --set "
+            f"student.params.embedding_dim={theirs}, or "
+            "distill.init_main_from_teacher=false.")
 
 
 def _build(part: str, name: str, params: dict[str, Any],

@@ -14,8 +14,12 @@ counts towards `--trials`. A trial whose settings fall outside the new
 space is not copied, and the log says which and why.
 
 Only the search may differ: the earlier study must have the same model,
-base preset, `--set`, data and teacher, and search the same settings
-(their ranges may differ: that is the point).
+base preset, `--set`, data and teacher, and search the same settings or
+fewer (their ranges may differ: that is the point). A setting that the
+new study searches and the earlier one did not (a DS-MLP study that turns
+on the student's `embedding_dim` with `--space`) held the earlier study's
+base value in every one of its trials, so its trials are copied with that
+value (`base_values`), which must lie in the new range.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 from tfdsmlp.config import ConfigError
 from tfdsmlp.tuning import report
-from tfdsmlp.tuning.space import Distribution
+from tfdsmlp.tuning.space import DSMLP_TARGETS, Distribution, target_keys
 from tfdsmlp.tuning.storage import (
     STUDY_NAME,
     StudyError,
@@ -40,12 +44,61 @@ from optuna.distributions import BaseDistribution
 # Setup keys that may differ between a study and the one it starts from.
 MAY_DIFFER = ("space", "seed", "pruner", "warm_start")
 
+# Settings that write the width or the depth of a list of hidden units.
+_WIDTHS = ("mlp_width", "main_width", "parallel_width")
+_DEPTHS = ("mlp_depth", "main_depth")
+
 
 def _fits(dist: BaseDistribution, value: Any) -> bool:
     try:
         return dist._contains(dist.to_internal_repr(value))
     except (ValueError, TypeError):
         return False  # e.g. a value that is none of the choices
+
+
+def _setting_key(model: str, name: str) -> str | None:
+    """The key, in a study setup's `base`, that setting `name` writes."""
+    if model == "dsmlp":
+        return DSMLP_TARGETS.get(name)
+    keys = target_keys(model, name)
+    return keys[0] if keys else None
+
+
+def base_values(setup: dict[str, Any], names: list[str]
+                ) -> dict[str, Any]:
+    """{name: value} of settings `names` in the base settings that `setup`
+    (a study's record) holds: the value each held in every trial of a
+    study that did not search it. Raises `StudyError` naming a setting
+    whose value cannot be read there (a study made before setups recorded
+    their base, or a hidden-unit list of mixed widths)."""
+    base = setup.get("base")
+    if base is None:
+        raise StudyError(
+            "that study does not record its base settings (it was made "
+            "before they were recorded), so the value it kept for "
+            f"{', '.join(names)} is unknown; resume it once with this "
+            "version (the same `tune` command, which records them) and "
+            "warm-start again.")
+    out = {}
+    for name in names:
+        key = _setting_key(setup.get("model", ""), name)
+        value: Any = base
+        for part in (key or "?").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if isinstance(value, list) and (name in _WIDTHS or name in _DEPTHS):
+            if name in _DEPTHS:
+                value = len(value)
+            elif value and len(set(value)) == 1:
+                value = value[0]
+            else:
+                value = None
+        if value is None:
+            raise StudyError(
+                f"that study did not search {name}, and its value there "
+                f"({key}) cannot be read as one {name}; start without "
+                "--warm-start.")
+        out[name] = value
+    return out
 
 
 def load_earlier(out: str, source: str, setup: dict[str, Any],
@@ -75,11 +128,25 @@ def load_earlier(out: str, source: str, setup: dict[str, Any],
             "differ); nothing was done:\n"
             + "\n".join(f"  {d}" for d in diff[:12]))
     searched = set(stored.get("space") or {})
-    if searched != set(dims):
+    if not searched <= set(dims):
         raise StudyError(
             f"--warm-start {source}: that study searched "
             f"{', '.join(sorted(searched))}; this one searches "
-            f"{', '.join(sorted(dims))}. Give both the same --set.")
+            f"{', '.join(sorted(dims))}, without "
+            f"{', '.join(sorted(searched - set(dims)))}. Give both the "
+            "same --set.")
+    extra = [name for name in dims if name not in searched]
+    try:
+        kept = base_values(stored, extra)
+    except StudyError as e:
+        raise StudyError(f"--warm-start {source}: {e}") from None
+    for name, value in kept.items():
+        if not _fits(dims[name].optuna(), value):
+            raise StudyError(
+                f"--warm-start {source}: that study kept {name} at "
+                f"{value!r} (its base setting) in every trial, outside "
+                f"this study's range for {name}; include {value!r} in "
+                "the range (--space), or start without --warm-start.")
     return earlier
 
 
@@ -90,9 +157,17 @@ def copy_trials(study: optuna.Study, out: str, earlier: optuna.Study,
     directory `source`) to the new, empty `study` of directory `out`, over
     `dims`; returns how many were copied."""
     dists = {name: d.optuna() for name, d in dims.items()}
+    setup = earlier.user_attrs.get("setup") or {}
+    kept = base_values(setup, [n for n in dims
+                               if n not in (setup.get("space") or {})])
+    if kept:
+        say(f"[tune] warm start: {source} did not search "
+            f"{', '.join(kept)}; its trials are copied with their base "
+            "values " + ", ".join(f"{k}={v}" for k, v in kept.items()))
     copied = 0
     for t in earlier.get_trials(deepcopy=False, states=report.FINISHED):
-        outside = [f"{k}={v}" for k, v in t.params.items()
+        params = {**kept, **t.params}
+        outside = [f"{k}={v}" for k, v in params.items()
                    if not _fits(dists[k], v)]
         if outside:
             say(f"[tune] trial {t.number} of {source} not copied: "
@@ -108,8 +183,8 @@ def copy_trials(study: optuna.Study, out: str, earlier: optuna.Study,
         study.add_trial(optuna.trial.FrozenTrial(
             number=0, trial_id=0, state=t.state, value=None,
             values=t.values, datetime_start=t.datetime_start,
-            datetime_complete=t.datetime_complete, params=dict(t.params),
-            distributions={k: dists[k] for k in t.params},
+            datetime_complete=t.datetime_complete, params=params,
+            distributions={k: dists[k] for k in params},
             user_attrs=attrs, system_attrs={},
             intermediate_values=dict(t.intermediate_values)))
         copied += 1
