@@ -70,6 +70,25 @@ def test_student_embedding_settings_are_searched_only_when_given(tmp_path):
         load_space(_file(tmp_path, "embedding_dim: [10, 12.5]\n"), "dsmlp")
 
 
+
+def test_stage_batch_sizes_are_searched_only_when_given(tmp_path):
+    default = DSMLPSpace().dimensions()
+    assert "distill_batch_size" not in default
+    assert "align_batch_size" not in default
+    space = load_space(_file(tmp_path, "distill_batch_size: [1024, 4096]\n"),
+                       "dsmlp")
+    assert space.dimensions()["distill_batch_size"] == Choice((1024, 4096))
+    assert "align_batch_size" not in space.dimensions()
+    assert dsmlp_trial_settings({"distill_batch_size": 1024,
+                                 "align_batch_size": 2048}, 3) == {
+        "distill.train.batch_size": 1024, "align.train.batch_size": 2048}
+    assert "distill_batch_size" not in space.dimensions(
+        {"distill.train.batch_size"})
+    with pytest.raises(ConfigError, match="not one of the integers"):
+        load_space(_file(tmp_path, "align_batch_size: [1024, 0.5]\n"),
+                   "dsmlp")
+
+
 @pytest.mark.parametrize("text, named", [
     ("embeding_l2: [0.1]\n", "`embeding_l2` is not a setting"),
     ("dropout: {normal: [0, 1]}\n", "exactly one of"),

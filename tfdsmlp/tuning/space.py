@@ -234,6 +234,8 @@ class DSMLPSpace:
         `--space` file turns them on with a range (`DSMLP_OPT_IN` gives
         the kind of values each takes), so that studies made over the
         default space keep their recorded space.
+      distill_batch_size, align_batch_size: each stage's batch size; off
+        (None) unless a `--space` file gives a range, like the two above.
     """
 
     kd_weight: Distribution = Uniform(0.0, 2.0, 0.1)
@@ -249,6 +251,8 @@ class DSMLPSpace:
     dropout: Distribution = Uniform(0.0, 0.5, 0.05)
     embedding_dim: Distribution | None = None
     embedding_l2: Distribution | None = None
+    distill_batch_size: Distribution | None = None
+    align_batch_size: Distribution | None = None
 
     def dimensions(self, fixed: Iterable[str] = ()
                    ) -> dict[str, Distribution]:
@@ -271,6 +275,11 @@ class DSMLPSpace:
 DSMLP_OPT_IN: dict[str, Distribution] = {
     "embedding_dim": Choice((8, 10, 16, 32)),
     "embedding_l2": Choice((0.0, 1e-4, 1e-3, 1e-2, 0.05, 0.1)),
+    # There, too, the student distilled at batch 1024 (the tuned teacher's)
+    # rather than the preset's 4096 keeps improving for 4+ epochs instead
+    # of peaking after one (docs/RESULTS.md, session 17 probes).
+    "distill_batch_size": Choice((1024, 2048, 4096, 8192)),
+    "align_batch_size": Choice((1024, 2048, 4096, 8192)),
 }
 
 
@@ -291,6 +300,8 @@ DSMLP_TARGETS: dict[str, str] = {
     "dropout": "student.params.dropout",
     "embedding_dim": "student.params.embedding_dim",
     "embedding_l2": "student.params.embedding_l2",
+    "distill_batch_size": "distill.train.batch_size",
+    "align_batch_size": "align.train.batch_size",
 }
 
 
