@@ -239,6 +239,9 @@ def test_base_values_read_widths_depths_and_refuse_the_unknown():
         base_values(setup, ["parallel_width"])
     with pytest.raises(StudyError, match="resume it once with this version"):
         base_values({"model": "dsmlp"}, ["embedding_dim"])
+    # nothing to read: a study made before setups recorded their base
+    # still warm-starts one over the same settings
+    assert base_values({"model": "dsmlp"}, []) == {}
     teacher = {"model": "gdcn", "base": {"params": {"hidden_units": [32, 32]},
                                          "train": {"batch_size": 512}}}
     assert base_values(teacher, ["mlp_width", "mlp_depth", "batch_size"]) == {

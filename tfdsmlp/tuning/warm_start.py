@@ -72,6 +72,8 @@ def base_values(setup: dict[str, Any], names: list[str]
     whose value cannot be read there (a study made before setups recorded
     their base, or a hidden-unit list of mixed widths)."""
     base = setup.get("base")
+    if not names:
+        return {}
     if base is None:
         raise StudyError(
             "that study does not record its base settings (it was made "
