@@ -70,7 +70,6 @@ def test_student_embedding_settings_are_searched_only_when_given(tmp_path):
         load_space(_file(tmp_path, "embedding_dim: [10, 12.5]\n"), "dsmlp")
 
 
-
 def test_stage_batch_sizes_are_searched_only_when_given(tmp_path):
     default = DSMLPSpace().dimensions()
     assert "distill_batch_size" not in default

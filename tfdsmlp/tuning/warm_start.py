@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tfdsmlp.config import ConfigError
+from tfdsmlp.run_dir import flatten
 from tfdsmlp.tuning import report
 from tfdsmlp.tuning.space import DSMLP_TARGETS, Distribution, target_keys
 from tfdsmlp.tuning.storage import (
@@ -71,9 +72,9 @@ def base_values(setup: dict[str, Any], names: list[str]
     study that did not search it. Raises `StudyError` naming a setting
     whose value cannot be read there (a study made before setups recorded
     their base, or a hidden-unit list of mixed widths)."""
-    base = setup.get("base")
     if not names:
         return {}
+    base = setup.get("base")
     if base is None:
         raise StudyError(
             "that study does not record its base settings (it was made "
@@ -81,12 +82,11 @@ def base_values(setup: dict[str, Any], names: list[str]
             f"{', '.join(names)} is unknown; resume it once with this "
             "version (the same `tune` command, which records them) and "
             "warm-start again.")
+    flat = flatten(base)
     out = {}
     for name in names:
         key = _setting_key(setup.get("model", ""), name)
-        value: Any = base
-        for part in (key or "?").split("."):
-            value = value.get(part) if isinstance(value, dict) else None
+        value = flat.get(key)
         if isinstance(value, list) and (name in _WIDTHS or name in _DEPTHS):
             if name in _DEPTHS:
                 value = len(value)
@@ -101,6 +101,14 @@ def base_values(setup: dict[str, Any], names: list[str]
                 "--warm-start.")
         out[name] = value
     return out
+
+
+def unsearched_base_values(setup: dict[str, Any],
+                           dims: dict[str, Distribution]) -> dict[str, Any]:
+    """`base_values` of the settings of `dims` that the study of `setup`
+    did not search."""
+    searched = setup.get("space") or {}
+    return base_values(setup, [n for n in dims if n not in searched])
 
 
 def load_earlier(out: str, source: str, setup: dict[str, Any],
@@ -137,9 +145,8 @@ def load_earlier(out: str, source: str, setup: dict[str, Any],
             f"{', '.join(sorted(dims))}, without "
             f"{', '.join(sorted(searched - set(dims)))}. Give both the "
             "same --set.")
-    extra = [name for name in dims if name not in searched]
     try:
-        kept = base_values(stored, extra)
+        kept = unsearched_base_values(stored, dims)
     except StudyError as e:
         raise StudyError(f"--warm-start {source}: {e}") from None
     for name, value in kept.items():
@@ -159,9 +166,8 @@ def copy_trials(study: optuna.Study, out: str, earlier: optuna.Study,
     directory `source`) to the new, empty `study` of directory `out`, over
     `dims`; returns how many were copied."""
     dists = {name: d.optuna() for name, d in dims.items()}
-    setup = earlier.user_attrs.get("setup") or {}
-    kept = base_values(setup, [n for n in dims
-                               if n not in (setup.get("space") or {})])
+    kept = unsearched_base_values(earlier.user_attrs.get("setup") or {},
+                                  dims)
     if kept:
         say(f"[tune] warm start: {source} did not search "
             f"{', '.join(kept)}; its trials are copied with their base "
