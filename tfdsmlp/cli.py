@@ -422,6 +422,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "them; they count towards --trials; a trial "
                         "outside the new space is left out, and named). "
                         "Default: none.")
+    p.add_argument("--no-base-trial", dest="base_trial",
+                   action="store_false",
+                   help="Let the sampler draw a new study's first trial. "
+                        "Default: the first trial takes the base settings "
+                        "(--preset <- --set) of every searched setting "
+                        "whose base lies in its range (the log names the "
+                        "others, which it draws), so the study's best is "
+                        "never below the base on validation.")
     p.add_argument("--out", required=True, metavar="STUDY",
                    help="Study directory to write, or to resume or extend "
                         "(with the same model, preset, --set, data, seed, "
@@ -723,6 +731,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                        overrides=args.overrides, seed=args.seed,
                        pruner=args.pruner, space=space,
                        warm_start=args.warm_start,
+                       base_trial=args.base_trial,
                        deterministic=args.deterministic,
                        log=None if args.quiet else print,
                        teacher=args.teacher)

@@ -49,9 +49,11 @@ def study(no_test_data, tmp_path_factory):
     start = time.time()
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(DatasetDir, "files", spy)
+        # Every trial drawn (no base trial), so that the best trial's
+        # settings differ from the preset's (best_teacher.yaml's test).
         result = run_study(no_test_data, "gdcn", out, trials=3,
                            preset="synthetic", overrides=TINY_TUNE,
-                           pruner="none", log=None)
+                           pruner="none", log=None, base_trial=False)
     assert time.time() - start < 60
     return out, result, opened
 

@@ -60,6 +60,12 @@ def _note(trial: FrozenTrial, retried: dict[int, int]) -> str:
     if "copied_from" in trial.user_attrs:
         notes.append(f"copied from {trial.user_attrs['copied_from']} "
                      "(--warm-start)")
+    base = trial.user_attrs.get("base_trial")
+    if base == "all":
+        notes.append("the base settings (preset <- --set)")
+    elif base:
+        notes.append("the base settings, except " + "; ".join(base)
+                     + ", drawn")
     history = trial.system_attrs.get("retry_history", [])
     if history:
         notes.append(f"retry of #{history[-1]} (in "

@@ -31,6 +31,7 @@ from tfdsmlp.models.registry import build_model
 from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.presets import build_run_config
 from tfdsmlp.tuning import report
+from tfdsmlp.tuning.base_trial import enqueue_base_trial
 from tfdsmlp.tuning.objective import DSMLPObjective, Objective
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
 from tfdsmlp.tuning.space import DSMLPSpace, SearchSpace
@@ -136,7 +137,8 @@ def run_study(data: str | DatasetDir, model: str, out: str,
               deterministic: bool = False,
               log: Callable[[str], None] | None = print,
               teacher: str | None = None,
-              warm_start: str | None = None) -> StudyResult:
+              warm_start: str | None = None,
+              base_trial: bool = True) -> StudyResult:
     """Searches `space` for `model` on `data` by validation AUC.
 
     Args:
@@ -165,6 +167,9 @@ def run_study(data: str | DatasetDir, model: str, out: str,
         preset, overrides, data (and teacher) whose finished trials a new
         study starts from (`warm_start.copy_trials`); recorded in the
         setup.
+      base_trial: a new study's first trial takes the base settings
+        (preset <- `--set`) where they lie in the space
+        (`base_trial.enqueue_base_trial`); False: the sampler draws it.
 
     Raises `StudyError` when `out` holds a study with another setup, and
     `ConfigError` for settings that do not fit the model or the data."""
@@ -187,7 +192,7 @@ def run_study(data: str | DatasetDir, model: str, out: str,
         return _run_dsmlp_study(data, out, teacher, trials, time_budget,
                                 preset, overrides or [], seed, pruner,
                                 space or DSMLPSpace(), deterministic, say,
-                                warm_start)
+                                warm_start, base_trial)
     space = space or SearchSpace()
     if not isinstance(space, SearchSpace):
         raise ValueError("`space` should be a `SearchSpace` for a teacher. "
@@ -208,7 +213,7 @@ def run_study(data: str | DatasetDir, model: str, out: str,
              "base": to_dict(base.teacher), **_warm_start(warm_start)}
     return _search(
         out, data, setup, seed, pruner, deterministic, dims, trials,
-        time_budget, base.teacher.train.epochs, say,
+        time_budget, base.teacher.train.epochs, say, base_trial,
         header=f"{model}: searching",
         objective=Objective(out, data, base, model, dims, fixed,
                             deterministic, log=say),
@@ -217,11 +222,12 @@ def run_study(data: str | DatasetDir, model: str, out: str,
 
 
 def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
-            time_budget, max_epochs, say, header, objective, write
-            ) -> StudyResult:
+            time_budget, max_epochs, say, base_trial, header, objective,
+            write) -> StudyResult:
     """Opens (or resumes) the study of `setup` over `dims` and runs
     `objective` until `trials` trials have finished; `write(study)`
-    rewrites the outputs after each trial and at the end."""
+    rewrites the outputs after each trial and at the end. A new study
+    starts with the base settings' trial when `base_trial`."""
     pruner_name = pruner if isinstance(pruner, str) else type(pruner).__name__
     setup = {**setup, "dataset_fingerprint": data.fingerprint, "seed": seed,
              "pruner": pruner_name,
@@ -234,8 +240,12 @@ def _search(out, data, setup, seed, pruner, deterministic, dims, trials,
     earlier = load_earlier(out, source, setup, dims) if source else None
     study = open_study(out, setup, TrialSeededTPESampler(seed),
                        make_pruner(pruner, max_epochs))
-    if earlier is not None and not study.get_trials(deepcopy=False):
+    new = not study.get_trials(deepcopy=False)
+    if earlier is not None and new:
         copy_trials(study, out, earlier, source, dims, say)
+    if base_trial and new and report.finished_count(study) < trials:
+        enqueue_base_trial(study, objective.config, objective.model, dims,
+                           say)
     for number in recover_interrupted(study):
         say(f"[tune] trial {number} was interrupted (its process is "
             "gone): queued again, to resume in its directory")
@@ -320,7 +330,7 @@ def _teacher_settings(teacher: str) -> dict:
 
 def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
                      overrides, seed, pruner, space, deterministic, say,
-                     warm_start=None):
+                     warm_start=None, base_trial=True):
     """`run_study` for `--model dsmlp --teacher RUN_DIR`."""
     if not isinstance(space, DSMLPSpace):
         raise ValueError("`space` should be a `DSMLPSpace` for dsmlp. "
@@ -344,7 +354,8 @@ def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
     return _search(
         out, data, setup, seed, pruner, deterministic, dims, trials,
         time_budget, base.distill.train.epochs + base.align.train.epochs,
-        say, header=f"dsmlp (teacher {tmodel} of {teacher}): searching",
+        say, base_trial,
+        header=f"dsmlp (teacher {tmodel} of {teacher}): searching",
         objective=DSMLPObjective(out, data, base, dims, fixed, teacher,
                                  deterministic, log=say),
         write=lambda study: report.write_dsmlp_outputs(

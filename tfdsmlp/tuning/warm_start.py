@@ -50,7 +50,7 @@ _WIDTHS = ("mlp_width", "main_width", "parallel_width")
 _DEPTHS = ("mlp_depth", "main_depth")
 
 
-def _fits(dist: BaseDistribution, value: Any) -> bool:
+def fits(dist: BaseDistribution, value: Any) -> bool:
     try:
         return dist._contains(dist.to_internal_repr(value))
     except (ValueError, TypeError):
@@ -150,7 +150,7 @@ def load_earlier(out: str, source: str, setup: dict[str, Any],
     except StudyError as e:
         raise StudyError(f"--warm-start {source}: {e}") from None
     for name, value in kept.items():
-        if not _fits(dims[name].optuna(), value):
+        if not fits(dims[name].optuna(), value):
             raise StudyError(
                 f"--warm-start {source}: that study kept {name} at "
                 f"{value!r} (its base setting) in every trial, outside "
@@ -176,7 +176,7 @@ def copy_trials(study: optuna.Study, out: str, earlier: optuna.Study,
     for t in earlier.get_trials(deepcopy=False, states=report.FINISHED):
         params = {**kept, **t.params}
         outside = [f"{k}={v}" for k, v in params.items()
-                   if not _fits(dists[k], v)]
+                   if not fits(dists[k], v)]
         if outside:
             say(f"[tune] trial {t.number} of {source} not copied: "
                 f"{', '.join(outside)} outside this study's space")
