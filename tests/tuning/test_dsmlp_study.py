@@ -5,8 +5,10 @@ and best_run.yaml (a `run --config` file) that `run` takes."""
 from __future__ import annotations
 
 import dataclasses
+import glob
 import json
 import os
+import shutil
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp import cli
@@ -124,6 +126,37 @@ def test_best_files_are_a_preset_and_a_run_config(study, synth_data,
     assert run.done_phases() == ["teacher", "distill", "align"]
     assert run.read_metrics()["phases"]["teacher"]["loaded_from"].startswith(
         os.path.abspath(teacher_run))
+
+
+def test_the_best_trial_is_scored_on_test_without_training_again(
+        study, synth_data, teacher_study, tmp_path):
+    """docs/TUNING.md, "From data to an export": `run --config
+    best_run.yaml` on a copy of the best trial's directory loads its
+    finished phases (the same settings, so the same fingerprint) and
+    scores the test split that the trial never read."""
+    out, _, _ = study
+    best = load(out).best_trial
+    trial_dir = os.path.join(out, best.user_attrs["run_dir"])
+    run_out = str(tmp_path / "scored")
+    with open(os.path.join(out, "best_run.yaml")) as f:
+        assert f"cp -r {trial_dir} RUN" in f.read()
+    shutil.copytree(trial_dir, run_out)  # keeps the files' times
+    weights = sorted(glob.glob(os.path.join(run_out, "*", "weights", "*")))
+    assert {os.path.basename(os.path.dirname(os.path.dirname(w)))
+            for w in weights} >= {"distill", "align"}
+    before = {w: os.path.getmtime(w) for w in weights}
+    assert cli.main(["run", "--data", synth_data, "--config",
+                     os.path.join(out, "best_run.yaml"),
+                     "--teacher-checkpoint", teacher_study, "--out", run_out,
+                     "--quiet"]) == 0
+    assert {w: os.path.getmtime(w) for w in weights} == before  # not retrained
+    metrics = RunDir(run_out).read_metrics()
+    trial_metrics = RunDir(trial_dir).read_metrics()
+    for phase in ("student", "dsmlp"):
+        assert "test" in metrics["phases"][phase]
+        assert metrics["phases"][phase]["valid"]["auc"] == pytest.approx(
+            trial_metrics["phases"][phase]["valid"]["auc"], abs=1e-9)
+    assert metrics["selected"]["phase"] == trial_metrics["selected"]["phase"]
 
 
 def test_dsmlp_needs_a_teacher_run_and_only_dsmlp_takes_one(

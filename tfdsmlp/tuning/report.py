@@ -181,7 +181,8 @@ def write_dsmlp_outputs(study: optuna.Study, out: str,
     best = best_trial(study)
     if best is None:
         return
-    cfg = RunDir(os.path.join(out, best.user_attrs["run_dir"])).read_config()
+    trial_dir = os.path.join(out, best.user_attrs["run_dir"])
+    cfg = RunDir(trial_dir).read_config()
     tmodel = teacher["model"]
     preset = {"train": teacher["train"],
               "models": {tmodel: teacher["params"],
@@ -197,12 +198,15 @@ def write_dsmlp_outputs(study: optuna.Study, out: str,
         f"{teacher_run}).\n"
         f"# .venv/bin/python -m tfdsmlp run --data {data} --config "
         f"{best_run} --teacher-checkpoint {teacher_run} --out RUN\n")
+    copy = ("# To score this trial on test without training it again, "
+            f"copy its run first (its finished phases load): cp -r "
+            f"{trial_dir} RUN\n")
     _write(os.path.join(out, "best.yaml"), header + (
         "# A preset (student params; the distill/align settings are in "
         "best_run.yaml): run --preset THIS --teacher "
         f"{tmodel}\n") + yaml.safe_dump(
             json.loads(json.dumps(preset)), sort_keys=False))
-    _write(best_run, header + yaml.safe_dump(
+    _write(best_run, header + copy + yaml.safe_dump(
         json.loads(json.dumps(run_cfg)), sort_keys=False))
 
 
