@@ -281,3 +281,20 @@ def test_warm_start_names_what_it_leaves_out_or_refuses(study, no_test_data,
         run_study(no_test_data, "gdcn", str(tmp_path / "x"), trials=2,
                   preset="synthetic", overrides=TINY_TUNE,
                   warm_start=str(tmp_path), log=None)
+
+
+def test_progress_eta_reads_as_hours_minutes_seconds():
+    """A 30-trial DS-MLP study on 1M rows has an ETA of hours: the
+    progress line says 18:25:57, not 66357 s."""
+    from tfdsmlp.tuning.study import _Progress
+
+    progress = _Progress("out", 10, None, say=None, write=None)
+    progress.durations = [3600.0]
+    assert progress._eta(1) == "9:00:00"
+    progress.durations = [65.4]
+    assert progress._eta(9) == "0:01:05"
+    assert progress._eta(10) == "done"
+    budget = _Progress("out", 10, 100.0, say=None, write=None)
+    budget.start, budget.durations = time.time() - 40.0, [3600.0]
+    assert budget._eta(1) in ("0:01:00 (time budget)",
+                              "0:00:59 (time budget)")

@@ -43,12 +43,12 @@ class Progress:
             share = min(1.0, position / self.total_bytes)
             left = elapsed * (1.0 - share) / share
             text += (f", {100 * share:.0f}% of {_size(self.total_bytes)}, "
-                     f"ETA {_duration(left)}")
+                     f"ETA {duration(left)}")
         elif self.total_rows and rows:
             share = min(1.0, rows / self.total_rows)
             left = elapsed * (1.0 - share) / share
             text += (f", {100 * share:.0f}% of {self.total_rows:,}, "
-                     f"ETA {_duration(left)}")
+                     f"ETA {duration(left)}")
         self._write(text)
 
     def done(self, rows: int, output: str) -> None:
@@ -79,6 +79,7 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """h:mm:ss, e.g. "18:25:57" (progress lines' ETAs)."""
     s = round(seconds)
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"

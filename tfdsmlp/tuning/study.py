@@ -28,6 +28,7 @@ import tfdsmlp  # noqa: F401
 from tfdsmlp.config import ConfigError, to_dict
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.models.registry import build_model
+from tfdsmlp.predict.progress import duration
 from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.presets import build_run_config
 from tfdsmlp.tuning import report
@@ -392,8 +393,8 @@ class _Progress:
         if self.time_budget is not None:
             budget_left = self.time_budget - (time.time() - self.start)
             if budget_left < eta:
-                return f"{max(0.0, budget_left):.0f} s (time budget)"
-        return f"{eta:.0f} s"
+                return f"{duration(max(0.0, budget_left))} (time budget)"
+        return duration(eta)
 
 
 def _outcome(trial) -> str:
