@@ -11,9 +11,10 @@ from tfdsmlp import cli
 from tfdsmlp.config import to_dict
 from tfdsmlp.training.presets import build_run_config
 from tfdsmlp.tuning import DSMLPSpace, LogUniform, SearchSpace, run_study
-from tfdsmlp.tuning.base_trial import base_params
+from tfdsmlp.tuning.base_trial import base_params, enqueue_base_trial
 from tfdsmlp.tuning.objective import dsmlp_trial_config, trial_config
 
+import optuna
 import pytest
 import yaml
 from tune_helpers import TINY_TUNE, load, read, without_test_split
@@ -117,3 +118,33 @@ def test_the_log_and_trials_md_name_what_a_base_trial_draws(
     said = next(line for line in lines if "takes the base settings" in line)
     assert "except learning_rate (base 0.001 is outside its range)" in said
     assert "except learning_rate" in read(os.path.join(out, "trials.md"))
+
+
+def test_no_base_trial_when_a_copied_trial_has_the_base_settings():
+    """A warm-started study whose copied trials include the base settings
+    queues no second one; with other settings it queues the base."""
+    config = _teacher_config("synthetic", "gdcn", TEACHER_TINY)
+    dims = SearchSpace().dimensions(
+        "gdcn", {"params.hidden_units", "params.embedding_dim",
+                 "train.batch_size"})
+    params, drawn = base_params(config, "gdcn", dims)
+    assert not drawn
+    dists = {name: d.optuna() for name, d in dims.items()}
+    for copied, queued in ((params, False),
+                           ({**params, "dropout": 0.3}, True)):
+        study = optuna.create_study(direction="maximize")
+        study.add_trial(optuna.trial.create_trial(
+            params=copied, distributions=dists, value=0.7))
+        lines = []
+        enqueue_base_trial(study, config, "gdcn", dims, lines.append)
+        waiting = study.get_trials(
+            states=(optuna.trial.TrialState.WAITING,))
+        assert len(waiting) == int(queued), lines
+        if queued:
+            assert waiting[0].user_attrs["base_trial"] == "all"
+            assert lines == [("[tune] trial 1 takes the base settings "
+                              "(preset <- --set); --no-base-trial leaves "
+                              "it to the sampler")]
+        else:
+            assert lines == [("[tune] no base trial: a trial of the "
+                              "study has the base settings")]

@@ -26,21 +26,19 @@ from collections.abc import Callable
 from typing import Any
 
 from tfdsmlp.config import to_dict
-from tfdsmlp.tuning.space import Distribution
+from tfdsmlp.tuning.space import WIDTH_DEPTH, Distribution
 from tfdsmlp.tuning.storage import StudyError
 from tfdsmlp.tuning.warm_start import base_values, fits
 
 import optuna
 
-# Settings that write one list together (width x depth): kept or drawn
-# together.
-_PAIRS = (("mlp_width", "mlp_depth"), ("main_width", "main_depth"))
-
 
 def _groups(dims: dict[str, Distribution]) -> list[tuple[str, ...]]:
-    paired = {n for pair in _PAIRS for n in pair if set(pair) <= set(dims)}
-    groups = [pair for pair in _PAIRS if set(pair) <= set(dims)]
-    return groups + [(n,) for n in dims if n not in paired]
+    """The settings of `dims`, a width and its depth as one group (they
+    write one list, so they are kept or drawn together)."""
+    pairs = [pair for pair in WIDTH_DEPTH if set(pair) <= set(dims)]
+    paired = {name for pair in pairs for name in pair}
+    return pairs + [(n,) for n in dims if n not in paired]
 
 
 def base_params(config: Callable[[dict[str, Any]], Any], model: str,
@@ -53,8 +51,9 @@ def base_params(config: Callable[[dict[str, Any]], Any], model: str,
     (`config({})` is the base). A setting is kept when its base value
     lies in its range and the trial it writes equals the base."""
     reference = config({})
-    flat = to_dict(reference if model == "dsmlp" else reference.teacher)
-    setup = {"model": model, "base": flat}
+    expected = to_dict(reference)
+    setup = {"model": model, "base": to_dict(
+        reference if model == "dsmlp" else reference.teacher)}
     params: dict[str, Any] = {}
     drawn: list[str] = []
     for group in _groups(dims):
@@ -70,7 +69,7 @@ def base_params(config: Callable[[dict[str, Any]], Any], model: str,
             drawn.append(f"{'/'.join(group)} ({whose}base "
                          f"{values[outside[0]]!r} is outside its range)")
             continue
-        if to_dict(config(values)) != to_dict(reference):
+        if to_dict(config(values)) != expected:
             drawn.append(f"{'/'.join(group)} (a trial cannot write its "
                          "base exactly)")
             continue
@@ -81,35 +80,23 @@ def base_params(config: Callable[[dict[str, Any]], Any], model: str,
 def enqueue_base_trial(study: optuna.Study,
                        config: Callable[[dict[str, Any]], Any], model: str,
                        dims: dict[str, Distribution],
-                       say: Callable[[str], None]) -> bool:
+                       say: Callable[[str], None]) -> None:
     """Queues the base settings as the next trial of `study` (the first,
     in a new study) unless a trial with the same settings exists (one
-    copied by `--warm-start`); returns whether it was queued."""
+    copied by `--warm-start`: Optuna's `skip_if_exists`, which matches a
+    trial with these settings and no others)."""
     params, drawn = base_params(config, model, dims)
     if not params:
         say("[tune] no base trial: no searched setting can take its base "
             "value (" + "; ".join(drawn) + ")")
-        return False
-    existing = [t for t in study.get_trials(deepcopy=False)
-                if all(k in t.params and _same(t.params[k], v)
-                       for k, v in params.items())
-                and set(t.params) == set(dims)]
-    if existing and not drawn:
-        say(f"[tune] no base trial: trial {existing[0].number} has the "
-            "base settings")
-        return False
-    study.enqueue_trial(params, user_attrs={"base_trial": drawn or "all"})
-    say(f"[tune] trial {len(study.trials) - 1} takes the base settings "
-        "(preset <- --set)"
+        return
+    before = len(study.trials)
+    study.enqueue_trial(params, user_attrs={"base_trial": drawn or "all"},
+                        skip_if_exists=True)
+    if len(study.trials) == before:
+        say("[tune] no base trial: a trial of the study has the base "
+            "settings")
+        return
+    say(f"[tune] trial {before} takes the base settings (preset <- --set)"
         + (" except " + "; ".join(drawn) + ", drawn" if drawn else "")
         + "; --no-base-trial leaves it to the sampler")
-    return True
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, float) or isinstance(b, float):
-        try:
-            return abs(float(a) - float(b)) <= 1e-12 * max(1.0, abs(float(b)))
-        except (TypeError, ValueError):
-            return False
-    return a == b

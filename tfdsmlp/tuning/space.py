@@ -159,6 +159,10 @@ class SearchSpace:
         return dims
 
 
+# The (width, depth) settings that write one hidden-unit list together,
+# [width] * depth: a teacher's MLP and the DS-MLP's main MLP.
+WIDTH_DEPTH = (("mlp_width", "mlp_depth"), ("main_width", "main_depth"))
+
 # The config keys (as `train --set` spells them) each setting writes; a
 # model takes those its config has. mlp_width and mlp_depth together write
 # the hidden-unit list [width] * depth.

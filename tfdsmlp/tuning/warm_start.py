@@ -31,7 +31,12 @@ from typing import Any
 from tfdsmlp.config import ConfigError
 from tfdsmlp.run_dir import flatten
 from tfdsmlp.tuning import report
-from tfdsmlp.tuning.space import DSMLP_TARGETS, Distribution, target_keys
+from tfdsmlp.tuning.space import (
+    DSMLP_TARGETS,
+    WIDTH_DEPTH,
+    Distribution,
+    target_keys,
+)
 from tfdsmlp.tuning.storage import (
     STUDY_NAME,
     StudyError,
@@ -46,8 +51,8 @@ from optuna.distributions import BaseDistribution
 MAY_DIFFER = ("space", "seed", "pruner", "warm_start")
 
 # Settings that write the width or the depth of a list of hidden units.
-_WIDTHS = ("mlp_width", "main_width", "parallel_width")
-_DEPTHS = ("mlp_depth", "main_depth")
+_WIDTHS = (*(width for width, _ in WIDTH_DEPTH), "parallel_width")
+_DEPTHS = tuple(depth for _, depth in WIDTH_DEPTH)
 
 
 def fits(dist: BaseDistribution, value: Any) -> bool:
