@@ -88,6 +88,42 @@ def test_stage_batch_sizes_are_searched_only_when_given(tmp_path):
                    "dsmlp")
 
 
+def test_stage_schedules_are_searched_only_when_given(tmp_path):
+    names = ("distill_patience", "align_patience", "distill_lr_decay",
+             "align_lr_decay")
+    assert not set(names) & set(DSMLPSpace().dimensions())
+    space = load_space(_file(tmp_path, "align_patience: {int: [1, 3]}\n"
+                                       "align_lr_decay: [0.1, 1.0]\n"),
+                       "dsmlp")
+    dims = space.dimensions()
+    assert dims["align_patience"] == IntRange(1, 3)
+    assert dims["align_lr_decay"] == Choice((0.1, 1.0))
+    assert "distill_patience" not in dims
+    assert dsmlp_trial_settings({"distill_patience": 2, "align_patience": 1,
+                                 "distill_lr_decay": 0.3,
+                                 "align_lr_decay": 1.0}, 3) == {
+        "distill.train.patience": 2, "align.train.patience": 1,
+        "distill.train.lr_decay": 0.3, "align.train.lr_decay": 1.0}
+    assert "align_patience" not in space.dimensions({"align.train.patience"})
+
+
+@pytest.mark.parametrize("model, text, named", [
+    ("dsmlp", "distill_patience: {int: [0, 2]}\n",
+     "`distill_patience`: `patience` should be positive"),
+    ("dsmlp", "align_lr_decay: [0.1, 1.5]\n",
+     "`align_lr_decay`: `lr_decay` should be in \\(0, 1\\]"),
+    ("dsmlp", "distill_batch_size: [0, 1024]\n",
+     "`distill_batch_size`: `batch_size` should be positive"),
+    ("gdcn", "batch_size: [0, 1024]\n",
+     "`batch_size`: `batch_size` should be positive"),
+])
+def test_a_range_the_training_settings_refuse_is_named(tmp_path, model,
+                                                       text, named):
+    # Refused when the file is read, not when a trial reaches the value.
+    with pytest.raises(ConfigError, match=named):
+        load_space(_file(tmp_path, text), model)
+
+
 @pytest.mark.parametrize("text, named", [
     ("embeding_l2: [0.1]\n", "`embeding_l2` is not a setting"),
     ("dropout: {normal: [0, 1]}\n", "exactly one of"),

@@ -240,6 +240,11 @@ class DSMLPSpace:
         default space keep their recorded space.
       distill_batch_size, align_batch_size: each stage's batch size; off
         (None) unless a `--space` file gives a range, like the two above.
+      distill_patience, align_patience, distill_lr_decay, align_lr_decay:
+        each stage's schedule (`TrainConfig.patience`: epochs without gain
+        before it stops; `lr_decay`: the learning rate's factor on each
+        such epoch, 1 = none); off (None) unless a `--space` file gives a
+        range, like the four above.
     """
 
     kd_weight: Distribution = Uniform(0.0, 2.0, 0.1)
@@ -257,6 +262,10 @@ class DSMLPSpace:
     embedding_l2: Distribution | None = None
     distill_batch_size: Distribution | None = None
     align_batch_size: Distribution | None = None
+    distill_patience: Distribution | None = None
+    align_patience: Distribution | None = None
+    distill_lr_decay: Distribution | None = None
+    align_lr_decay: Distribution | None = None
 
     def dimensions(self, fixed: Iterable[str] = ()
                    ) -> dict[str, Distribution]:
@@ -284,6 +293,14 @@ DSMLP_OPT_IN: dict[str, Distribution] = {
     # of peaking after one (docs/RESULTS.md, session 17 probes).
     "distill_batch_size": Choice((1024, 2048, 4096, 8192)),
     "align_batch_size": Choice((1024, 2048, 4096, 8192)),
+    # Each stage's schedule (issue 19: stage 2's schedule a tunable
+    # setting). The avazu preset stops a stage at its first epoch without
+    # gain (patience 1), so the learning rate it has just cut tenfold is
+    # never used; the criteo preset and FuxiCTR wait 2 epochs.
+    "distill_patience": IntRange(1, 3),
+    "align_patience": IntRange(1, 3),
+    "distill_lr_decay": Choice((0.1, 0.3, 1.0)),
+    "align_lr_decay": Choice((0.1, 0.3, 1.0)),
 }
 
 
@@ -306,6 +323,10 @@ DSMLP_TARGETS: dict[str, str] = {
     "embedding_l2": "student.params.embedding_l2",
     "distill_batch_size": "distill.train.batch_size",
     "align_batch_size": "align.train.batch_size",
+    "distill_patience": "distill.train.patience",
+    "align_patience": "align.train.patience",
+    "distill_lr_decay": "distill.train.lr_decay",
+    "align_lr_decay": "align.train.lr_decay",
 }
 
 

@@ -26,8 +26,11 @@ import math
 from typing import Any
 
 from tfdsmlp.config import ConfigError, load_yaml, to_dict
+from tfdsmlp.training.train_config import TrainConfig
 from tfdsmlp.tuning.space import (
     DSMLP_OPT_IN,
+    DSMLP_TARGETS,
+    TARGETS,
     Choice,
     Distribution,
     DSMLPSpace,
@@ -67,7 +70,24 @@ def load_space(path: str, model: str) -> SearchSpace | DSMLPSpace:
         if default is None:  # an opt-in DS-MLP setting
             default = DSMLP_OPT_IN[name]
         changes[name] = _distribution(value, default, where)
+        _check_train_values(name, changes[name], model, where)
     return dataclasses.replace(base, **changes)
+
+
+def _check_train_values(name: str, dist: Distribution, model: str,
+                        where: str) -> None:
+    """Refuses, before any trial, a range that reaches a value the
+    training settings do not take (a patience of 0, an lr_decay above 1):
+    each bound or option of a setting that writes a `TrainConfig` field
+    is checked by `TrainConfig` itself."""
+    keys = ([DSMLP_TARGETS[name]] if model == "dsmlp" else TARGETS[name])
+    fields = {k.rsplit(".", 1)[1] for k in keys if ".train." in f".{k}"}
+    for field in fields:
+        for value in _values(dist):
+            try:
+                TrainConfig(**{field: value})
+            except ValueError as e:
+                raise ConfigError(f"{where}: {e}") from None
 
 
 def _distribution(value: Any, default: Distribution, where: str
