@@ -6,8 +6,10 @@ import json
 import os
 
 from tfdsmlp import cli
-from tfdsmlp.report import runs_table
+from tfdsmlp.report import epochs_table, runs_table
+from tfdsmlp.run_dir import RunDir
 
+import pytest
 import yaml
 
 
@@ -44,3 +46,32 @@ def test_seed_repeats_are_averaged_and_other_settings_are_not(tmp_path,
     assert "| b" not in table.split("mean")[1]
     assert cli.main(["report", root]) == 0
     assert "| a | 3 |" in capsys.readouterr().out
+
+
+def test_epochs_table_of_a_finished_and_a_running_phase(tmp_path, capsys):
+    run = RunDir(str(tmp_path / "run"))
+    run.write_config({"data": "/d"})
+    with pytest.raises(FileNotFoundError, match="no phase has trained"):
+        epochs_table(run.path)
+    history = {"val_auc": [0.71, 0.7333, 0.72],
+               "val_logloss": [0.52, 0.51, 0.55],
+               "learning_rate": [1e-3, 1e-3, 1e-4]}
+    os.makedirs(run.phase_dir("teacher"))
+    run.write_done("teacher", {}, {"model": "dnn"},
+                   {"history": history, "best_epoch": 2})
+    # stage 1 still training: its backup's state.json after one epoch
+    os.makedirs(run.backup_dir("distill"))
+    with open(os.path.join(run.backup_dir("distill"), "state.json"),
+              "w") as f:
+        json.dump({"epoch": 1, "history": {"val_auc": [0.7],
+                                           "val_logloss": [0.5],
+                                           "learning_rate": [5e-4]}}, f)
+    table = epochs_table(run.path)
+    assert "| teacher | 1 | 0.7100 | 0.5200 | 0.001 |  |" in table
+    assert "| teacher | 2 | 0.7333 | 0.5100 | 0.001 | yes |" in table
+    assert "| teacher | 3 | 0.7200 | 0.5500 | 0.0001 |  |" in table
+    assert "| distill (in progress) | 1 | 0.7000 | 0.5000 | 0.0005 |  |" \
+        in table
+    assert "align" not in table
+    assert cli.main(["report", "--epochs", run.path]) == 0
+    assert "| teacher | 2 |" in capsys.readouterr().out

@@ -159,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="A run directory, or a directory holding "
                                 "`train` or `run` runs (e.g. one per "
                                 "model, or one per seed).")
+    p.add_argument("--epochs", action="store_true",
+                   help="For one run directory: a row per epoch of each "
+                        "trained phase (exact validation AUC and log loss, "
+                        "learning rate, the epoch the schedule kept), "
+                        "also for a run that is still training.")
 
     p = sub.add_parser(
         "bench", help="Speed figures measured side by side in one run.",
@@ -599,7 +604,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tfdsmlp.report import report
 
-    print(report(args.path))
+    print(report(args.path, epochs=args.epochs))
     return 0
 
 

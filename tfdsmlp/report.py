@@ -7,7 +7,7 @@ import os
 import statistics
 from typing import Any
 
-from tfdsmlp.run_dir import RunDir
+from tfdsmlp.run_dir import PHASES, RunDir
 
 
 def _without_seeds(value: Any) -> Any:
@@ -117,8 +117,53 @@ def run_table(run_dir: str) -> str:
     return "\n".join(lines)
 
 
-def report(path: str) -> str:
-    """`run_table` for a run directory, else `runs_table`."""
+def epochs_table(run_dir: str) -> str:
+    """One row per epoch of each trained phase of a run directory: the
+    exact validation AUC and log loss and the learning rate of that epoch,
+    from the phase's `done.json` (or, for a phase still training, its
+    backup's `state.json`, marked "in progress"); the epoch the schedule
+    kept (`best_epoch`) is marked. Needs no metrics.json, so it also reads
+    a run that is still going (e.g. one started with --quiet)."""
+    run = RunDir.open(run_dir)
+    lines = [("| phase | epoch | valid AUC | valid logloss | learning rate "
+              "| kept |"), "|---|---|---|---|---|---|"]
+    found = False
+    for phase in PHASES:
+        state = os.path.join(run.backup_dir(phase), "state.json")
+        if run.is_done(phase):
+            info, label = run.read_done(phase)["info"], phase
+            best = info.get("best_epoch")
+        elif os.path.exists(state):
+            with open(state, encoding="utf-8") as f:
+                info, label = json.load(f), f"{phase} (in progress)"
+            best = None
+        else:
+            continue
+        history = info.get("history") or {}
+        aucs = history.get("val_auc") or []
+        if not aucs:  # a loaded phase (--teacher-checkpoint): no epochs
+            continue
+        found = True
+        losses = history.get("val_logloss") or [None] * len(aucs)
+        rates = history.get("learning_rate") or [None] * len(aucs)
+        for i, (auc, loss, lr) in enumerate(zip(aucs, losses, rates), 1):
+            lines.append(
+                f"| {label} | {i} | {auc:.4f} | "
+                + (f"{loss:.4f}" if loss is not None else "-") + " | "
+                + (f"{lr:.3g}" if lr is not None else "-") + " | "
+                + ("yes" if best == i else "") + " |")
+    if not found:
+        raise FileNotFoundError(
+            f"{run_dir}: no phase has trained an epoch yet (no done.json "
+            "with a history, no backup state.json).")
+    return "\n".join(lines)
+
+
+def report(path: str, epochs: bool = False) -> str:
+    """`epochs_table` with `epochs`, else `run_table` for a run directory
+    and `runs_table` for a directory of runs."""
+    if epochs:
+        return epochs_table(path)
     if RunDir.is_run_dir(path):
         return run_table(path)
     return runs_table(path)
