@@ -144,12 +144,13 @@ def epochs_table(run_dir: str) -> str:
         if not aucs:  # a loaded phase (--teacher-checkpoint): no epochs
             continue
         found = True
-        losses = history.get("val_logloss") or [None] * len(aucs)
+        # val_logloss comes with val_auc (`ExactValidation`); the learning
+        # rate is not logged when it is a schedule.
         rates = history.get("learning_rate") or [None] * len(aucs)
-        for i, (auc, loss, lr) in enumerate(zip(aucs, losses, rates), 1):
+        for i, (auc, loss, lr) in enumerate(
+                zip(aucs, history["val_logloss"], rates), 1):
             lines.append(
-                f"| {label} | {i} | {auc:.4f} | "
-                + (f"{loss:.4f}" if loss is not None else "-") + " | "
+                f"| {label} | {i} | {auc:.4f} | {loss:.4f} | "
                 + (f"{lr:.3g}" if lr is not None else "-") + " | "
                 + ("yes" if best == i else "") + " |")
     if not found:
