@@ -16,6 +16,7 @@ import argparse
 import sys
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
+from tfdsmlp.run_dir import EXPORT_PHASES
 
 PHASE_CHOICES = ("teacher", "distill", "align")
 # `train` settings: the teacher's (`--set params.dropout=0.3`).
@@ -142,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(printed).")
     p.add_argument("--export-name", metavar="NAME",
                    help="Also export the DS-MLP selected by validation AUC "
-                        "(after alignment or after distillation) to "
+                        "(after alignment, after distillation, or one "
+                        "stream of it alone) to "
                         "saved_models/NAME/<v>/ and the teacher to "
                         "saved_models/NAME_teacher/<v>/ (see `export`). "
                         "NAME is checked before any training.")
@@ -267,13 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Model name (TF Serving --model_name).")
     p.add_argument("--version", type=int,
                    help="Version number. Default: 1 + the largest existing.")
-    p.add_argument("--phase", default="best",
-                   choices=["best", "dsmlp", "teacher", "student"],
+    p.add_argument("--phase", default="best", choices=list(EXPORT_PHASES),
                    help="best: the model the run selected by validation AUC "
                         "(metrics.json `selected`: the DS-MLP after "
-                        "alignment or after distillation; the teacher of a "
-                        "`train` run); dsmlp: after alignment; student: "
-                        "after distillation; teacher. Default: best.")
+                        "alignment or after distillation, or one stream of "
+                        "it alone; the teacher of a `train` run); dsmlp: "
+                        "after alignment; student: after distillation (its "
+                        "main stream alone when stage 1 trained only the "
+                        "main MLP); dsmlp_main / dsmlp_parallel: one stream "
+                        "of the aligned DS-MLP alone, as a one-stream "
+                        "DS-MLP; teacher. Default: best.")
     p.add_argument("--base-dir", default="saved_models",
                    help="Model base directory. Default: saved_models.")
     p.add_argument("--data", help="Dataset directory. Default: the run's "
@@ -313,7 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Rows to check (0 = all). Default: 10000.")
     p.add_argument("--run", help="Run directory (default: recorded at "
                                  "export).")
-    p.add_argument("--phase", choices=["dsmlp", "teacher", "student"],
+    p.add_argument("--phase", choices=[p for p in EXPORT_PHASES
+                                       if p != "best"],
                    help="Phase (default: recorded at export).")
     p.add_argument("--iters", type=int, default=300,
                    help="Timed batch-1 calls per signature. Default: 300.")
@@ -559,9 +565,10 @@ def _print_phases(result) -> None:
     selected = result.metrics.get("selected")
     if selected and selected["phase"] != "teacher":
         margin = selected["margin"]
+        runner_up = selected.get("runner_up") or "the other stage"
         print(f"selected for export: {selected['phase']} (valid AUC "
               f"{selected['valid_auc']:.4f}"
-              + (f", {margin:+.4f} over the other stage" if margin is not None
+              + (f", {margin:+.4f} over {runner_up}" if margin is not None
                  else "") + ")")
     for line in result.warnings:
         print(line)

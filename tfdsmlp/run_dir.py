@@ -31,6 +31,11 @@ from typing import Any
 import yaml
 
 PHASES = ("teacher", "distill", "align")
+# What `export --phase` can take from a run (`tfdsmlp.export.run_models`):
+# best (selected by validation), the stage-2 DS-MLP, the teacher, the
+# stage-1 student, one stream of the stage-2 DS-MLP alone.
+EXPORT_PHASES = ("best", "dsmlp", "teacher", "student", "dsmlp_main",
+                 "dsmlp_parallel")
 # Keys a resumed (unfinished) phase may change: the restored learning rate
 # is scaled by new / old (`TrainingBackup`), e.g. after a divergence.
 RESUMABLE_CHANGES = ("train.learning_rate",)

@@ -21,10 +21,14 @@ def cli_export(export_run_dir, tmp_path_factory):
     return base
 
 
-def test_export_command_writes_the_requested_version(cli_export, capsys):
+def test_export_command_writes_the_requested_version(cli_export,
+                                                     export_run_dir, capsys):
+    from tfdsmlp.export.run_models import selected_phase
+
     path = os.path.join(cli_export, "ctr", "7")
     assert os.path.exists(os.path.join(path, "saved_model.pb"))
-    assert read_metadata(path)["phase"] == "dsmlp"
+    # the default phase, best: the model the run selected by validation
+    assert read_metadata(path)["phase"] == selected_phase(export_run_dir)
 
 
 def test_export_command_refuses_an_existing_version(cli_export,
@@ -107,6 +111,7 @@ def test_serve_check_comparison_catches_differences(test_rows, reference):
 def test_run_export_name_exports_dsmlp_and_teacher(
         export_run_dir, export_data, tmp_path, monkeypatch, capsys):
     """`run --export-name NAME` (training replaced by the finished run)."""
+    from tfdsmlp.export.run_models import selected_phase
     from tfdsmlp.run_dir import RunDir
     from tfdsmlp.training import pipeline
 
@@ -120,7 +125,11 @@ def test_run_export_name_exports_dsmlp_and_teacher(
                    "--export-name", "ctr"])
     assert rc == 0
     out = capsys.readouterr().out
-    assert "exported dsmlp: saved_models/ctr/1" in out
+    # NAME gets the model the run selected by validation (on this tiny
+    # run, one stream of the aligned DS-MLP alone)
+    best = selected_phase(export_run_dir)
+    assert best in ("dsmlp", "student", "dsmlp_main", "dsmlp_parallel")
+    assert f"exported {best}: saved_models/ctr/1" in out
     assert "exported teacher: saved_models/ctr_teacher/1" in out
-    assert read_metadata("saved_models/ctr/1")["phase"] == "dsmlp"
+    assert read_metadata("saved_models/ctr/1")["phase"] == best
     assert read_metadata("saved_models/ctr_teacher/1")["phase"] == "teacher"

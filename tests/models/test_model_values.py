@@ -124,3 +124,35 @@ def test_dsmlp_averages_its_two_stream_logits():
         batch_norm=False, use_parallel=False)))
     assert main_only.parallel_embedding is None
     np.testing.assert_allclose(logits(main_only), z_m)
+
+
+def test_dsmlp_stream_model_keeps_one_stream_and_its_weights(tmp_path):
+    # The same hand-set DS-MLP as above: z_M = 3 (s + 1) + 1, z_P = 2 s + 1.
+    config = DualStreamMLPConfig(
+        embedding_dim=1, main_hidden_units=(3,), parallel_hidden_units=(),
+        dropout=0.0, batch_norm=False)
+    model = ones(DualStreamMLP([3, 4], 1, config=config))
+    for w in model.parallel_embedding.weights:
+        w.assign(2 * tf.ones_like(w))
+    main, parallel = model.stream_model("main"), model.stream_model("parallel")
+    assert (main.use_main, main.use_parallel) == (True, False)
+    assert (parallel.use_main, parallel.use_parallel) == (False, True)
+    np.testing.assert_allclose(logits(main), 3 * (SUMS + 1) + 1)  # [11.5, 13]
+    np.testing.assert_allclose(logits(parallel), 2 * SUMS + 1)  # [6, 7]
+    # Only the kept stream's variables: the parallel-only model carries no
+    # main table (it is never called, so never built).
+    assert main.count_params() == sum(
+        int(tf.size(v)) for v in model.stream_variables("main"))
+    assert parallel.count_params() == sum(
+        int(tf.size(v)) for v in model.stream_variables("parallel"))
+    # A copy, not a view: training the DS-MLP further leaves it as it was.
+    model.main_mlp.weights[0].assign_add(tf.ones_like(
+        model.main_mlp.weights[0]))
+    np.testing.assert_allclose(logits(main), 3 * (SUMS + 1) + 1)
+    main.save(str(tmp_path / "main.keras"))
+    loaded = tf.keras.models.load_model(str(tmp_path / "main.keras"))
+    np.testing.assert_allclose(logits(loaded), logits(main))
+    with pytest.raises(ValueError, match="no parallel stream"):
+        main.stream_model("parallel")
+    with pytest.raises(ValueError, match='"main" or "parallel"'):
+        model.stream_model("fused")

@@ -319,7 +319,7 @@ def test_train_over_a_finished_run_keeps_its_phases(synth_data, tmp_path,
     assert code == 2 and "finished phase 'distill'" in err
 
 
-def test_selection_by_validation_between_the_two_stages():
+def test_selection_by_validation_between_stages_and_streams():
     def phase(auc, **extra):
         return {"valid": {"auc": auc}, **extra}
 
@@ -327,19 +327,37 @@ def test_selection_by_validation_between_the_two_stages():
     sel = select_by_validation({"teacher": phase(0.80),
                                 "student": phase(0.83),
                                 "dsmlp": phase(0.82),
-                                "dsmlp_main": phase(0.85)})
+                                "dsmlp_main": phase(0.81),
+                                "dsmlp_parallel": phase(0.70)})
     assert sel["phase"] == "student"
+    assert sel["runner_up"] == "dsmlp"
     assert sel["margin"] == pytest.approx(0.01)
-    assert sel["valid_auc_by_phase"]["dsmlp_main"] == 0.85  # recorded only
-    # a tie keeps the aligned DS-MLP; a main-stream-only student is no
-    # candidate (its export would carry an untrained parallel MLP)
+    # the aligned model's main stream alone beats both stages: it is
+    # exported (as a one-stream DS-MLP, tests/export/test_export_streams.py)
+    sel = select_by_validation({"teacher": phase(0.80),
+                                "student": phase(0.83),
+                                "dsmlp": phase(0.82),
+                                "dsmlp_main": phase(0.85),
+                                "dsmlp_parallel": phase(0.70)})
+    assert (sel["phase"], sel["runner_up"]) == ("dsmlp_main", "student")
+    assert sel["margin"] == pytest.approx(0.02)
+    assert sel["valid_auc_by_phase"]["teacher"] == 0.80  # recorded only
+    # a tie keeps the aligned DS-MLP, then the stage-1 student; a student
+    # scored as its main stream is a candidate (exported as that stream)
     assert select_by_validation({"teacher": phase(0.8), "student": phase(
-        0.82), "dsmlp": phase(0.82)})["phase"] == "dsmlp"
+        0.82), "dsmlp": phase(0.82), "dsmlp_main": phase(0.82)}
+                                )["phase"] == "dsmlp"
     assert select_by_validation({"teacher": phase(0.8), "student": phase(
-        0.9, scored="main stream"), "dsmlp": phase(0.82)})["phase"] == "dsmlp"
+        0.9, scored="main stream"), "dsmlp": phase(0.82)})["phase"] == (
+            "student")
+    # the candidates can be narrowed (the teacher_parallel ablation: its
+    # main stream is the teacher)
+    assert select_by_validation({"teacher": phase(0.8), "dsmlp": phase(
+        0.81), "dsmlp_main": phase(0.8)}, ("dsmlp",))["phase"] == "dsmlp"
     # a teacher-only run selects its teacher
     sel = select_by_validation({"teacher": phase(0.8)})
     assert sel == {"phase": "teacher", "valid_auc": 0.8, "margin": None,
+                   "runner_up": None,
                    "valid_auc_by_phase": {"teacher": 0.8}}
 
 

@@ -11,7 +11,12 @@ from tfdsmlp.training.presets import model_preset
 from tfdsmlp.training.train_config import TrainConfig
 from tfdsmlp.tuning import Choice, IntRange, LogUniform, SearchSpace, Uniform
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
-from tfdsmlp.tuning.space import SETTINGS, suggest, trial_settings
+from tfdsmlp.tuning.space import (
+    SETTINGS,
+    setting_keys,
+    suggest,
+    trial_settings,
+)
 from tfdsmlp.tuning.study import fixed_keys
 
 import optuna
@@ -19,6 +24,18 @@ import pytest
 from tiny_data import REPO_ROOT
 
 TEACHERS = sorted(m for m in MODELS if m != "dsmlp")
+
+
+def test_setting_keys_name_the_config_keys_a_setting_writes():
+    # one lookup for the space file's checks and the warm start's base
+    assert setting_keys("dsmlp", "align_patience") == [
+        "align.train.patience"]
+    assert setting_keys("dsmlp", "num_cross_layers") == []  # no such key
+    assert setting_keys("gdcn", "batch_size") == ["train.batch_size"]
+    assert setting_keys("finalmlp", "dropout") == [
+        "params.mlp1_dropout", "params.mlp2_dropout"]
+    assert setting_keys("dnn", "num_cross_layers") == []
+    assert setting_keys("gdcn", "align_patience") == []
 
 
 def test_dimensions_follow_each_models_config():

@@ -6,10 +6,17 @@ Export phases:
 
   teacher   the teacher                      teacher phase
   student   the DS-MLP after distillation    distill phase
+            (its main stream alone when stage 1 trained only the main
+            MLP, `distill.train_parallel: false`: that is what the run
+            scored as the student)
   dsmlp     the DS-MLP after alignment       align phase
             (the distilled student when the run has no align phase)
+  dsmlp_main      the main stream of `dsmlp` alone (a DS-MLP with
+                  `use_parallel: false` holding its main table and MLP)
+  dsmlp_parallel  the parallel stream of `dsmlp` alone
   best      the model the run selected by validation AUC (metrics.json
-            `selected`: dsmlp or student; the teacher of a `train` run)
+            `selected`: one of student, dsmlp, dsmlp_main,
+            dsmlp_parallel; the teacher of a `train` run)
 """
 
 from __future__ import annotations
@@ -21,16 +28,17 @@ import tfdsmlp  # noqa: F401
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.features import FeatureSpec
 from tfdsmlp.models.registry import build_model
-from tfdsmlp.run_dir import RunDir, RunDirError
+from tfdsmlp.run_dir import EXPORT_PHASES, RunDir, RunDirError
 from tfdsmlp.training.checkpoints import load_weights_checked
 from tfdsmlp.training.precision import precision_policy
 
 import tensorflow as tf
 
-EXPORT_PHASES = ("best", "dsmlp", "teacher", "student")
 SERVING_PRECISIONS = ("float32", "mixed_bfloat16")
 _WEIGHTS = {"teacher": ("teacher",), "student": ("distill",),
-            "dsmlp": ("align", "distill")}
+            "dsmlp": ("align", "distill"), "dsmlp_main": ("align", "distill"),
+            "dsmlp_parallel": ("align", "distill")}
+_STREAMS = {"dsmlp_main": "main", "dsmlp_parallel": "parallel"}
 
 
 def load_run_config(run_dir: str | RunDir) -> dict[str, Any]:
@@ -70,6 +78,30 @@ def phase_weights(run_dir: str | RunDir, phase: str) -> tuple[str, str]:
            "Finish the run first (rerunning its command resumes it)."))
 
 
+def phase_stream(run_dir: str | RunDir, phase: str,
+                 settings: dict[str, Any]) -> str | None:
+    """The stream ("main" / "parallel") an export phase keeps alone, or
+    None for the whole model. `settings`: the weights phase's done.json
+    settings ({"model", "params"})."""
+    stream = _STREAMS.get(phase)
+    params = settings.get("params") or {}
+    if phase == "student" and settings.get("model") == "dsmlp":
+        distill = RunDir.open(run_dir).read_config().get("distill") or {}
+        if (params.get("use_parallel", True)
+                and distill.get("train_parallel") is False):
+            stream = "main"  # stage 1 left the parallel MLP untrained
+    if stream and settings.get("model") != "dsmlp":
+        raise RunDirError(
+            f"--phase {phase} keeps one stream of a DS-MLP, but run "
+            f"{RunDir.open(run_dir).path}'s student is "
+            f"{settings.get('model')!r}: export --phase dsmlp instead.")
+    if stream and params.get(f"use_{stream}") is False:
+        raise RunDirError(
+            f"--phase {phase}: run {RunDir.open(run_dir).path}'s DS-MLP has "
+            f"no {stream} stream (student.params.use_{stream}: false).")
+    return stream
+
+
 def load_run_model(run_dir: str | RunDir, phase: str = "best",
                    data_dir: str | None = None, precision: str = "float32"
                    ) -> tuple[tf.keras.Model, FeatureSpec, str, dict]:
@@ -79,9 +111,12 @@ def load_run_model(run_dir: str | RunDir, phase: str = "best",
     "mixed_bfloat16": matmuls and activations in bfloat16 on the float32
     weights, float32 logits; `SERVING_PRECISIONS`).
 
+    A one-stream phase (`phase_stream`) loads the whole DS-MLP (checked)
+    and returns `DualStreamMLP.stream_model` of it.
+
     Returns (model, spec, data_dir, info) where info has `run_dir`,
-    `phase`, `weights`, `weights_phase`, `model_name`, `params`,
-    `precision`.
+    `phase`, `weights`, `weights_phase`, `model_name`, `params` (those of
+    the returned model), `precision`, `stream` (None: the whole model).
     """
     if precision not in SERVING_PRECISIONS:
         raise ValueError(f"--precision should be one of "
@@ -103,12 +138,18 @@ def load_run_model(run_dir: str | RunDir, phase: str = "best",
                             data.spec)
         model(model.dummy_inputs(), training=False)
     load_weights_checked(model, prefix, f"{phase} model")
+    params = dict(settings.get("params") or {})
+    stream = phase_stream(run, phase, settings)
+    if stream:
+        with precision_policy(precision):
+            model = model.stream_model(stream)
+        params.update(use_main=stream == "main",
+                      use_parallel=stream == "parallel")
     info = {"run_dir": run.path, "phase": phase,
             "weights": os.path.abspath(prefix),
             "weights_phase": weights_phase,
             "model_name": settings["model"],
-            "params": settings.get("params") or {},
-            "precision": precision}
+            "params": params, "precision": precision, "stream": stream}
     return model, data.spec, data.path, info
 
 

@@ -115,6 +115,29 @@ class DualStreamMLP(CTRModel):
     def call(self, inputs, training=None):
         return self.fuse(self.stream_logits(inputs, training=training))
 
+    def stream_model(self, stream: str) -> DualStreamMLP:
+        """A new, built DS-MLP with only `stream` ("main" or "parallel")
+        enabled, holding a copy of that stream's weights: its logit is this
+        model's z_M (or z_P). Used to export or serve one stream alone (a
+        run selects it when it scores best on validation); built under the
+        current Keras dtype policy."""
+        if stream not in ("main", "parallel"):
+            raise ValueError('`stream` should be "main" or "parallel". '
+                             f"Received: {stream!r}")
+        if not getattr(self, f"use_{stream}"):
+            raise ValueError(f"This DS-MLP has no {stream} stream "
+                             f"(use_{stream}=False).")
+        cfg = dataclasses.replace(self.config, use_main=stream == "main",
+                                  use_parallel=stream == "parallel")
+        model = DualStreamMLP(self.vocab_sizes, self.num_numeric, cfg,
+                              name=f"{self.name}_{stream}")
+        model(model.dummy_inputs(), training=False)
+        kept = (("embedding", "main_mlp") if stream == "main" else
+                ("parallel_embedding", "parallel_mlp"))
+        for attr in kept:
+            getattr(model, attr).set_weights(getattr(self, attr).get_weights())
+        return model
+
     def stream_variables(self, stream: str) -> list[tf.Variable]:
         """Trainable variables of the "main" or "parallel" stream."""
         if stream == "main" and self.use_main:

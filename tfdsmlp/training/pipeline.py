@@ -435,7 +435,11 @@ class _Runner:
                 "sharded": {name: shard_layout(model) for name, model in
                             (("teacher", teacher), ("student", student))
                             if model is not None}}
-        metrics["selected"] = select_by_validation(phases)
+        # The teacher_parallel ablation's "main stream" is the teacher:
+        # only its fused model is a DS-MLP to export.
+        metrics["selected"] = select_by_validation(
+            phases, ("dsmlp",) if isinstance(student, TeacherParallel)
+            else SELECTABLE)
         warnings = summary_warnings(phases, metrics["selected"]["phase"],
                                     self.run_dir.path)
         metrics["warnings"] = warnings
@@ -448,27 +452,34 @@ class _Runner:
 
 
 # Models a run can export as its DS-MLP, in order of preference on a tie:
-# after alignment (stage 2), after distillation (stage 1).
-SELECTABLE = ("dsmlp", "student")
+# after alignment (stage 2), after distillation (stage 1), the stage-2
+# model's main stream alone, its parallel stream alone (export phases of
+# `tfdsmlp.export.run_models`; a lone stream is exported as a one-stream
+# DS-MLP).
+SELECTABLE = ("dsmlp", "student", "dsmlp_main", "dsmlp_parallel")
 
 
-def select_by_validation(phases: dict[str, dict]) -> dict[str, Any]:
-    """The model to export: the stage-2 DS-MLP or the stage-1 student,
-    whichever has the higher validation AUC (the teacher in a teacher-only
-    run). A stage-1 student scored as its main stream alone is not a
-    candidate (its exported model would carry an untrained parallel MLP).
-    Returns {"phase", "valid_auc", "margin" (over the runner-up, or None),
-    "valid_auc_by_phase" (every phase, streams included, for the record)}.
+def select_by_validation(phases: dict[str, dict],
+                         candidates: tuple[str, ...] = SELECTABLE
+                         ) -> dict[str, Any]:
+    """The model to export: whichever of `candidates` present in `phases`
+    (default `SELECTABLE`: the stage-2 DS-MLP, the stage-1 student, and
+    each stream of the DS-MLP alone) has the highest validation AUC; the
+    teacher in a teacher-only run. A stage-1 student scored as its main
+    stream is exported as that stream. Returns {"phase", "valid_auc",
+    "runner_up" and "margin" over it (None when alone),
+    "valid_auc_by_phase" (every phase, for the record)}.
     """
     every = {k: p["valid"]["auc"] for k, p in phases.items()}
-    candidates = {k: every[k] for k in SELECTABLE
-                  if k in phases and "scored" not in phases[k]}
-    if not candidates:
-        candidates = {"teacher": every["teacher"]}
-    best = max(candidates, key=candidates.get)  # first of equals: dsmlp
-    rest = [v for k, v in candidates.items() if k != best]
-    return {"phase": best, "valid_auc": candidates[best],
-            "margin": candidates[best] - max(rest) if rest else None,
+    pool = {k: every[k] for k in candidates if k in phases}
+    if not pool:
+        pool = {"teacher": every["teacher"]}
+    best = max(pool, key=pool.get)  # first of equals, in SELECTABLE order
+    rest = {k: v for k, v in pool.items() if k != best}
+    runner_up = max(rest, key=rest.get) if rest else None
+    return {"phase": best, "valid_auc": pool[best],
+            "runner_up": runner_up,
+            "margin": pool[best] - rest[runner_up] if rest else None,
             "valid_auc_by_phase": every}
 
 

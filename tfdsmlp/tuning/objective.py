@@ -216,8 +216,8 @@ class DSMLPObjective(Objective):
     """The objective of `tune --model dsmlp --teacher RUN_DIR`: a trial is
     `run_dsmlp(..., until="align", teacher_checkpoint=RUN_DIR)` (the
     teacher loaded, never trained); its value is the validation AUC of the
-    model the run selects (`select_by_validation`: the stage-2 DS-MLP or
-    the stage-1 student). Pruning sees stage 1's per-epoch validation AUC
+    model the run selects (`select_by_validation`: the stage-2 DS-MLP, the
+    stage-1 student, or one stream of the DS-MLP alone). Pruning sees stage 1's per-epoch validation AUC
     at steps 1..E (E = `distill.train.epochs`), then stage 2's at steps
     E+1.. .
 

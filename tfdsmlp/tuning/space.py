@@ -333,6 +333,16 @@ DSMLP_TARGETS: dict[str, str] = {
 }
 
 
+def setting_keys(model: str, name: str) -> list[str]:
+    """The config keys that setting `name` writes for `model`: for
+    "dsmlp" its `DSMLP_TARGETS` key (a `run` key), for a teacher the
+    `TARGETS` keys its config accepts (`train` keys); [] for a setting the
+    model does not have."""
+    if model == "dsmlp":
+        return [DSMLP_TARGETS[name]] if name in DSMLP_TARGETS else []
+    return target_keys(model, name) if name in TARGETS else []
+
+
 def dsmlp_trial_settings(values: dict[str, Any], parallel_depth: int
                          ) -> dict[str, Any]:
     """{RunConfig key: value} of one DS-MLP trial."""

@@ -29,8 +29,6 @@ from tfdsmlp.config import ConfigError, load_yaml, to_dict
 from tfdsmlp.training.train_config import TrainConfig
 from tfdsmlp.tuning.space import (
     DSMLP_OPT_IN,
-    DSMLP_TARGETS,
-    TARGETS,
     Choice,
     Distribution,
     DSMLPSpace,
@@ -38,6 +36,7 @@ from tfdsmlp.tuning.space import (
     LogUniform,
     SearchSpace,
     Uniform,
+    setting_keys,
 )
 
 # The forms a space file may use, and the class each makes.
@@ -80,8 +79,8 @@ def _check_train_values(name: str, dist: Distribution, model: str,
     training settings do not take (a patience of 0, an lr_decay above 1):
     each bound or option of a setting that writes a `TrainConfig` field
     is checked by `TrainConfig` itself."""
-    keys = ([DSMLP_TARGETS[name]] if model == "dsmlp" else TARGETS[name])
-    fields = {k.rsplit(".", 1)[1] for k in keys if ".train." in f".{k}"}
+    fields = {k.rsplit(".", 1)[1] for k in setting_keys(model, name)
+              if ".train." in f".{k}"}
     for field in fields:
         for value in _values(dist):
             try:

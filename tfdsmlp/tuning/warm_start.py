@@ -32,10 +32,9 @@ from tfdsmlp.config import ConfigError
 from tfdsmlp.run_dir import flatten
 from tfdsmlp.tuning import report
 from tfdsmlp.tuning.space import (
-    DSMLP_TARGETS,
     WIDTH_DEPTH,
     Distribution,
-    target_keys,
+    setting_keys,
 )
 from tfdsmlp.tuning.storage import (
     STUDY_NAME,
@@ -64,9 +63,7 @@ def fits(dist: BaseDistribution, value: Any) -> bool:
 
 def _setting_key(model: str, name: str) -> str | None:
     """The key, in a study setup's `base`, that setting `name` writes."""
-    if model == "dsmlp":
-        return DSMLP_TARGETS.get(name)
-    keys = target_keys(model, name)
+    keys = setting_keys(model, name)
     return keys[0] if keys else None
 
 
