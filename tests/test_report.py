@@ -6,7 +6,7 @@ import json
 import os
 
 from tfdsmlp import cli
-from tfdsmlp.report import epochs_table, runs_table
+from tfdsmlp.report import epochs_table, run_table, runs_table
 from tfdsmlp.run_dir import RunDir
 
 import pytest
@@ -75,3 +75,29 @@ def test_epochs_table_of_a_finished_and_a_running_phase(tmp_path, capsys):
     assert "align" not in table
     assert cli.main(["report", "--epochs", run.path]) == 0
     assert "| teacher | 2 |" in capsys.readouterr().out
+
+
+def test_run_table_names_the_model_selected_for_export(tmp_path):
+    path = str(tmp_path / "run")
+    RunDir(path).write_config({"data": "/d"})
+
+    def scores(auc):
+        return {s: {"auc": auc, "logloss": 0.5, "rela_impr_vs_teacher": 0.0}
+                for s in ("valid", "test")} | {"params": 7}
+
+    phases = {"teacher": scores(0.8), "student": scores(0.81),
+              "dsmlp": scores(0.805), "dsmlp_main": scores(0.8125)}
+    selected = {"phase": "dsmlp_main", "valid_auc": 0.8125,
+                "runner_up": "student", "margin": 0.0025}
+    with open(os.path.join(path, "metrics.json"), "w") as f:
+        json.dump({"phases": phases, "selected": selected,
+                   "warnings": ["warning: x"]}, f)
+    lines = run_table(path).splitlines()
+    assert lines[-2:] == [
+        ("selected for export: dsmlp_main (valid AUC 0.8125, +0.0025 over "
+         "student)"), "warning: x"]
+    # a teacher-only run has nothing to select among
+    selected.update(phase="teacher", runner_up=None, margin=None)
+    with open(os.path.join(path, "metrics.json"), "w") as f:
+        json.dump({"phases": phases, "selected": selected}, f)
+    assert "selected" not in run_table(path)

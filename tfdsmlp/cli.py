@@ -153,7 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "report", help="Markdown table of finished runs.",
         description="Prints a Markdown table from metrics.json files: for a "
-                    "`run` directory one row per phase; for a directory of "
+                    "`run` directory one row per phase and the model "
+                    "selected for export; for a directory of "
                     "`train` or `run` runs one row per run (the model it "
                     "selected by validation AUC), then the mean and "
                     "standard deviation of each group of runs whose "
@@ -562,14 +563,11 @@ def _print_phases(result) -> None:
     for phase, m in result.metrics["phases"].items():
         print(f"{phase:<18}{m['valid']['auc']:>10.4f}{m['test']['auc']:>10.4f}"
               f"{m['test']['logloss']:>10.4f}{m['params']:>10}")
-    selected = result.metrics.get("selected")
-    if selected and selected["phase"] != "teacher":
-        margin = selected["margin"]
-        runner_up = selected.get("runner_up") or "the other stage"
-        print(f"selected for export: {selected['phase']} (valid AUC "
-              f"{selected['valid_auc']:.4f}"
-              + (f", {margin:+.4f} over {runner_up}" if margin is not None
-                 else "") + ")")
+    from tfdsmlp.report import selected_line
+
+    line = selected_line(result.metrics)
+    if line:
+        print(line)
     for line in result.warnings:
         print(line)
 

@@ -101,8 +101,24 @@ def _selected(run: RunDir) -> tuple[str, dict[str, Any]]:
     return name, m["phases"][phase]
 
 
+def selected_line(metrics: dict[str, Any]) -> str | None:
+    """"selected for export: PHASE (valid AUC a, +m over RUNNER_UP)" from
+    a run's metrics (`selected`), or None for a teacher-only run (or a
+    run from before selection was recorded)."""
+    selected = metrics.get("selected") or {}
+    if selected.get("phase", "teacher") == "teacher":
+        return None
+    margin = selected.get("margin")
+    runner_up = selected.get("runner_up") or "the other stage"
+    return (f"selected for export: {selected['phase']} (valid AUC "
+            f"{selected['valid_auc']:.4f}"
+            + (f", {margin:+.4f} over {runner_up}" if margin is not None
+               else "") + ")")
+
+
 def run_table(run_dir: str) -> str:
-    """One row per phase of a run."""
+    """One row per phase of a run, then the model selected for export
+    and the run's warnings."""
     m = RunDir.open(run_dir).read_metrics()
     lines = [("| phase | valid AUC | test AUC | test logloss "
              "| RelaImpr vs teacher (test) | epochs | params |"),
@@ -113,7 +129,8 @@ def run_table(run_dir: str) -> str:
             f"| {p['test']['logloss']:.4f} "
             f"| {p['test']['rela_impr_vs_teacher']:+.2f}% "
             f"| {p.get('epochs', '-')} | {p['params']} |")
-    lines += m.get("warnings", [])
+    line = selected_line(m)
+    lines += ([line] if line else []) + m.get("warnings", [])
     return "\n".join(lines)
 
 

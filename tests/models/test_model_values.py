@@ -105,15 +105,20 @@ def test_finalmlp_fuses_two_streams_bilinearly(use_fs):
     np.testing.assert_allclose(logits(model), want, rtol=1e-6)  # [121, 154]
 
 
-def test_dsmlp_averages_its_two_stream_logits():
-    # main MLP [3] over the all-ones table: z_M = 3 (s + 1) + 1; parallel
-    # MLP [] over an all-twos table: z_P = 2 s + 1.
+def _hand_set_dsmlp():
+    """Main MLP [3] over the all-ones table: z_M = 3 (s + 1) + 1; parallel
+    MLP [] over an all-twos table: z_P = 2 s + 1."""
     config = DualStreamMLPConfig(
         embedding_dim=1, main_hidden_units=(3,), parallel_hidden_units=(),
         dropout=0.0, batch_norm=False)
     model = ones(DualStreamMLP([3, 4], 1, config=config))
     for w in model.parallel_embedding.weights:
         w.assign(2 * tf.ones_like(w))
+    return model
+
+
+def test_dsmlp_averages_its_two_stream_logits():
+    model = _hand_set_dsmlp()
     z_m, z_p = 3 * (SUMS + 1) + 1, 2 * SUMS + 1
     streams = model.stream_logits(X)
     np.testing.assert_allclose(streams["main"].numpy()[:, 0], z_m)
@@ -127,13 +132,7 @@ def test_dsmlp_averages_its_two_stream_logits():
 
 
 def test_dsmlp_stream_model_keeps_one_stream_and_its_weights(tmp_path):
-    # The same hand-set DS-MLP as above: z_M = 3 (s + 1) + 1, z_P = 2 s + 1.
-    config = DualStreamMLPConfig(
-        embedding_dim=1, main_hidden_units=(3,), parallel_hidden_units=(),
-        dropout=0.0, batch_norm=False)
-    model = ones(DualStreamMLP([3, 4], 1, config=config))
-    for w in model.parallel_embedding.weights:
-        w.assign(2 * tf.ones_like(w))
+    model = _hand_set_dsmlp()  # z_M = 3 (s + 1) + 1, z_P = 2 s + 1
     main, parallel = model.stream_model("main"), model.stream_model("parallel")
     assert (main.use_main, main.use_parallel) == (True, False)
     assert (parallel.use_main, parallel.use_parallel) == (False, True)

@@ -126,6 +126,7 @@ def load_run_model(run_dir: str | RunDir, phase: str = "best",
         phase = selected_phase(run)
     prefix, weights_phase = phase_weights(run, phase)
     settings = run.read_done(weights_phase)["settings"]
+    stream = phase_stream(run, phase, settings)  # checked before building
     cfg = run.read_config()
     data = DatasetDir.open(data_dir or cfg.get("data") or "")
     recorded = cfg.get("dataset_fingerprint")
@@ -139,7 +140,6 @@ def load_run_model(run_dir: str | RunDir, phase: str = "best",
         model(model.dummy_inputs(), training=False)
     load_weights_checked(model, prefix, f"{phase} model")
     params = dict(settings.get("params") or {})
-    stream = phase_stream(run, phase, settings)
     if stream:
         with precision_policy(precision):
             model = model.stream_model(stream)
