@@ -16,9 +16,8 @@ import argparse
 import sys
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-from tfdsmlp.run_dir import EXPORT_PHASES
+from tfdsmlp.run_dir import EXPORT_PHASES, PHASES
 
-PHASE_CHOICES = ("teacher", "distill", "align")
 # `train` settings: the teacher's (`--set params.dropout=0.3`).
 TEACHER_KEYS = ("model", "params", "train")
 
@@ -61,7 +60,7 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True,
                    help="Run directory to write (or to resume: finished "
                         "phases with unchanged settings are reused).")
-    p.add_argument("--restart-from", choices=PHASE_CHOICES, metavar="PHASE",
+    p.add_argument("--restart-from", choices=PHASES, metavar="PHASE",
                    help="Train again from this phase (teacher, distill or "
                         "align): removes it and the phases after it from "
                         "--out first. Needed when --out holds phases made "

@@ -504,7 +504,8 @@ def summary_warnings(phases: dict[str, dict], selected: str | None = None,
             f"{run_path} --data DATA --preset PRESET --trials N --out STUDY "
             "(main MLP width, "
             "KD weight, align.alpha / align.beta, learning rates; each "
-            "stage's batch size with a --space file; docs/TUNING.md).")
+            "stage's batch size and patience with a --space file; "
+            "docs/TUNING.md).")
     return [line]
 
 
