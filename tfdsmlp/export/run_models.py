@@ -35,10 +35,11 @@ from tfdsmlp.training.precision import precision_policy
 import tensorflow as tf
 
 SERVING_PRECISIONS = ("float32", "mixed_bfloat16")
-_WEIGHTS = {"teacher": ("teacher",), "student": ("distill",),
-            "dsmlp": ("align", "distill"), "dsmlp_main": ("align", "distill"),
-            "dsmlp_parallel": ("align", "distill")}
+# A one-stream phase keeps that stream of the `dsmlp` weights.
 _STREAMS = {"dsmlp_main": "main", "dsmlp_parallel": "parallel"}
+_WEIGHTS = {"teacher": ("teacher",), "student": ("distill",),
+            "dsmlp": ("align", "distill"),
+            **{phase: ("align", "distill") for phase in _STREAMS}}
 
 
 def load_run_config(run_dir: str | RunDir) -> dict[str, Any]:
@@ -79,26 +80,29 @@ def phase_weights(run_dir: str | RunDir, phase: str) -> tuple[str, str]:
 
 
 def phase_stream(run_dir: str | RunDir, phase: str,
-                 settings: dict[str, Any]) -> str | None:
+                 settings: dict[str, Any],
+                 config: dict[str, Any] | None = None) -> str | None:
     """The stream ("main" / "parallel") an export phase keeps alone, or
     None for the whole model. `settings`: the weights phase's done.json
-    settings ({"model", "params"})."""
+    settings ({"model", "params"}); `config`: the run's config.yaml, when
+    the caller has read it already."""
+    run = RunDir.open(run_dir)
     stream = _STREAMS.get(phase)
     params = settings.get("params") or {}
     if phase == "student" and settings.get("model") == "dsmlp":
-        distill = RunDir.open(run_dir).read_config().get("distill") or {}
+        distill = (config or run.read_config()).get("distill") or {}
         if (params.get("use_parallel", True)
                 and distill.get("train_parallel") is False):
             stream = "main"  # stage 1 left the parallel MLP untrained
     if stream and settings.get("model") != "dsmlp":
         raise RunDirError(
             f"--phase {phase} keeps one stream of a DS-MLP, but run "
-            f"{RunDir.open(run_dir).path}'s student is "
-            f"{settings.get('model')!r}: export --phase dsmlp instead.")
+            f"{run.path}'s student is {settings.get('model')!r}: export "
+            "--phase dsmlp instead.")
     if stream and params.get(f"use_{stream}") is False:
         raise RunDirError(
-            f"--phase {phase}: run {RunDir.open(run_dir).path}'s DS-MLP has "
-            f"no {stream} stream (student.params.use_{stream}: false).")
+            f"--phase {phase}: run {run.path}'s DS-MLP has no {stream} "
+            f"stream (student.params.use_{stream}: false).")
     return stream
 
 
@@ -126,8 +130,8 @@ def load_run_model(run_dir: str | RunDir, phase: str = "best",
         phase = selected_phase(run)
     prefix, weights_phase = phase_weights(run, phase)
     settings = run.read_done(weights_phase)["settings"]
-    stream = phase_stream(run, phase, settings)  # checked before building
     cfg = run.read_config()
+    stream = phase_stream(run, phase, settings, cfg)  # before building
     data = DatasetDir.open(data_dir or cfg.get("data") or "")
     recorded = cfg.get("dataset_fingerprint")
     if data_dir and recorded and recorded != data.fingerprint:

@@ -474,7 +474,7 @@ def select_by_validation(phases: dict[str, dict],
     pool = {k: every[k] for k in candidates if k in phases}
     if not pool:
         pool = {"teacher": every["teacher"]}
-    best = max(pool, key=pool.get)  # first of equals, in SELECTABLE order
+    best = max(pool, key=pool.get)  # first of equals, in `candidates` order
     rest = {k: v for k, v in pool.items() if k != best}
     runner_up = max(rest, key=rest.get) if rest else None
     return {"phase": best, "valid_auc": pool[best],

@@ -217,9 +217,9 @@ class DSMLPObjective(Objective):
     `run_dsmlp(..., until="align", teacher_checkpoint=RUN_DIR)` (the
     teacher loaded, never trained); its value is the validation AUC of the
     model the run selects (`select_by_validation`: the stage-2 DS-MLP, the
-    stage-1 student, or one stream of the DS-MLP alone). Pruning sees stage 1's per-epoch validation AUC
-    at steps 1..E (E = `distill.train.epochs`), then stage 2's at steps
-    E+1.. .
+    stage-1 student, or one stream of the DS-MLP alone). Pruning sees
+    stage 1's per-epoch validation AUC at steps 1..E (E =
+    `distill.train.epochs`), then stage 2's at steps E+1.. .
 
     Args (besides `Objective`'s, whose `model` is "dsmlp"):
       teacher_run: the teacher run directory.
