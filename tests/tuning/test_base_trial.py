@@ -87,10 +87,11 @@ def test_a_base_a_trial_cannot_write_exactly_is_drawn():
 
 
 def test_the_dsmlp_base_keeps_all_but_a_main_width_outside_the_space():
-    """The avazu preset's main MLP (3 x 1024) is wider than the DS-MLP
-    space's widest (1000): width and depth are drawn together; the rest
-    is the preset's student and stages."""
-    base = build_run_config("avazu", "gdcn").resolved()
+    """A main MLP of 3 x 1024 (the avazu preset's before session 21) is
+    wider than the DS-MLP space's widest (1000): width and depth are drawn
+    together; the rest is the preset's student and stages."""
+    base = build_run_config("avazu", "gdcn", overrides=[
+        "student.params.main_hidden_units=[1024,1024,1024]"]).resolved()
 
     def config(values):
         return dsmlp_trial_config(base, values)
@@ -100,7 +101,8 @@ def test_the_dsmlp_base_keeps_all_but_a_main_width_outside_the_space():
     assert drawn == [
         "main_width/main_depth (main_width's base 1024 is outside its range)"]
     assert set(params) == set(dims) - {"main_width", "main_depth"}
-    assert params["parallel_width"] == 400 and params["dropout"] == 0.2
+    assert params["parallel_width"] == 400 and params["dropout"] == 0.05
+    assert (params["kd_weight"], params["alpha"]) == (1.1, 1.5)
     assert to_dict(config(params)) == to_dict(config({}))
 
 

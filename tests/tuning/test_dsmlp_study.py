@@ -12,6 +12,7 @@ import shutil
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp import cli
+from tfdsmlp.config import ConfigError
 from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.presets import build_run_config, load_preset
 from tfdsmlp.tuning import StudyError, run_study
@@ -110,10 +111,13 @@ def test_best_files_are_a_preset_and_a_run_config(study, synth_data,
     assert run_cfg.align.alpha == pytest.approx(best.params["alpha"])
     assert run_cfg.align.train.learning_rate == best.params[
         "align_learning_rate"]
-    # the preset works for `run --preset ... --teacher dnn`
-    params = build_run_config(os.path.join(out, "best.yaml"),
-                              "dnn").student.params
+    # the preset works for `run --preset ... --teacher dnn`, with the
+    # stages' settings: the same run config as best_run.yaml
+    from_preset = build_run_config(os.path.join(out, "best.yaml"), "dnn")
+    params = from_preset.student.params
     assert json.loads(json.dumps(params)) == cfg["student"]["params"]
+    assert from_preset.distill == run_cfg.distill
+    assert from_preset.align == run_cfg.align
     run_out = str(tmp_path / "run")
     # the recipe's last command: the teacher study stands for its best run
     assert cli.main(["run", "--data", synth_data, "--config",
@@ -192,6 +196,30 @@ def test_teacher_study_must_be_a_teacher_study_with_a_result(
     err = capsys.readouterr().err
     assert "--teacher-checkpoint" in err and "no complete trial yet" in err
     assert not os.path.exists(tmp_path / "b")
+
+
+def test_a_student_table_from_the_teacher_takes_its_width(
+        synth_data, teacher_run, tmp_path):
+    """With `distill.init_main_from_teacher` the base student takes the
+    width of the teacher run (4 here, not the preset's or the default),
+    and a space that searches the student's width is refused before any
+    trial (its width is the teacher's)."""
+    out = str(tmp_path / "study")
+    init = ["distill.init_main_from_teacher=true"]
+    with pytest.raises(ConfigError, match="Drop embedding_dim"):
+        run_study(synth_data, "dsmlp", out, trials=1, preset="synthetic",
+                  overrides=TINY_RUN + init, pruner="none",
+                  space=dataclasses.replace(
+                      TINY_SPACE, embedding_dim=Choice((4, 8))),
+                  teacher=teacher_run, log=None)
+    assert not os.path.exists(os.path.join(out, "study.db"))
+    result = run_study(synth_data, "dsmlp", out, trials=1,
+                       preset="synthetic", overrides=TINY_RUN + init,
+                       pruner="none", space=TINY_SPACE, teacher=teacher_run,
+                       log=None)
+    assert result.finished == 1
+    cfg = RunDir(os.path.join(out, "trials", "0")).read_config()
+    assert cfg["student"]["params"]["embedding_dim"] == 4
 
 
 def test_dsmlp_space_fixes_keys_given_with_set():

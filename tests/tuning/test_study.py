@@ -101,6 +101,10 @@ def test_best_yaml_is_a_preset_train_accepts(study, tiny_dataset_dir,
     cfg = build_run_config(result.best_yaml, "gdcn")
     assert cfg.teacher.train.learning_rate == pytest.approx(
         best.params["learning_rate"])
+    # the tuned teacher's training is its own; the stages keep the base's
+    base = build_run_config("synthetic", "gdcn")
+    assert cfg.distill == base.distill and cfg.align == base.align
+    assert cfg.student == base.student
     assert cfg.teacher.params["num_cross_layers"] == \
         best.params["num_cross_layers"]
     assert list(cfg.teacher.params["hidden_units"]) == [16]
@@ -118,7 +122,7 @@ def test_best_teacher_yaml_keeps_the_base_presets_student(study,
                                                         tiny_dataset_dir):
     """best_teacher.yaml: `run --preset BASE --config best_teacher.yaml`
     gets the best trial's teacher and the base preset's student settings
-    (best.yaml as a preset would give every phase the teacher's train)."""
+    (as `run --preset best.yaml` does)."""
     out, result, _ = study
     path = os.path.join(out, "best_teacher.yaml")
     assert set(yaml.safe_load(read(path))) == {"teacher"}

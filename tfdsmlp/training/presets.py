@@ -1,4 +1,18 @@
-"""Dataset presets (tfdsmlp/configs/<dataset>.yaml) -> typed configs."""
+"""Dataset presets (tfdsmlp/configs/<dataset>.yaml) -> typed configs.
+
+A preset file has up to four keys:
+
+  train:   training settings (`TrainConfig`) of every model and stage.
+  models:  per model, its params; an entry may hold its own `train:`
+           mapping, merged over the top-level one for that model as a
+           teacher (`train --model M`, `run --teacher M`).
+  distill: stage 1's settings (`DistillConfig`: kd_weight, kd_loss,
+           temperature, init_main_from_teacher, ...), its `train:` merged
+           over the top-level one.
+  align:   stage 2's settings (`AlignConfig`: alpha, beta, ...), likewise.
+
+Every key is checked strictly when the run's config is built (`from_dict`),
+so a misspelt one names itself and the valid ones."""
 
 from __future__ import annotations
 
@@ -14,6 +28,7 @@ from tfdsmlp.config import (
 )
 from tfdsmlp.training.run_config import RunConfig
 
+PRESET_KEYS = ("train", "models", "distill", "align")
 PRESET_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                           "configs")
 
@@ -38,16 +53,38 @@ def load_preset(dataset: str) -> dict[str, Any]:
         raise ConfigError(f"Unknown preset {dataset!r}. Valid presets: "
                           f"{preset_names()}, or a preset file PATH.yaml")
     data = load_yaml(path)
-    unknown = sorted(set(data) - {"train", "models"})
+    unknown = sorted(set(data) - set(PRESET_KEYS))
     if unknown:
         raise ConfigError(f"{path}: unknown preset key(s) {unknown}. Valid "
-                          "keys: ['models', 'train']")
+                          f"keys: {sorted(PRESET_KEYS)}")
+    for key in PRESET_KEYS:
+        _mapping(data.get(key), path, key)
+    for model, entry in (data.get("models") or {}).items():
+        _mapping(entry, path, f"models.{model}")
+        _mapping((entry or {}).get("train"), path, f"models.{model}.train")
+    for stage in ("distill", "align"):
+        _mapping((data.get(stage) or {}).get("train"), path,
+                 f"{stage}.train")
+    student = (data.get("models") or {}).get("dsmlp") or {}
+    if "train" in student:
+        raise ConfigError(
+            f"{path}: models.dsmlp.train: the DS-MLP student trains in two "
+            "stages, each with its own settings; put them under "
+            "distill.train and align.train (merged over the top-level "
+            "train:).")
     return data
+
+
+def _mapping(value: Any, path: str, key: str) -> None:
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"{path}: preset key {key} should be a mapping "
+                          f"(KEY: VALUE). Received: {value!r}")
 
 
 def model_preset(dataset: str | None, model: str) -> dict[str, Any]:
     """{model, params, train} for `model` on `dataset` (None: no preset,
-    every setting at its default)."""
+    every setting at its default): train is the preset's `train:` with the
+    model entry's own `train:` merged over it."""
     if dataset is None:
         return {"model": model, "params": {}, "train": {}}
     data = load_preset(dataset)
@@ -55,30 +92,41 @@ def model_preset(dataset: str | None, model: str) -> dict[str, Any]:
     if model not in models:
         raise ConfigError(f"Preset {dataset!r} has no settings for model "
                           f"{model!r}. Models in it: {sorted(models)}")
-    return {"model": model, "params": dict(models[model] or {}),
-            "train": dict(data.get("train", {}))}
+    params = dict(models[model] or {})
+    own_train = params.pop("train", None) or {}
+    return {"model": model, "params": params,
+            "train": {**(data.get("train") or {}), **own_train}}
 
 
 def run_preset(dataset: str | None, teacher: str) -> dict[str, Any]:
-    """RunConfig mapping: the preset's teacher, its "dsmlp" student, and the
-    preset's train settings for every phase (None: no preset: defaults)."""
+    """RunConfig mapping: the preset's teacher, its "dsmlp" student, and
+    each stage's settings, whose `train` is the preset's `train:` with the
+    stage's own merged over it (None: no preset: defaults)."""
     data = load_preset(dataset) if dataset is not None else {}
-    train = dict(data.get("train", {}))
-    student = dict((data.get("models", {}) or {}).get("dsmlp") or {})
+    train = dict(data.get("train") or {})
+    student = dict((data.get("models") or {}).get("dsmlp") or {})
+    stages = {}
+    for stage in ("distill", "align"):
+        section = dict(data.get(stage) or {})
+        section["train"] = {**train, **(section.get("train") or {})}
+        stages[stage] = section
     return {"teacher": model_preset(dataset, teacher),
-            "student": {"model": "dsmlp", "params": student},
-            "distill": {"train": dict(train)},
-            "align": {"train": dict(train)}}
+            "student": {"model": "dsmlp", "params": student}, **stages}
 
 
 def build_run_config(dataset: str | None, teacher: str,
                      config_file: str | None = None,
                      overrides: list[str] | tuple[str, ...] = (),
-                     teacher_only: bool = False) -> RunConfig:
+                     teacher_only: bool = False,
+                     trained_teacher: dict[str, Any] | None = None
+                     ) -> RunConfig:
     """preset (None: none) <- YAML file <- `--set` overrides, checked
     strictly. `teacher_only`: the YAML file holds the teacher's settings
     (`model`, `params`, `train`, as `python -m tfdsmlp train` takes them)
-    or a whole run's (`teacher: ...`)."""
+    or a whole run's (`teacher: ...`). `trained_teacher`: the `model` and
+    `params` of a finished teacher run, which replace the teacher's before
+    the config is resolved (so that a student that takes the teacher's
+    embedding width takes this one's)."""
     data = run_preset(dataset, teacher)
     if config_file:
         extra = load_yaml(config_file)
@@ -86,6 +134,10 @@ def build_run_config(dataset: str | None, teacher: str,
             extra = {"teacher": extra}
         data = deep_merge(data, extra)
     data = merge_overrides(data, list(overrides))
+    if trained_teacher is not None:
+        data["teacher"] = {**data.get("teacher", {}),
+                           "model": trained_teacher["model"],
+                           "params": dict(trained_teacher["params"])}
     return from_dict(RunConfig, data).resolved()
 
 

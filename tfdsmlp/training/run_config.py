@@ -72,5 +72,18 @@ class RunConfig:
     export_name: str = ""
 
     def resolved(self) -> RunConfig:
-        return dataclasses.replace(self, teacher=self.teacher.resolved(),
-                                   student=self.student.resolved())
+        """Every model default written out. A DS-MLP student whose main
+        table starts from the teacher's (`distill.init_main_from_teacher`)
+        and which names no `embedding_dim` takes the teacher's width, so
+        that one preset serves teachers of any width; a width it names is
+        kept (and checked against the teacher's before training)."""
+        teacher = self.teacher.resolved()
+        student = self.student
+        if (self.distill.init_main_from_teacher
+                and student.model == "dsmlp"
+                and "embedding_dim" not in student.params):
+            student = dataclasses.replace(student, params={
+                **student.params,
+                "embedding_dim": teacher.params["embedding_dim"]})
+        return dataclasses.replace(self, teacher=teacher,
+                                   student=student.resolved())

@@ -13,7 +13,7 @@ least as good as the preset on validation.
 So a new study queues the base settings as trial 0 (Optuna's
 `Study.enqueue_trial`): its best is then never below the base on
 validation (same seed), and TPE learns from the base like any trial.
-A setting whose base value lies outside the space (the avazu preset's
+A setting whose base value lies outside the space (the criteo preset's
 main MLP of 1024 units against DS-MLP widths 200 .. 1000), or that the
 trial could not write back exactly (FinalMLP's `dropout` where the
 preset gives its two streams different ones), is drawn instead, and the

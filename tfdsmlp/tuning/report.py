@@ -124,14 +124,14 @@ def trials_markdown(study: optuna.Study, model: str) -> str:
 
 def best_preset(teacher: dict[str, Any], model: str,
                 preset: str | None) -> dict[str, Any]:
-    """The best trial's `teacher` config section as a preset: `train:`
-    (its training settings) and `models:` (the base preset's models, with
-    `model`'s params replaced by the trial's)."""
-    base = load_preset(preset) if preset else {}
+    """The base preset with `model`'s entry replaced by the best trial's
+    `teacher` config section: its params, and its training settings as
+    the entry's own `train:`, so that the other models and the student's
+    stages keep the base preset's training settings."""
+    base = dict(load_preset(preset)) if preset else {}
     models = dict(base.get("models") or {})
-    models[model] = teacher["params"]
-    return json.loads(json.dumps({"train": teacher["train"],
-                                  "models": models}))
+    models[model] = {**teacher["params"], "train": teacher["train"]}
+    return json.loads(json.dumps({**base, "models": models}))
 
 
 def write_outputs(study: optuna.Study, out: str, model: str,
@@ -173,10 +173,10 @@ def write_dsmlp_outputs(study: optuna.Study, out: str,
                         data: str) -> None:
     """trials.md and, once a trial completed, for `tune --model dsmlp`:
     best.yaml, a preset (`train:` the teacher run's training settings;
-    `models:` the teacher's params and the best student's as `dsmlp`),
-    and best_run.yaml, a `run --config` file with the best trial's
-    `teacher`, `student`, `distill` and `align` sections (kd_weight,
-    alpha, beta, per-stage training settings: not preset keys)."""
+    `models:` the teacher's params and the best student's as `dsmlp`;
+    `distill:` and `align:` the best trial's stage settings), and
+    best_run.yaml, a `run --config` file with the same settings as
+    `teacher`, `student`, `distill` and `align` sections."""
     _write(os.path.join(out, "trials.md"), trials_markdown(study, "dsmlp"))
     best = best_trial(study)
     if best is None:
@@ -186,7 +186,8 @@ def write_dsmlp_outputs(study: optuna.Study, out: str,
     tmodel = teacher["model"]
     preset = {"train": teacher["train"],
               "models": {tmodel: teacher["params"],
-                         "dsmlp": cfg["student"]["params"]}}
+                         "dsmlp": cfg["student"]["params"]},
+              "distill": cfg["distill"], "align": cfg["align"]}
     run_cfg = {"teacher": {"model": tmodel, "params": teacher["params"],
                            "train": teacher["train"]},
                "student": cfg["student"], "distill": cfg["distill"],
@@ -202,9 +203,8 @@ def write_dsmlp_outputs(study: optuna.Study, out: str,
             f"copy its run first (its finished phases load): cp -r "
             f"{trial_dir} RUN\n")
     _write(os.path.join(out, "best.yaml"), header + (
-        "# A preset (student params; the distill/align settings are in "
-        "best_run.yaml): run --preset THIS --teacher "
-        f"{tmodel}\n") + yaml.safe_dump(
+        "# A preset (the settings of best_run.yaml): run --preset THIS "
+        f"--teacher {tmodel}\n") + yaml.safe_dump(
             json.loads(json.dumps(preset)), sort_keys=False))
     _write(best_run, header + copy + yaml.safe_dump(
         json.loads(json.dumps(run_cfg)), sort_keys=False))

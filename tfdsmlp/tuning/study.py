@@ -339,12 +339,19 @@ def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
     teacher = teacher_of_study(teacher, say)
     tsettings = _teacher_settings(teacher)
     tmodel = tsettings["model"]
-    base = build_run_config(preset, tmodel, None, overrides)
-    base = dataclasses.replace(base, teacher=dataclasses.replace(
-        base.teacher, model=tmodel, params=tsettings["params"])).resolved()
+    base = build_run_config(preset, tmodel, None, overrides,
+                            trained_teacher=tsettings)
     build_model("dsmlp", base.student.params, data.spec)
     fixed = {o.split("=", 1)[0].strip() for o in overrides}
     dims = space.dimensions(fixed)
+    if "embedding_dim" in dims and base.distill.init_main_from_teacher:
+        raise ConfigError(
+            "The --space searches the student's embedding_dim, but "
+            "distill.init_main_from_teacher (on in this base config) starts "
+            "the student's table from the teacher's, so its width is the "
+            f"teacher's ({base.teacher.params['embedding_dim']}). Drop "
+            "embedding_dim from the --space file, or search the student's "
+            "own table with --set distill.init_main_from_teacher=false.")
     if not dims:
         raise ConfigError("Nothing to search for dsmlp: every setting of "
                           "the space is fixed by --set.")
