@@ -40,8 +40,8 @@ def preset_names() -> list[str]:
 
 def preset_path(preset: str) -> str:
     """The YAML file of `preset`: a name in tfdsmlp/configs, or a path to a
-    file of the same shape (`train:`, `models:`), such as the best.yaml of
-    `python -m tfdsmlp tune`."""
+    file of the same shape (the module docstring's keys), such as the
+    best.yaml of `python -m tfdsmlp tune`."""
     if preset.endswith((".yaml", ".yml")) or os.sep in preset:
         return preset
     return os.path.join(PRESET_DIR, f"{preset}.yaml")
