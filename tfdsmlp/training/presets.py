@@ -28,7 +28,9 @@ from tfdsmlp.config import (
 )
 from tfdsmlp.training.run_config import RunConfig
 
-PRESET_KEYS = ("train", "models", "distill", "align")
+# The student's stages, each a preset section of its own.
+STAGES = ("distill", "align")
+PRESET_KEYS = ("train", "models", *STAGES)
 PRESET_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                           "configs")
 
@@ -62,7 +64,7 @@ def load_preset(dataset: str) -> dict[str, Any]:
     for model, entry in (data.get("models") or {}).items():
         _mapping(entry, path, f"models.{model}")
         _mapping((entry or {}).get("train"), path, f"models.{model}.train")
-    for stage in ("distill", "align"):
+    for stage in STAGES:
         _mapping((data.get(stage) or {}).get("train"), path,
                  f"{stage}.train")
     student = (data.get("models") or {}).get("dsmlp") or {}
@@ -106,7 +108,7 @@ def run_preset(dataset: str | None, teacher: str) -> dict[str, Any]:
     train = dict(data.get("train") or {})
     student = dict((data.get("models") or {}).get("dsmlp") or {})
     stages = {}
-    for stage in ("distill", "align"):
+    for stage in STAGES:
         section = dict(data.get(stage) or {})
         section["train"] = {**train, **(section.get("train") or {})}
         stages[stage] = section

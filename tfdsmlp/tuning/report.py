@@ -128,7 +128,7 @@ def best_preset(teacher: dict[str, Any], model: str,
     `teacher` config section: its params, and its training settings as
     the entry's own `train:`, so that the other models and the student's
     stages keep the base preset's training settings."""
-    base = dict(load_preset(preset)) if preset else {}
+    base = load_preset(preset) if preset else {}
     models = dict(base.get("models") or {})
     models[model] = {**teacher["params"], "train": teacher["train"]}
     return json.loads(json.dumps({**base, "models": models}))
