@@ -16,9 +16,11 @@ from tfdsmlp.run_dir import RunDir, differences
 from tfdsmlp.training.pipeline import (
     PhaseDivergedError,
     check_learned,
+    run_dsmlp,
     select_by_validation,
     summary_warnings,
 )
+from tfdsmlp.training.presets import build_run_config
 from tfdsmlp.training.train_config import TrainConfig
 
 import numpy as np
@@ -94,10 +96,16 @@ def test_train_run_is_a_teacher_checkpoint(train_run, synth_data,
     source = (str(train_run) if form == "run_dir" else
               RunDir(train_run).weights_prefix("teacher"))
     out = tmp_path / "ds"
+    # teacher.train trains nothing here (it differs from the run's 0.01)
+    lr = ["--set", "teacher.train.learning_rate=0.5"]
     assert cli.main(["run", "--data", synth_data, "--teacher", "dnn",
                      "--preset", "synthetic", "--out", str(out),
-                     "--teacher-checkpoint", source, *RUN,
+                     "--teacher-checkpoint", source, *RUN, *lr,
                      "--set", "teacher.params.hidden_units=[8]"]) == 0
+    # config.yaml records the settings that trained the loaded teacher
+    recorded = RunDir(out).read_config()["teacher"]["train"]
+    assert recorded == RunDir(train_run).read_config()["teacher"]["train"]
+    assert recorded["learning_rate"] == 0.01
     metrics = RunDir(out).read_metrics()
     ref = RunDir(train_run).read_metrics()["phases"]["teacher"]
     teacher = metrics["phases"]["teacher"]
@@ -111,10 +119,27 @@ def test_train_run_is_a_teacher_checkpoint(train_run, synth_data,
              else str(train_run))
     assert cli.main(["run", "--data", synth_data, "--teacher", "dnn",
                      "--preset", "synthetic", "--out", str(out),
-                     "--teacher-checkpoint", other, *RUN,
+                     "--teacher-checkpoint", other, *RUN, *lr,
                      "--set", "teacher.params.hidden_units=[8]"]) == 0
     assert RunDir(out).read_metrics()["phases"]["dsmlp"] == \
         metrics["phases"]["dsmlp"]
+
+
+def test_loose_teacher_weights_record_no_training_settings(
+        train_run, synth_data, tmp_path):
+    """Weights copied out of their run say nothing of how they were
+    trained: config.yaml records no teacher.train for them."""
+    prefix = RunDir(train_run).weights_prefix("teacher")
+    loose = tmp_path / "loose"
+    shutil.copytree(os.path.dirname(prefix), loose)
+    cfg = build_run_config("synthetic", "dnn", overrides=[
+        "teacher.params.hidden_units=[8]"])
+    out = tmp_path / "ds"
+    run_dsmlp(synth_data, cfg, str(out), until="teacher", verbose=0,
+              teacher_checkpoint=str(loose / "model"))
+    recorded = RunDir(out).read_config()
+    assert "train" not in recorded["teacher"]
+    assert recorded["teacher_checkpoint"] == str(loose / "model")
 
 
 def test_teacher_checkpoint_of_another_model_is_refused(

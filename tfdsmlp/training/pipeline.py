@@ -226,6 +226,26 @@ class _Runner:
             source["fingerprint"] = theirs
         return prefix, source
 
+    def _recorded_config(self) -> dict[str, Any]:
+        """The resolved config as config.yaml records it. A loaded
+        teacher was not trained by this config's `teacher.train`, so its
+        record is the training settings of the run that made it (its
+        fingerprint's, the keys this version knows; followed back when that
+        run loaded it too), or none for a bare weights file: `report DIR` then groups the seed repeats of runs on
+        one teacher whatever their `teacher.train` said."""
+        recorded = to_dict(self.cfg)
+        if self.teacher_source is None:
+            return recorded
+        made = self.teacher_source.get("fingerprint") or {}
+        while "train" not in made and "loaded_from" in made:  # loaded too
+            made = made["loaded_from"].get("fingerprint") or {}
+        theirs = made.get("train")
+        ours = recorded["teacher"].pop("train")
+        if theirs:
+            recorded["teacher"]["train"] = {k: theirs[k] for k in ours
+                                            if k in theirs}
+        return recorded
+
     # -- the job ---------------------------------------------------------
     def run(self) -> RunResult:
         run, cfg = self.run_dir, self.cfg
@@ -258,7 +278,7 @@ class _Runner:
                                   "teacher_checkpoint": (
                                       self.teacher_source or {}).get(
                                           "weights"),
-                                  **to_dict(cfg)})
+                                  **self._recorded_config()})
             phases: dict[str, Any] = {}
             tcfg = cfg.teacher.train
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp.run_dir import RunDir
-from tfdsmlp.training.presets import load_preset
+from tfdsmlp.training.presets import STAGES, load_preset
 from tfdsmlp.tuning.space import Choice, Distribution, IntRange
 from tfdsmlp.tuning.space_file import at_edges, from_record
 
@@ -184,14 +184,14 @@ def write_dsmlp_outputs(study: optuna.Study, out: str,
     trial_dir = os.path.join(out, best.user_attrs["run_dir"])
     cfg = RunDir(trial_dir).read_config()
     tmodel = teacher["model"]
+    run_cfg = {"teacher": {k: teacher[k] for k in ("model", "params",
+                                                   "train")},
+               **{k: cfg[k] for k in ("student", "distill", "align")}}
+    # the same settings as a preset
     preset = {"train": teacher["train"],
               "models": {tmodel: teacher["params"],
                          "dsmlp": cfg["student"]["params"]},
-              "distill": cfg["distill"], "align": cfg["align"]}
-    run_cfg = {"teacher": {"model": tmodel, "params": teacher["params"],
-                           "train": teacher["train"]},
-               "student": cfg["student"], "distill": cfg["distill"],
-               "align": cfg["align"]}
+              **{k: cfg[k] for k in STAGES}}
     best_run = os.path.join(out, "best_run.yaml")
     header = (
         f"# Best trial {best.number} of the DS-MLP tuning study {out} "
