@@ -4,6 +4,8 @@ Every training command (`train`: the teacher phase alone; `run`: teacher ->
 distil -> align) writes one layout::
 
     RUN/config.yaml              the resolved config of the last command
+                                 (a loaded teacher's `train`: the settings
+                                 that trained it, when known)
     RUN/metrics.json             per phase valid/test AUC, logloss, ...
     RUN/<phase>/weights/model.*  weights after the phase (TF checkpoint)
     RUN/<phase>/done.json        the commit point: the phase's fingerprint,
