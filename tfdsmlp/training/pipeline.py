@@ -231,8 +231,9 @@ class _Runner:
         teacher was not trained by this config's `teacher.train`, so its
         record is the training settings of the run that made it (its
         fingerprint's, the keys this version knows; followed back when that
-        run loaded it too), or none for a bare weights file: `report DIR` then groups the seed repeats of runs on
-        one teacher whatever their `teacher.train` said."""
+        run loaded it too), or none for a bare weights file: `report DIR`
+        then groups the seed repeats of runs on one teacher whatever their
+        `teacher.train` said."""
         recorded = to_dict(self.cfg)
         if self.teacher_source is None:
             return recorded

@@ -186,7 +186,7 @@ def write_dsmlp_outputs(study: optuna.Study, out: str,
     tmodel = teacher["model"]
     run_cfg = {"teacher": {k: teacher[k] for k in ("model", "params",
                                                    "train")},
-               **{k: cfg[k] for k in ("student", "distill", "align")}}
+               **{k: cfg[k] for k in ("student", *STAGES)}}
     # the same settings as a preset
     preset = {"train": teacher["train"],
               "models": {tmodel: teacher["params"],
