@@ -264,6 +264,18 @@ class RunDir(os.PathLike):
         _write_json(metrics, self.metrics_path)
 
 
+def trained_with(fingerprint: dict[str, Any] | None
+                 ) -> dict[str, Any] | None:
+    """The `train` settings that made a teacher, from its phase's
+    fingerprint (done.json), followed back through `loaded_from` where its
+    run loaded the teacher from another run; None for weights copied out
+    of their run (no fingerprint to follow)."""
+    made = fingerprint or {}
+    while "train" not in made and "loaded_from" in made:  # loaded too
+        made = made["loaded_from"].get("fingerprint") or {}
+    return made.get("train")
+
+
 def _read_json(path: str) -> dict[str, Any]:
     try:
         with open(path, encoding="utf-8") as f:

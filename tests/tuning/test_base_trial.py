@@ -150,3 +150,23 @@ def test_no_base_trial_when_a_copied_trial_has_the_base_settings():
         else:
             assert lines == [("[tune] no base trial: a trial of the "
                               "study has the base settings")]
+
+
+def test_the_base_trial_takes_the_base_optimizer_with_its_l2_scope():
+    """The opt-in `optimizer` setting: Adam with the whole-table L2 is
+    the base's value; Adam with the batch-scope L2 (from a preset) is no
+    value of the setting, so it is drawn and named."""
+    from tfdsmlp.tuning import Choice
+
+    space = SearchSpace(optimizer=Choice(("adam", "lazy_adam")))
+    dims = space.dimensions("gdcn")
+    params, drawn = base_params(
+        _teacher_config("synthetic", "gdcn", TEACHER_TINY), "gdcn", dims)
+    assert params["optimizer"] == "adam"
+    assert not [d for d in drawn if d.startswith("optimizer")]
+    params, drawn = base_params(_teacher_config(
+        "synthetic", "gdcn",
+        [*TEACHER_TINY, "teacher.params.embedding_l2_scope=batch"]),
+        "gdcn", dims)
+    assert "optimizer" not in params
+    assert "optimizer (its base is not one value of the setting)" in drawn

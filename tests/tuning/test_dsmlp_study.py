@@ -12,7 +12,7 @@ import shutil
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp import cli
-from tfdsmlp.config import ConfigError
+from tfdsmlp.config import ConfigError, to_dict
 from tfdsmlp.run_dir import RunDir
 from tfdsmlp.training.presets import build_run_config, load_preset
 from tfdsmlp.tuning import StudyError, run_study
@@ -107,6 +107,10 @@ def test_best_files_are_a_preset_and_a_run_config(study, synth_data,
     run_cfg = build_run_config(None, "gdcn",
                                os.path.join(out, "best_run.yaml"))
     assert run_cfg.teacher.model == "dnn"
+    # the teacher's train: the settings that trained it (its fingerprint)
+    made = RunDir(teacher_run).read_done("teacher")["fingerprint"]["train"]
+    assert json.loads(json.dumps(to_dict(run_cfg.teacher.train))) == made
+    assert preset["train"] == made
     assert run_cfg.distill.kd_weight == cfg["distill"]["kd_weight"]
     assert run_cfg.align.alpha == pytest.approx(best.params["alpha"])
     assert run_cfg.align.train.learning_rate == best.params[

@@ -12,7 +12,9 @@ from tfdsmlp.training.train_config import TrainConfig
 from tfdsmlp.tuning import Choice, IntRange, LogUniform, SearchSpace, Uniform
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
 from tfdsmlp.tuning.space import (
+    OPTIMIZER_L2_SCOPE,
     SETTINGS,
+    TEACHER_OPT_IN,
     setting_keys,
     suggest,
     trial_settings,
@@ -21,7 +23,7 @@ from tfdsmlp.tuning.study import fixed_keys
 
 import optuna
 import pytest
-from tiny_data import REPO_ROOT
+from tiny_data import REPO_ROOT, make_spec
 
 TEACHERS = sorted(m for m in MODELS if m != "dsmlp")
 
@@ -40,8 +42,9 @@ def test_setting_keys_name_the_config_keys_a_setting_writes():
 
 def test_dimensions_follow_each_models_config():
     space = SearchSpace()
-    assert set(space.dimensions("gdcn")) == set(SETTINGS)
-    assert set(space.dimensions("dcnv2")) == set(SETTINGS)
+    default = set(SETTINGS) - set(TEACHER_OPT_IN)
+    assert set(space.dimensions("gdcn")) == default
+    assert set(space.dimensions("dcnv2")) == default
     dnn = space.dimensions("dnn")
     assert "num_cross_layers" not in dnn and "mlp_width" in dnn
     # FinalMLP: dropout writes both streams', width/depth stream 1's.
@@ -78,9 +81,11 @@ def _corners(dims):
 @pytest.mark.parametrize("preset", [None, "frappe", "synthetic"])
 def test_every_corner_of_the_space_fits_every_teacher(model, preset):
     """Each model's config accepts (strictly) every extreme of its space,
-    over the defaults and the presets (e.g. FinalMLP's fusion heads)."""
+    over the defaults and the presets (e.g. FinalMLP's fusion heads),
+    opt-in settings turned on."""
     base = model_preset(preset, model)["params"]
-    for values in _corners(SearchSpace().dimensions(model)):
+    space = SearchSpace(**TEACHER_OPT_IN)
+    for values in _corners(space.dimensions(model)):
         settings = trial_settings(model, values)
         model_config(model, {**base, **settings["params"]})
         dataclasses.replace(TrainConfig(), **settings["train"])
@@ -98,6 +103,40 @@ def test_set_keys_are_not_searched():
     values = {"dropout": 0.1}
     assert trial_settings("finalmlp", values, {"params.mlp1_dropout"}) == {
         "params": {"mlp2_dropout": 0.1}, "train": {}}
+
+
+def test_the_optimizer_is_searched_with_its_l2_scope_when_turned_on():
+    """Off by default; on, it writes the optimizer and the embedding L2
+    scope it pairs with, and a `--set` of either key fixes it."""
+    assert "optimizer" not in SearchSpace().dimensions("gdcn")
+    space = SearchSpace(optimizer=TEACHER_OPT_IN["optimizer"])
+    assert "optimizer" in space.dimensions("gdcn")
+    assert trial_settings("gdcn", {"optimizer": "lazy_adam"}) == {
+        "params": {"embedding_l2_scope": "batch"},
+        "train": {"optimizer": "lazy_adam"}}
+    assert trial_settings("gdcn", {"optimizer": "adam"}) == {
+        "params": {"embedding_l2_scope": "table"},
+        "train": {"optimizer": "adam"}}
+    for key in ("train.optimizer", "params.embedding_l2_scope"):
+        assert "optimizer" not in space.dimensions("gdcn", {key})
+    assert set(OPTIMIZER_L2_SCOPE) == set(TEACHER_OPT_IN["optimizer"].options)
+
+
+@pytest.mark.parametrize("model", TEACHERS)
+def test_every_searched_optimizer_trains_with_any_embedding_l2(model):
+    """LazyAdam refuses a whole-table L2 (dense gradients): the pairing
+    gives it the batch scope at every L2 of the space."""
+    from tfdsmlp.models.registry import build_model
+    from tfdsmlp.training.fit import make_optimizer
+    space = SearchSpace(optimizer=TEACHER_OPT_IN["optimizer"])
+    base = model_preset("synthetic", model)["params"]
+    for optimizer in OPTIMIZER_L2_SCOPE:
+        settings = trial_settings(model, {"optimizer": optimizer,
+                                          "embedding_l2": 0.1})
+        assert "optimizer" in space.dimensions(model)
+        net = build_model(model, {**base, **settings["params"]}, make_spec())
+        make_optimizer(dataclasses.replace(TrainConfig(),
+                                           **settings["train"]), net)
 
 
 def test_space_is_frozen_and_checks_its_ranges():

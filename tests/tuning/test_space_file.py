@@ -210,3 +210,39 @@ def test_cli_refuses_a_bad_space_before_any_trial(tiny_dataset_dir,
     assert code != 0
     assert "`embeding_l2` is not a setting" in capsys.readouterr().err
     assert not os.path.exists(out)
+
+
+def test_the_optimizer_is_searched_only_when_given(tmp_path):
+    space = load_space(_file(tmp_path, "optimizer: [adam, lazy_adam]\n"),
+                       "gdcn")
+    assert space.dimensions("gdcn")["optimizer"] == Choice(
+        ("adam", "lazy_adam"))
+    assert "optimizer" not in SearchSpace().dimensions("gdcn")
+    with pytest.raises(ConfigError, match="`optimizer`: `optimizer` should "
+                       "be one of"):
+        load_space(_file(tmp_path, "optimizer: [adam, sgd]\n"), "gdcn")
+
+
+def test_a_trial_trains_the_optimizer_it_drew_with_its_l2_scope(
+        tiny_dataset_dir, tmp_path):
+    """End to end: a trial that draws LazyAdam trains with it and with
+    the batch-scope L2 (the synthetic preset's base: Adam, whole table,
+    embedding L2 > 0, which LazyAdam alone would refuse)."""
+    import yaml
+
+    data = without_test_split(tiny_dataset_dir, str(tmp_path / "data"))
+    out = str(tmp_path / "study")
+    path = _file(tmp_path, "optimizer: [lazy_adam]\nembedding_l2: [0.01]\n")
+    space = load_space(path, "gdcn")
+    result = run_study(data, "gdcn", out, trials=1, preset="synthetic",
+                       overrides=[*TINY_TUNE, "train.learning_rate=1e-3",
+                                  "params.dropout=0.1",
+                                  "params.num_cross_layers=2"],
+                       pruner="none", space=space, log=None)
+    assert result.finished == 1
+    ran = yaml.safe_load(read(out, "trials", "0", "config.yaml"))["teacher"]
+    assert ran["train"]["optimizer"] == "lazy_adam"
+    assert ran["params"]["embedding_l2_scope"] == "batch"
+    best = read(result.best_yaml)
+    assert "optimizer: lazy_adam" in best
+    assert "embedding_l2_scope: batch" in best

@@ -44,7 +44,13 @@ from tfdsmlp.distill import Aligner, Distiller
 from tfdsmlp.models.dual_stream_mlp import DualStreamMLP
 from tfdsmlp.models.registry import build_model, model_class
 from tfdsmlp.models.teacher_parallel import TeacherParallel
-from tfdsmlp.run_dir import PHASES, RunDir, RunDirError, differences
+from tfdsmlp.run_dir import (
+    PHASES,
+    RunDir,
+    RunDirError,
+    differences,
+    trained_with,
+)
 from tfdsmlp.training.callbacks import (
     NonFiniteLossError,
     checkpointable_dropout,
@@ -237,10 +243,7 @@ class _Runner:
         recorded = to_dict(self.cfg)
         if self.teacher_source is None:
             return recorded
-        made = self.teacher_source.get("fingerprint") or {}
-        while "train" not in made and "loaded_from" in made:  # loaded too
-            made = made["loaded_from"].get("fingerprint") or {}
-        theirs = made.get("train")
+        theirs = trained_with(self.teacher_source.get("fingerprint"))
         ours = recorded["teacher"].pop("train")
         if theirs:
             recorded["teacher"]["train"] = {k: theirs[k] for k in ours

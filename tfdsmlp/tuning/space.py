@@ -130,6 +130,12 @@ class SearchSpace:
         must divide its streams' last width).
       mlp_depth: hidden layers, 1 to 4.
       num_cross_layers: cross depth of DCNv2 / GDCN, 1 to 6.
+      optimizer: the optimizer with the embedding L2 it pairs with
+        (`OPTIMIZER_L2_SCOPE`): "adam" (Keras Adam, L2 on the whole
+        table) or "lazy_adam" (LazyAdam, L2 on the batch's rows). None
+        (the default): not searched, the base config's; a `--space` file
+        turns it on (`TEACHER_OPT_IN`), so that studies made over the
+        default space keep their recorded space.
     """
 
     learning_rate: Distribution = LogUniform(1e-4, 1e-2)
@@ -140,17 +146,23 @@ class SearchSpace:
     mlp_width: Distribution = Choice((100, 200, 400, 800))
     mlp_depth: Distribution = IntRange(1, 4)
     num_cross_layers: Distribution = IntRange(1, 6)
+    optimizer: Distribution | None = None
 
     def dimensions(self, model: str, fixed: Iterable[str] = ()
                    ) -> dict[str, Distribution]:
         """{setting: distribution} searched for `model`: the settings that
-        write at least one key its config (or `TrainConfig`) has, minus
-        those whose keys are all in `fixed` (e.g. given with `--set`)."""
+        are on (not None) and write at least one key its config (or
+        `TrainConfig`) has, minus those whose keys are all in `fixed`
+        (e.g. given with `--set`); a `JOINT` setting is dropped when any
+        of its keys is fixed."""
         fixed = set(fixed)
         dims = {}
         for name in SETTINGS:
-            keys = [k for k in target_keys(model, name) if k not in fixed]
-            if keys:
+            if getattr(self, name) is None:
+                continue
+            targets = target_keys(model, name)
+            keys = [k for k in targets if k not in fixed]
+            if keys and (name not in JOINT or keys == targets):
                 dims[name] = getattr(self, name)
         # Width and depth make one list: both are searched or neither.
         if ("mlp_width" in dims) != ("mlp_depth" in dims):
@@ -158,6 +170,25 @@ class SearchSpace:
             dims.pop("mlp_depth", None)
         return dims
 
+
+# The teacher settings that are off unless a `--space` file gives a range,
+# with the values each takes. The criteo preset trained with LazyAdam in
+# sessions 10-21, so the 1M-row GDCN study on the planted Criteo-shaped
+# data never saw Keras Adam, which at 10M rows gave its teacher 0.008
+# more validation AUC (docs/SCALE.md, section 8): a study can now choose.
+TEACHER_OPT_IN: dict[str, Distribution] = {
+    "optimizer": Choice(("adam", "lazy_adam")),
+}
+
+# The embedding L2 scope each optimizer is searched with: Keras Adam with
+# the whole-table L2 (FuxiCTR's, the presets'), LazyAdam with the L2 on the
+# batch's rows (a whole-table L2 would make its gradients dense, which
+# `fit` refuses).
+OPTIMIZER_L2_SCOPE = {"adam": "table", "lazy_adam": "batch"}
+
+# Settings that write several keys as one choice: searched only when every
+# key is free (a `--set` of any of them fixes the setting).
+JOINT = ("optimizer",)
 
 # The (width, depth) settings that write one hidden-unit list together,
 # [width] * depth: a teacher's MLP and the DS-MLP's main MLP.
@@ -176,6 +207,7 @@ TARGETS: dict[str, tuple[str, ...]] = {
     "mlp_width": ("params.hidden_units", "params.mlp1_hidden_units"),
     "mlp_depth": ("params.hidden_units", "params.mlp1_hidden_units"),
     "num_cross_layers": ("params.num_cross_layers",),
+    "optimizer": ("train.optimizer", "params.embedding_l2_scope"),
 }
 SETTINGS = tuple(f.name for f in dataclasses.fields(SearchSpace))
 
@@ -206,6 +238,9 @@ def trial_settings(model: str, values: dict[str, Any],
         for key in target_keys(model, name):
             if key not in fixed:
                 flat[key] = value
+    if "optimizer" in values and "params.embedding_l2_scope" in flat:
+        flat["params.embedding_l2_scope"] = OPTIMIZER_L2_SCOPE[
+            values["optimizer"]]
     out: dict[str, dict[str, Any]] = {"params": {}, "train": {}}
     for key, value in flat.items():
         section, name = key.split(".", 1)

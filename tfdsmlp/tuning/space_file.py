@@ -29,6 +29,7 @@ from tfdsmlp.config import ConfigError, load_yaml, to_dict
 from tfdsmlp.training.train_config import TrainConfig
 from tfdsmlp.tuning.space import (
     DSMLP_OPT_IN,
+    TEACHER_OPT_IN,
     Choice,
     Distribution,
     DSMLPSpace,
@@ -66,8 +67,9 @@ def load_space(path: str, model: str) -> SearchSpace | DSMLPSpace:
                 f"Settings: {', '.join(names)}.")
         where = f"--space {path}: `{name}`"
         default = getattr(base, name)
-        if default is None:  # an opt-in DS-MLP setting
-            default = DSMLP_OPT_IN[name]
+        if default is None:  # an opt-in setting
+            default = (DSMLP_OPT_IN if model == "dsmlp"
+                       else TEACHER_OPT_IN)[name]
         changes[name] = _distribution(value, default, where)
         _check_train_values(name, changes[name], model, where)
     return dataclasses.replace(base, **changes)

@@ -29,8 +29,9 @@ from tfdsmlp.config import ConfigError, to_dict
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.models.registry import build_model
 from tfdsmlp.predict.progress import duration
-from tfdsmlp.run_dir import RunDir
+from tfdsmlp.run_dir import RunDir, trained_with
 from tfdsmlp.training.presets import build_run_config
+from tfdsmlp.training.train_config import TrainConfig
 from tfdsmlp.tuning import report
 from tfdsmlp.tuning.base_trial import enqueue_base_trial
 from tfdsmlp.tuning.objective import DSMLPObjective, Objective
@@ -314,17 +315,19 @@ def teacher_of_study(teacher: str, say: Callable[[str], None],
 
 def _teacher_settings(teacher: str) -> dict:
     """{model, params, train} of the teacher of run directory `teacher`
-    (train: its config.yaml's, for reference)."""
+    (train: the settings that trained it, from its phase's fingerprint,
+    `trained_with`; {} for weights copied out of their run), as
+    best_run.yaml records them for reference."""
     run = RunDir(teacher)
     if not run.is_done("teacher"):
         raise ConfigError(f"--teacher {teacher}: not a finished teacher run "
                           "(no finished teacher phase; run `python -m "
                           f"tfdsmlp train --out {teacher}` first).")
-    settings = run.read_done("teacher")["settings"]
-    try:
-        train = run.read_config()["teacher"].get("train") or {}
-    except Exception:  # noqa: BLE001 - only for best_run.yaml
-        train = {}
+    done = run.read_done("teacher")
+    settings = done["settings"]
+    theirs = trained_with(done.get("fingerprint")) or {}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    train = {k: v for k, v in theirs.items() if k in known}
     return {"model": settings["model"], "params": settings["params"],
             "train": train}
 

@@ -29,9 +29,11 @@ from collections.abc import Callable
 from typing import Any
 
 from tfdsmlp.config import ConfigError
+from tfdsmlp.models.config import ModelConfig
 from tfdsmlp.run_dir import flatten
 from tfdsmlp.tuning import report
 from tfdsmlp.tuning.space import (
+    OPTIMIZER_L2_SCOPE,
     WIDTH_DEPTH,
     Distribution,
     setting_keys,
@@ -96,6 +98,11 @@ def base_values(setup: dict[str, Any], names: list[str]
                 value = value[0]
             else:
                 value = None
+        if name == "optimizer" and flat.get(
+                "params.embedding_l2_scope",
+                ModelConfig.embedding_l2_scope) != (
+                    OPTIMIZER_L2_SCOPE.get(value)):
+            value = None  # e.g. Adam with the batch-scope L2
         if value is None:
             raise StudyError(
                 f"that study did not search {name}, and its value there "
