@@ -48,6 +48,20 @@ def _add_fault_flags(p: argparse.ArgumentParser) -> None:
                         "(somewhat slower).")
 
 
+# `--progress` of train / run, and the `verbose` each gives the runner.
+PROGRESS_MODES = {"bar": 1, "lines": 2, "none": 0}
+
+
+def _progress_verbose(args: argparse.Namespace) -> int:
+    """`verbose` for `run_dsmlp`: --quiet, --progress, or by default a bar
+    on a terminal and lines otherwise (a bar rewritten in place fills a
+    log file with backspaces)."""
+    if args.quiet:
+        return 0
+    mode = args.progress or ("bar" if sys.stdout.isatty() else "lines")
+    return PROGRESS_MODES[mode]
+
+
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     """Flags shared by `train` and `run`."""
     p.add_argument("--preset", default=None,
@@ -65,8 +79,17 @@ def _add_run_flags(p: argparse.ArgumentParser) -> None:
                         "align): removes it and the phases after it from "
                         "--out first. Needed when --out holds phases made "
                         "with other settings.")
-    p.add_argument("--quiet", action="store_true",
-                   help="No per-epoch progress bars.")
+    shown = p.add_mutually_exclusive_group()
+    shown.add_argument(
+        "--progress", choices=PROGRESS_MODES, default=None,
+        help="What each epoch prints. bar: Keras' progress bar with its "
+             "ETA, rewritten in place (for a terminal); lines: a line "
+             "every 30 s with the epoch's rows done, examples/s and ETA, "
+             "and one per finished epoch with its metrics (for log files: "
+             "nohup, the experiments runner); none: nothing (as --quiet). "
+             "Default: bar on a terminal, lines otherwise.")
+    shown.add_argument("--quiet", action="store_true",
+                       help="No per-epoch progress (--progress none).")
     _add_fault_flags(p)
     _add_config_flags(p)
 
@@ -548,7 +571,7 @@ def _run(args: argparse.Namespace, teacher: str, until: str, **kwargs):
     cfg = _run_config(args, teacher)
     try:
         return run_dsmlp(args.data, cfg, args.out,
-                         verbose=0 if args.quiet else 1,
+                         verbose=_progress_verbose(args),
                          deterministic=args.deterministic, until=until,
                          restart_from=args.restart_from, **kwargs)
     except ConfigError as e:

@@ -25,8 +25,11 @@ def job_metrics(out_dir: str, job: Job) -> dict | None:
 
 
 def command(job: Job, data_dir: str, out_dir: str, preset: str) -> list[str]:
+    """The job's `train` / `run` command; its progress lines (a line every
+    30 s and one per epoch) go to the job's log, OUT/logs/JOB.log."""
     cmd = [sys.executable, "-m", "tfdsmlp", job.command, "--data", data_dir,
-           "--preset", preset, "--out", job_dir(out_dir, job), "--quiet"]
+           "--preset", preset, "--out", job_dir(out_dir, job),
+           "--progress", "lines"]
     if job.command == "train":
         cmd += ["--model", job.model]
     else:

@@ -28,6 +28,7 @@ from tfdsmlp.training.callbacks import (
     reset_dropout_generators,
     schedule_callbacks,
 )
+from tfdsmlp.training.epoch_progress import EpochProgress
 from tfdsmlp.training.lazy_adam import Adam, LazyAdam
 from tfdsmlp.training.parameter_server import is_parameter_server
 from tfdsmlp.training.startup import StartupTimer
@@ -203,6 +204,9 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
                   f"{initial_epoch} in {backup_dir}")
         callbacks.append(backup)
     callbacks += extra_callbacks or []
+    if verbose == 2 and steps and not on_servers:  # --progress lines
+        callbacks.append(EpochProgress(phase, steps, cfg.batch_size,
+                                       cfg.epochs))
     fault = FaultInjection.from_env(phase)
     if fault:
         callbacks.append(fault)
@@ -261,8 +265,10 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
 
 
 def _fit_verbose(verbose: int, strategy) -> int:
-    """Keras' `verbose`: a progress bar with ETA, except under
-    ParameterServerStrategy, whose `fit` allows only one line per epoch."""
+    """Keras' `verbose`: 1 a progress bar with ETA, 2 a line per epoch
+    (`--progress lines`, with `EpochProgress` lines within it); under
+    ParameterServerStrategy, whose `fit` allows only one line per epoch,
+    2 for either."""
     if verbose and is_parameter_server(strategy):
         return 2
     return verbose

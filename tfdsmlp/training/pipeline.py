@@ -152,7 +152,8 @@ def run_dsmlp(data: str | DatasetDir, cfg: RunConfig,
         "parameter_server" (`get_strategy`).
       teacher_checkpoint: a run directory (its teacher phase) or a weights
         prefix to load instead of training the teacher.
-      verbose: 0 silences progress.
+      verbose: 0 silences progress, 1 shows progress bars, 2 progress
+        lines (`--progress lines`: one every 30 s and one per epoch).
       deterministic: TensorFlow op determinism: reruns, and runs resumed
         after an interruption, give identical results.
       until: last phase: "teacher", "distill" or "align".
