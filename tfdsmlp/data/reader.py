@@ -266,9 +266,9 @@ def make_epoch_stream(data_dir: DataDir, split: str, global_batch_size: int,
             # Shuffle blocks of `shuffle_buffer` records with stateless ops
             # seeded by (seed, epoch, block): deterministic and resumable.
             # (`Dataset.shuffle` cannot take a tensor seed when the global
-            # seed is 0: TF's seed check turns it into a Python bool.)
-            # (A sequential map: in order without `deterministic`, which
-            # without `num_parallel_calls` only earns a UserWarning.)
+            # seed is 0: TF's seed check turns it into a Python bool.) The
+            # map is sequential, so in order; `deterministic=` there only
+            # earns a UserWarning.
             ds = ds.batch(shuffle_buffer).enumerate().map(
                 lambda i, block: tf.random.experimental.stateless_shuffle(
                     block, seed=tf.stack([seed, epoch * 1_000_003 + i]))
