@@ -27,6 +27,7 @@ import dataclasses
 import sys
 
 from tfdsmlp.dataset_dir import DatasetDir
+from tfdsmlp.features import NUM_RESERVED_IDS
 from tfdsmlp.run_dir import RunDir
 
 import numpy as np
@@ -65,8 +66,9 @@ def rank_groups(table: np.ndarray, vocab_sizes: list[int],
             f"vocabularies {sum(vocab_sizes)}: not this dataset's table.")
     norms = np.linalg.norm(table, axis=1)
     offsets = np.concatenate([[0], np.cumsum(vocab_sizes)[:-1]])
-    ranks = np.concatenate([np.arange(size - 2) for size in vocab_sizes])
-    rows = np.concatenate([norms[off + 2: off + size]
+    first = NUM_RESERVED_IDS  # padding and OOV come first
+    ranks = np.concatenate([np.arange(size - first) for size in vocab_sizes])
+    rows = np.concatenate([norms[off + first: off + size]
                            for off, size in zip(offsets, vocab_sizes)])
     out = []
     for low, high in zip(edges, (*edges[1:], None)):
