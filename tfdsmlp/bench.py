@@ -15,7 +15,8 @@ Reports (examples/s unless noted):
   --saved-model NAME=PATH;
 - embedding optimizer: training rate of a DNN over a large synthetic
   vocabulary (--sparse-rows table rows) with Adam and whole-table L2
-  (FuxiCTR), Adam with batch-scope L2, and LazyAdam with batch-scope L2;
+  (FuxiCTR), Adam with batch-scope L2, LazyAdam with batch-scope L2, and
+  LazyAdam with the whole-table L2 applied lazily (`lazy` scope);
 - convert: `data_tools convert` rows/s on a raw Criteo-format file
   replicated to >= --convert-rows rows, against `wc -l` on the same file.
 All ratios are computed from figures measured in the same run.
@@ -124,6 +125,7 @@ SPARSE_VARIANTS = {  # name: (optimizer, embedding_l2_scope)
     "adam_table_l2": ("adam", "table"),
     "adam_batch_l2": ("adam", "batch"),
     "lazy_adam_batch_l2": ("lazy_adam", "batch"),
+    "lazy_adam_lazy_l2": ("lazy_adam", "lazy"),
 }
 
 
@@ -297,9 +299,9 @@ def run_bench(data_dir: str, preset: str = "frappe",
             for k, ds in streams.items()}
     student = models["dsmlp"]
     distiller = Distiller(models[teachers[0]], student)
-    compile_trainer(distiller, cfg)
+    compile_trainer(distiller, cfg, student)
     aligner = Aligner(student)
-    compile_trainer(aligner, cfg)
+    compile_trainer(aligner, cfg, student)
     for phase, trainer in (("distill", distiller), ("align", aligner)):
         log(f"[bench] train {phase}")
         result["train"][phase] = {

@@ -229,8 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--convert-rows", type=int, default=1_000_000,
                    help="Rows of the replicated file. Default: 1000000.")
     p.add_argument("--sparse-rows", type=int, default=0, metavar="N",
-                   help="Also time Adam vs LazyAdam (and whole-table vs "
-                        "batch-scope embedding L2) on a DNN whose tables "
+                   help="Also time Adam vs LazyAdam (and whole-table, "
+                        "batch-scope and lazy embedding L2) on a DNN whose "
+                        "tables "
                         "hold N rows in all, e.g. 2000000. Default: 0 "
                         "(skipped).")
     p.add_argument("--json", metavar="FILE", help="Write all figures here.")

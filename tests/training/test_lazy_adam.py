@@ -89,7 +89,7 @@ def test_train_config_selects_it_and_refuses_dense_embedding_gradients(
     cfg = TrainConfig(optimizer="lazy_adam")
     assert isinstance(make_optimizer(cfg), LazyAdam)
     table_l2 = build_model("dnn", {"embedding_l2": 0.1}, tiny_spec)
-    with pytest.raises(ValueError, match="embedding_l2_scope: batch"):
+    with pytest.raises(ValueError, match="`embedding_l2_scope: lazy`"):
         make_optimizer(cfg, table_l2)
     batch_l2 = build_model("dnn", {"embedding_l2": 0.1,
                                    "embedding_l2_scope": "batch"}, tiny_spec)

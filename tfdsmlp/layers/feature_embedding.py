@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 # Where the embedding L2 term applies (see `FeatureEmbedding`).
-L2_SCOPES = ("table", "batch")
+L2_SCOPES = ("table", "batch", "lazy")
 
 
 @tf.keras.utils.register_keras_serializable(package="tfdsmlp")
@@ -43,7 +43,11 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     With `l2_scope="batch"` the term covers only the rows this batch looked
     up, each once, `(embedding_l2 / 2) * sum_{r in unique(batch ids)}
     ||E[r]||^2` (+ the numeric vectors), so the table's gradient stays an
-    `IndexedSlices` over those rows (see `LazyAdam`).
+    `IndexedSlices` over those rows (see `LazyAdam`). `l2_scope="lazy"`
+    adds the same batch-row term here; `LazyAdamTableL2` (the optimizer
+    `lazy_adam` picks for it) applies the term's pull to the rows absent
+    from the batch, so that the whole table is regularised as with
+    `"table"` under Adam at LazyAdam's cost.
 
     Weights are drawn from `N(0, initializer_stddev ** 2)` (FuxiCTR: 1e-4).
 
@@ -56,9 +60,10 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             `0.0`.
         initializer_stddev: float. Standard deviation of the normal
             initialiser. Defaults to `1e-4`.
-        l2_scope: str. `"table"` (FuxiCTR: whole table each step) or
-            `"batch"` (the rows looked up by the batch). Defaults to
-            `"table"`.
+        l2_scope: str. `"table"` (FuxiCTR: whole table each step),
+            `"batch"` (the rows looked up by the batch) or `"lazy"` (the
+            batch's rows here, the others by `LazyAdamTableL2`). Defaults
+            to `"table"`.
         **kwargs: Standard `tf.keras.layers.Layer` arguments.
 
     Call arguments:
@@ -171,7 +176,7 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             offsets = tf.constant(self._offsets, dtype=ids.dtype)
             rows = ids + offsets
             emb = _lookup(self, rows)
-            if self.l2_scope == "batch" and self.embedding_l2 > 0:
+            if self.l2_scope != "table" and self.embedding_l2 > 0:
                 touched = _lookup(self, tf.unique(tf.reshape(rows, [-1]))[0])
                 self.add_loss(self.embedding_l2 / 2.0
                               * tf.reduce_sum(tf.square(touched)))

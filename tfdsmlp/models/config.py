@@ -67,10 +67,13 @@ class ModelConfig:
       embedding_l2: float >= 0. FuxiCTR `embedding_regularizer`: adds
         (embedding_l2 / 2) * ||W||^2 over whole embedding tables each step.
         Defaults to 0.
-      embedding_l2_scope: str. "table" (FuxiCTR, above) or "batch": the L2
+      embedding_l2_scope: str. "table" (FuxiCTR, above), "batch": the L2
         term covers only the rows each batch looks up, so embedding
-        gradients stay sparse (for `train.optimizer: lazy_adam`). Defaults
-        to "table".
+        gradients stay sparse (for `train.optimizer: lazy_adam`), or
+        "lazy": the batch's rows in the loss and the other rows' pull
+        applied lazily by `train.optimizer: lazy_adam`
+        (`LazyAdamTableL2`: the whole table regularised as under Adam,
+        at LazyAdam's cost). Defaults to "table".
     """
 
     embedding_dim: int = 10

@@ -30,6 +30,7 @@ from tfdsmlp.training.callbacks import (
 )
 from tfdsmlp.training.epoch_progress import EpochProgress
 from tfdsmlp.training.lazy_adam import Adam, LazyAdam
+from tfdsmlp.training.lazy_table_l2 import LazyAdamTableL2, SettleLazyL2
 from tfdsmlp.training.parameter_server import is_parameter_server
 from tfdsmlp.training.startup import StartupTimer
 from tfdsmlp.training.strategy import is_chief
@@ -41,20 +42,32 @@ import tensorflow as tf
 def make_optimizer(cfg: TrainConfig, model: tf.keras.Model | None = None
                    ) -> tf.keras.optimizers.Optimizer:
     """`cfg.optimizer` with the learning rate and global-norm clip of
-    `cfg`. With `model`, refuses `lazy_adam` where the whole-table L2 term
-    makes every embedding gradient dense (the option would do nothing)."""
+    `cfg`; `LazyAdamTableL2` for `lazy_adam` on a `model` whose embedding
+    L2 has `embedding_l2_scope: lazy`. With `model`, refuses `lazy_adam`
+    where the whole-table L2 term makes every embedding gradient dense
+    (the option would do nothing), and the `lazy` scope without
+    `lazy_adam` (nothing would apply the absent rows' L2)."""
     kwargs: dict[str, Any] = {"learning_rate": cfg.learning_rate}
     if cfg.clipnorm > 0:
         kwargs["global_clipnorm"] = cfg.clipnorm
+    l2 = getattr(model, "embedding_l2", 0)
+    scope = getattr(model, "embedding_l2_scope", "")
+    if cfg.optimizer != "lazy_adam" and scope == "lazy" and l2 > 0:
+        raise ValueError(
+            "`embedding_l2_scope: lazy` applies the whole-table L2 to the "
+            "rows absent from a batch inside `optimizer: lazy_adam`, but "
+            f"the optimizer is {cfg.optimizer!r}. Set `train.optimizer: "
+            "lazy_adam`, or `embedding_l2_scope: table` for Adam.")
     if cfg.optimizer == "lazy_adam":
-        if (model is not None and getattr(model, "embedding_l2", 0) > 0
-                and getattr(model, "embedding_l2_scope", "") == "table"):
+        if l2 > 0 and scope == "table":
             raise ValueError(
                 "`optimizer: lazy_adam` needs sparse embedding gradients, "
-                f"but the model has `embedding_l2={model.embedding_l2}` over "
-                "the whole table (`embedding_l2_scope: table`). Set "
-                "`embedding_l2_scope: batch` or `embedding_l2: 0` in the "
-                "model params.")
+                f"but the model has `embedding_l2={l2}` over the whole "
+                "table (`embedding_l2_scope: table`). Set "
+                "`embedding_l2_scope: lazy` (the same L2, applied lazily), "
+                "`batch` or `embedding_l2: 0` in the model params.")
+        if l2 > 0 and scope == "lazy":
+            return LazyAdamTableL2(table_l2=l2, **kwargs)
         return LazyAdam(**kwargs)
     return Adam(**kwargs)
 
@@ -189,6 +202,14 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
                                   checkpoint_best=on_servers,
                                   best_weights_dir=backup_dir)
     callbacks = list(schedule)
+    if isinstance(model.optimizer, LazyAdamTableL2):
+        if on_servers:
+            raise ValueError(
+                "`embedding_l2_scope: lazy` is not supported under "
+                "ParameterServerStrategy (its end-of-epoch pass over the "
+                "tables would run on the coordinator); use `batch`.")
+        # First: validation, backups and best weights read settled rows.
+        callbacks.insert(0, SettleLazyL2())
     if log_dir:
         callbacks.append(tf.keras.callbacks.TensorBoard(
             log_dir=log_dir, profile_batch=tuple(cfg.profile_batches) or 0))

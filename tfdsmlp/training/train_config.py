@@ -33,7 +33,9 @@ class TrainConfig:
       optimizer: "adam" (Keras Adam; its sparse update still decays the
         moments of whole embedding tables every step) or "lazy_adam"
         (`LazyAdam`: only the looked-up rows; needs sparse embedding
-        gradients, i.e. `embedding_l2: 0` or `embedding_l2_scope: batch`).
+        gradients, i.e. `embedding_l2: 0` or `embedding_l2_scope` `batch`
+        or `lazy`; with `lazy` the whole-table L2 is applied lazily,
+        `LazyAdamTableL2`).
       steps_per_execution: training steps run per call of the compiled
         train function (Keras `compile(steps_per_execution=...)`): the same
         updates with less per-step Python overhead, which matters for small
