@@ -123,8 +123,8 @@ def test_lazy_scope_adds_the_batch_rows_term(tiny_spec, tiny_batch):
 
 def _fit(data_dir, spec, backup_dir, epochs):
     cfg = TrainConfig(optimizer="lazy_adam", learning_rate=0.01,
-                      batch_size=32, epochs=epochs, steps_per_epoch=4, patience=5, check_learned=False,
-                      shuffle_buffer=1000)
+                      batch_size=32, epochs=epochs, steps_per_epoch=4,
+                      patience=5, check_learned=False, shuffle_buffer=1000)
     model = build_model("dnn", {"hidden_units": [8], "dropout": 0.0,
                                 "embedding_l2": 0.1,
                                 "embedding_l2_scope": "lazy"}, spec)
@@ -137,7 +137,7 @@ def test_fit_settles_each_epoch_and_resumes_exactly(tiny_dataset_dir,
                                                      tiny_spec, tmp_path):
     whole = _fit(tiny_dataset_dir, tiny_spec, tmp_path / "whole", 2)
     opt = whole.optimizer
-    (mark,) = opt._marks.values()
+    ((_, mark),) = opt._marks.values()
     # Settled at the last epoch end: every row is up to date.
     np.testing.assert_array_equal(mark.numpy(), float(opt.iterations))
     _fit(tiny_dataset_dir, tiny_spec, tmp_path / "split", 1)

@@ -88,12 +88,9 @@ class LazyAdam(Adam):
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable)
         dtype = variable.dtype
-        local_step = tf.cast(self.iterations + 1, dtype)
         beta_1 = tf.cast(self.beta_1, dtype)
         beta_2 = tf.cast(self.beta_2, dtype)
-        alpha = (tf.cast(self.learning_rate, dtype)
-                 * tf.sqrt(1 - tf.pow(beta_2, local_step))
-                 / (1 - tf.pow(beta_1, local_step)))
+        alpha = self._alpha(dtype)
         var_key = self._var_key(variable)
         m = self._momentums[self._index_dict[var_key]]
         v = self._velocities[self._index_dict[var_key]]
@@ -105,3 +102,11 @@ class LazyAdam(Adam):
         v.scatter_update(tf.IndexedSlices(v_rows, rows))
         variable.scatter_sub(tf.IndexedSlices(
             alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
+
+    def _alpha(self, dtype) -> tf.Tensor:
+        """Adam's bias-corrected step size at this step,
+        `lr * sqrt(1 - beta_2 ** t) / (1 - beta_1 ** t)`."""
+        local_step = tf.cast(self.iterations + 1, dtype)
+        return (tf.cast(self.learning_rate, dtype)
+                * tf.sqrt(1 - tf.pow(tf.cast(self.beta_2, dtype), local_step))
+                / (1 - tf.pow(tf.cast(self.beta_1, dtype), local_step)))

@@ -9,9 +9,10 @@ the smaller the row's gradients were (Adam divides by their root mean
 square), so rare ids are regularised the more the rarer they are. Its
 dense gradient is the cost LazyAdam removes. The pull on an absent row is
 a known factor per step, so it is applied when the row is next looked up,
-and to every row at each epoch end (`SettleLazyL2`). A decoupled weight
-decay (AdamW's form, the same factor for every row) was tried first and
-did not help (section 8).
+and to every row at each epoch end (`SettleLazyL2`). The pull has to
+depend on each row's gradients: a decoupled weight decay (AdamW's form,
+the same factor for every row) was tried first, in session 24, and did
+not help at 10M rows; it was not kept.
 """
 
 from __future__ import annotations
@@ -74,8 +75,8 @@ class LazyAdamTableL2(LazyAdam):
                              f"`table_l2={table_l2}`")
         self.table_l2 = float(table_l2)
         self._sparse_keys: set[str] = set()
-        self._marks: dict[str, tf.Variable] = {}
-        self._lazy: list[tf.Variable] = []
+        # var key: (table, its marks), for the tables with sparse gradients.
+        self._marks: dict[str, tuple[tf.Variable, tf.Variable]] = {}
 
     def apply_gradients(self, grads_and_vars, *args: Any, **kwargs: Any):
         # The tables with sparse gradients get marks when the optimizer is
@@ -94,9 +95,8 @@ class LazyAdamTableL2(LazyAdam):
         for var in var_list:
             key = self._var_key(var)
             if key in self._sparse_keys:
-                self._marks[key] = self.add_variable_from_reference(
-                    var, "l2_mark", shape=var.shape[:1])
-                self._lazy.append(var)
+                self._marks[key] = (var, self.add_variable_from_reference(
+                    var, "l2_mark", shape=var.shape[:1]))
 
     def update_step(self, gradient, variable):
         if isinstance(gradient, tf.IndexedSlices):
@@ -107,7 +107,7 @@ class LazyAdamTableL2(LazyAdam):
                     f"`{variable.name}`, which had a dense one when the "
                     "optimizer was built; compile a new optimizer.")
             step = tf.cast(self.iterations + 1, variable.dtype)
-            mark = self._marks[key]
+            mark = self._marks[key][1]
             rows = gradient.indices
             factor = self._factor(tf.gather(self._v(key), rows),
                                   step - 1 - tf.gather(mark, rows),
@@ -123,19 +123,13 @@ class LazyAdamTableL2(LazyAdam):
 
     def _factor(self, v, gap, dtype) -> tf.Tensor:
         """max(0, 1 - alpha * table_l2 / (sqrt(v) + eps)) ** gap."""
-        step = tf.cast(self.iterations + 1, dtype)
-        alpha = (tf.cast(self.learning_rate, dtype)
-                 * tf.sqrt(1 - tf.pow(tf.cast(self.beta_2, dtype), step))
-                 / (1 - tf.pow(tf.cast(self.beta_1, dtype), step)))
-        keep = tf.nn.relu(1.0 - alpha * self.table_l2
+        keep = tf.nn.relu(1.0 - self._alpha(dtype) * self.table_l2
                           / (tf.sqrt(v) + self.epsilon))
         return tf.pow(keep, gap[:, tf.newaxis])
 
     def settle(self) -> None:
         """Applies every row's pending pull (one pass over each table)."""
-        for var in self._lazy:
-            key = self._var_key(var)
-            mark = self._marks[key]
+        for key, (var, mark) in self._marks.items():
             step = tf.cast(self.iterations, var.dtype)
             var.assign(var * self._factor(self._v(key), step - mark,
                                           var.dtype))
