@@ -21,7 +21,7 @@ def test_bench_reports_every_figure(tiny_dataset_dir):
                                      "memory": 10}
     assert set(result["sparse"]["train"]) == {
         "adam_table_l2", "adam_batch_l2", "lazy_adam_batch_l2",
-        "lazy_adam_lazy_l2"}
+        "lazy_adam_lazy_l2", "catch_up_adam_lazy_l2"}
     assert min(result["sparse"]["train"].values()) > 0
     assert set(result["train"]) == {"gdcn", "distill", "align"}
     for rates in result["train"].values():

@@ -15,8 +15,9 @@ Reports (examples/s unless noted):
   --saved-model NAME=PATH;
 - embedding optimizer: training rate of a DNN over a large synthetic
   vocabulary (--sparse-rows table rows) with Adam and whole-table L2
-  (FuxiCTR), Adam with batch-scope L2, LazyAdam with batch-scope L2, and
-  LazyAdam with the whole-table L2 applied lazily (`lazy` scope);
+  (FuxiCTR), Adam with batch-scope L2, LazyAdam with batch-scope L2,
+  LazyAdam with the whole-table L2 applied lazily (`lazy` scope), and
+  CatchUpAdam with the `lazy` scope;
 - convert: `data_tools convert` rows/s on a raw Criteo-format file
   replicated to >= --convert-rows rows, against `wc -l` on the same file.
 All ratios are computed from figures measured in the same run.
@@ -126,6 +127,7 @@ SPARSE_VARIANTS = {  # name: (optimizer, embedding_l2_scope)
     "adam_batch_l2": ("adam", "batch"),
     "lazy_adam_batch_l2": ("lazy_adam", "batch"),
     "lazy_adam_lazy_l2": ("lazy_adam", "lazy"),
+    "catch_up_adam_lazy_l2": ("catch_up_adam", "lazy"),
 }
 
 

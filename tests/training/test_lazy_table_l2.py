@@ -121,8 +121,8 @@ def test_lazy_scope_adds_the_batch_rows_term(tiny_spec, tiny_batch):
         losses["lazy"] > 0
 
 
-def _fit(data_dir, spec, backup_dir, epochs):
-    cfg = TrainConfig(optimizer="lazy_adam", learning_rate=0.01,
+def _fit(data_dir, spec, backup_dir, epochs, optimizer="lazy_adam"):
+    cfg = TrainConfig(optimizer=optimizer, learning_rate=0.01,
                       batch_size=32, epochs=epochs, steps_per_epoch=4,
                       patience=5, check_learned=False, shuffle_buffer=1000)
     model = build_model("dnn", {"hidden_units": [8], "dropout": 0.0,
@@ -133,14 +133,22 @@ def _fit(data_dir, spec, backup_dir, epochs):
     return model
 
 
+@pytest.mark.parametrize("optimizer", ["lazy_adam", "catch_up_adam"])
 def test_fit_settles_each_epoch_and_resumes_exactly(tiny_dataset_dir,
-                                                     tiny_spec, tmp_path):
-    whole = _fit(tiny_dataset_dir, tiny_spec, tmp_path / "whole", 2)
+                                                     tiny_spec, tmp_path,
+                                                     optimizer):
+    """LazyAdamTableL2 and its subclass CatchUpAdam (whose moments also
+    catch up) under `fit_phase`."""
+    whole = _fit(tiny_dataset_dir, tiny_spec, tmp_path / "whole", 2,
+                 optimizer)
     opt = whole.optimizer
+    assert type(opt).__name__ == {"lazy_adam": "LazyAdamTableL2",
+                                  "catch_up_adam": "CatchUpAdam"}[optimizer]
     ((_, mark),) = opt._marks.values()
     # Settled at the last epoch end: every row is up to date.
     np.testing.assert_array_equal(mark.numpy(), float(opt.iterations))
-    _fit(tiny_dataset_dir, tiny_spec, tmp_path / "split", 1)
-    resumed = _fit(tiny_dataset_dir, tiny_spec, tmp_path / "split", 2)
+    _fit(tiny_dataset_dir, tiny_spec, tmp_path / "split", 1, optimizer)
+    resumed = _fit(tiny_dataset_dir, tiny_spec, tmp_path / "split", 2,
+                   optimizer)
     for a, b in zip(whole.get_weights(), resumed.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)

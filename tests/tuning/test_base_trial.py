@@ -170,3 +170,11 @@ def test_the_base_trial_takes_the_base_optimizer_with_its_l2_scope():
         "gdcn", dims)
     assert "optimizer" not in params
     assert "optimizer (its base is not one value of the setting)" in drawn
+    # LazyAdam with the lazy whole-table L2 is the third value's base.
+    dims = SearchSpace(optimizer=Choice(
+        ("adam", "lazy_adam", "lazy_adam_lazy_l2"))).dimensions("gdcn")
+    params, drawn = base_params(_teacher_config(
+        "synthetic", "gdcn",
+        [*TEACHER_TINY, "teacher.params.embedding_l2_scope=lazy",
+         "teacher.train.optimizer=lazy_adam"]), "gdcn", dims)
+    assert params["optimizer"] == "lazy_adam_lazy_l2"

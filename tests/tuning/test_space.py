@@ -12,9 +12,10 @@ from tfdsmlp.training.train_config import TrainConfig
 from tfdsmlp.tuning import Choice, IntRange, LogUniform, SearchSpace, Uniform
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
 from tfdsmlp.tuning.space import (
-    OPTIMIZER_L2_SCOPE,
+    OPTIMIZER_CHOICES,
     SETTINGS,
     TEACHER_OPT_IN,
+    optimizer_choice,
     setting_keys,
     suggest,
     trial_settings,
@@ -117,26 +118,35 @@ def test_the_optimizer_is_searched_with_its_l2_scope_when_turned_on():
     assert trial_settings("gdcn", {"optimizer": "adam"}) == {
         "params": {"embedding_l2_scope": "table"},
         "train": {"optimizer": "adam"}}
+    assert trial_settings("gdcn", {"optimizer": "lazy_adam_lazy_l2"}) == {
+        "params": {"embedding_l2_scope": "lazy"},
+        "train": {"optimizer": "lazy_adam"}}
     for key in ("train.optimizer", "params.embedding_l2_scope"):
         assert "optimizer" not in space.dimensions("gdcn", {key})
-    assert set(OPTIMIZER_L2_SCOPE) == set(TEACHER_OPT_IN["optimizer"].options)
+    assert set(OPTIMIZER_CHOICES) == set(TEACHER_OPT_IN["optimizer"].options)
+    for value, pair in OPTIMIZER_CHOICES.items():
+        assert optimizer_choice(*pair) == value
+    assert optimizer_choice("adam", "batch") is None
 
 
 @pytest.mark.parametrize("model", TEACHERS)
 def test_every_searched_optimizer_trains_with_any_embedding_l2(model):
-    """LazyAdam refuses a whole-table L2 (dense gradients): the pairing
-    gives it the batch scope at every L2 of the space."""
+    """LazyAdam refuses a whole-table L2 in the loss (dense gradients):
+    each value pairs it with the batch or the lazy scope, and the lazy
+    one gets `LazyAdamTableL2`, at every L2 of the space."""
     from tfdsmlp.models.registry import build_model
     from tfdsmlp.training.fit import make_optimizer
     space = SearchSpace(optimizer=TEACHER_OPT_IN["optimizer"])
     base = model_preset("synthetic", model)["params"]
-    for optimizer in OPTIMIZER_L2_SCOPE:
+    for optimizer in OPTIMIZER_CHOICES:
         settings = trial_settings(model, {"optimizer": optimizer,
                                           "embedding_l2": 0.1})
         assert "optimizer" in space.dimensions(model)
         net = build_model(model, {**base, **settings["params"]}, make_spec())
-        make_optimizer(dataclasses.replace(TrainConfig(),
-                                           **settings["train"]), net)
+        opt = make_optimizer(dataclasses.replace(TrainConfig(),
+                                                 **settings["train"]), net)
+        assert (type(opt).__name__ == "LazyAdamTableL2") == (
+            optimizer == "lazy_adam_lazy_l2")
 
 
 def test_space_is_frozen_and_checks_its_ranges():

@@ -221,6 +221,10 @@ def test_the_optimizer_is_searched_only_when_given(tmp_path):
     with pytest.raises(ConfigError, match="`optimizer`: `optimizer` should "
                        "be one of"):
         load_space(_file(tmp_path, "optimizer: [adam, sgd]\n"), "gdcn")
+    space = load_space(_file(tmp_path, "optimizer: [lazy_adam_lazy_l2, "
+                             "lazy_adam]\n"), "gdcn")
+    assert space.dimensions("gdcn")["optimizer"] == Choice(
+        ("lazy_adam_lazy_l2", "lazy_adam"))
 
 
 def test_a_trial_trains_the_optimizer_it_drew_with_its_l2_scope(

@@ -45,8 +45,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     ||E[r]||^2` (+ the numeric vectors), so the table's gradient stays an
     `IndexedSlices` over those rows (see `LazyAdam`). `l2_scope="lazy"`
     adds the same batch-row term here; `LazyAdamTableL2` (the optimizer
-    `lazy_adam` picks for it) applies the term's pull to the rows absent
-    from the batch, so that the whole table is regularised as with
+    `lazy_adam` picks for it) or `CatchUpAdam` (`catch_up_adam`) applies
+    the term's pull to the rows absent from the batch, so that the whole table is regularised as with
     `"table"` under Adam at LazyAdam's cost.
 
     Weights are drawn from `N(0, initializer_stddev ** 2)` (FuxiCTR: 1e-4).

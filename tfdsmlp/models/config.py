@@ -69,11 +69,12 @@ class ModelConfig:
         Defaults to 0.
       embedding_l2_scope: str. "table" (FuxiCTR, above), "batch": the L2
         term covers only the rows each batch looks up, so embedding
-        gradients stay sparse (for `train.optimizer: lazy_adam`), or
-        "lazy": the batch's rows in the loss and the other rows' pull
-        applied lazily by `train.optimizer: lazy_adam`
-        (`LazyAdamTableL2`: the whole table regularised as under Adam,
-        at LazyAdam's cost). Defaults to "table".
+        gradients stay sparse (for `train.optimizer: lazy_adam` or
+        `catch_up_adam`), or "lazy": the batch's rows in the loss and the
+        other rows' pull applied lazily by `train.optimizer: lazy_adam`
+        (`LazyAdamTableL2`) or `catch_up_adam` (`CatchUpAdam`): the whole
+        table regularised as under Adam, at LazyAdam's cost. Defaults to
+        "table".
     """
 
     embedding_dim: int = 10

@@ -28,6 +28,7 @@ from tfdsmlp.training.callbacks import (
     reset_dropout_generators,
     schedule_callbacks,
 )
+from tfdsmlp.training.catch_up_adam import CatchUpAdam
 from tfdsmlp.training.epoch_progress import EpochProgress
 from tfdsmlp.training.lazy_adam import Adam, LazyAdam
 from tfdsmlp.training.lazy_table_l2 import LazyAdamTableL2, SettleLazyL2
@@ -42,34 +43,39 @@ import tensorflow as tf
 def make_optimizer(cfg: TrainConfig, model: tf.keras.Model | None = None
                    ) -> tf.keras.optimizers.Optimizer:
     """`cfg.optimizer` with the learning rate and global-norm clip of
-    `cfg`; `LazyAdamTableL2` for `lazy_adam` on a `model` whose embedding
-    L2 has `embedding_l2_scope: lazy`. With `model`, refuses `lazy_adam`
-    where the whole-table L2 term makes every embedding gradient dense
-    (the option would do nothing), and the `lazy` scope without
-    `lazy_adam` (nothing would apply the absent rows' L2)."""
+    `cfg`: `Adam`, `LazyAdam` (`LazyAdamTableL2` on a `model` whose
+    embedding L2 has `embedding_l2_scope: lazy`) or `CatchUpAdam` (given
+    that L2 with the lazy scope). With `model`, refuses the sparse
+    optimizers where the whole-table L2 term makes every embedding
+    gradient dense (they would do nothing lazily), and the `lazy` scope
+    with Adam (nothing would apply the absent rows' L2)."""
     kwargs: dict[str, Any] = {"learning_rate": cfg.learning_rate}
     if cfg.clipnorm > 0:
         kwargs["global_clipnorm"] = cfg.clipnorm
     l2 = getattr(model, "embedding_l2", 0)
     scope = getattr(model, "embedding_l2_scope", "")
-    if cfg.optimizer != "lazy_adam" and scope == "lazy" and l2 > 0:
-        raise ValueError(
-            "`embedding_l2_scope: lazy` applies the whole-table L2 to the "
-            "rows absent from a batch inside `optimizer: lazy_adam`, but "
-            f"the optimizer is {cfg.optimizer!r}. Set `train.optimizer: "
-            "lazy_adam`, or `embedding_l2_scope: table` for Adam.")
-    if cfg.optimizer == "lazy_adam":
-        if l2 > 0 and scope == "table":
+    if cfg.optimizer == "adam":
+        if scope == "lazy" and l2 > 0:
             raise ValueError(
-                "`optimizer: lazy_adam` needs sparse embedding gradients, "
-                f"but the model has `embedding_l2={l2}` over the whole "
-                "table (`embedding_l2_scope: table`). Set "
-                "`embedding_l2_scope: lazy` (the same L2, applied lazily), "
-                "`batch` or `embedding_l2: 0` in the model params.")
-        if l2 > 0 and scope == "lazy":
-            return LazyAdamTableL2(table_l2=l2, **kwargs)
-        return LazyAdam(**kwargs)
-    return Adam(**kwargs)
+                "`embedding_l2_scope: lazy` applies the whole-table L2 to "
+                "the rows absent from a batch inside a sparse optimizer, "
+                "but the optimizer is 'adam'. Set `train.optimizer: "
+                "lazy_adam` or `catch_up_adam`, or `embedding_l2_scope: "
+                "table` for Adam.")
+        return Adam(**kwargs)
+    if l2 > 0 and scope == "table":
+        raise ValueError(
+            f"`optimizer: {cfg.optimizer}` needs sparse embedding "
+            f"gradients, but the model has `embedding_l2={l2}` over the "
+            "whole table (`embedding_l2_scope: table`). Set "
+            "`embedding_l2_scope: lazy` (the same L2, applied lazily), "
+            "`batch` or `embedding_l2: 0` in the model params.")
+    table_l2 = l2 if l2 > 0 and scope == "lazy" else 0.0
+    if cfg.optimizer == "catch_up_adam":
+        return CatchUpAdam(table_l2=table_l2, **kwargs)
+    if table_l2:
+        return LazyAdamTableL2(table_l2=table_l2, **kwargs)
+    return LazyAdam(**kwargs)
 
 
 def compile_ctr_model(model: tf.keras.Model, cfg: TrainConfig) -> None:
@@ -205,9 +211,10 @@ def fit_phase(model: tf.keras.Model, data_dir: str, cfg: TrainConfig,
     if isinstance(model.optimizer, LazyAdamTableL2):
         if on_servers:
             raise ValueError(
-                "`embedding_l2_scope: lazy` is not supported under "
-                "ParameterServerStrategy (its end-of-epoch pass over the "
-                "tables would run on the coordinator); use `batch`.")
+                "`embedding_l2_scope: lazy` and `optimizer: catch_up_adam` "
+                "are not supported under ParameterServerStrategy (their "
+                "end-of-epoch pass over the tables would run on the "
+                "coordinator); use `lazy_adam` with the `batch` scope.")
         # First: validation, backups and best weights read settled rows.
         callbacks.insert(0, SettleLazyL2())
     if log_dir:

@@ -70,9 +70,7 @@ class LazyAdamTableL2(LazyAdam):
     def __init__(self, learning_rate: Any = 0.001, table_l2: float = 1e-5,
                  name: str = "LazyAdamTableL2", **kwargs: Any) -> None:
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
-        if not table_l2 > 0:
-            raise ValueError("`table_l2` should be > 0. Received: "
-                             f"`table_l2={table_l2}`")
+        self._check_table_l2(table_l2)
         self.table_l2 = float(table_l2)
         self._sparse_keys: set[str] = set()
         # var key: (table, its marks), for the tables with sparse gradients.
@@ -98,16 +96,27 @@ class LazyAdamTableL2(LazyAdam):
                 self._marks[key] = (var, self.add_variable_from_reference(
                     var, "l2_mark", shape=var.shape[:1]))
 
+    @staticmethod
+    def _check_table_l2(table_l2: float) -> None:
+        if not table_l2 > 0:
+            raise ValueError("`table_l2` should be > 0. Received: "
+                             f"`table_l2={table_l2}`")
+
+    def _mark(self, variable) -> tf.Variable:
+        """The marks of `variable`, a table with sparse gradients."""
+        key = self._var_key(variable)
+        if key not in self._marks:
+            raise ValueError(
+                f"`{type(self).__name__}` got a sparse gradient for "
+                f"`{variable.name}`, which had a dense one when the "
+                "optimizer was built; compile a new optimizer.")
+        return self._marks[key][1]
+
     def update_step(self, gradient, variable):
         if isinstance(gradient, tf.IndexedSlices):
             key = self._var_key(variable)
-            if key not in self._marks:
-                raise ValueError(
-                    f"`LazyAdamTableL2` got a sparse gradient for "
-                    f"`{variable.name}`, which had a dense one when the "
-                    "optimizer was built; compile a new optimizer.")
+            mark = self._mark(variable)
             step = tf.cast(self.iterations + 1, variable.dtype)
-            mark = self._marks[key][1]
             rows = gradient.indices
             factor = self._factor(tf.gather(self._v(key), rows),
                                   step - 1 - tf.gather(mark, rows),

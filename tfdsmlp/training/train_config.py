@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-OPTIMIZERS = ("adam", "lazy_adam")
+OPTIMIZERS = ("adam", "lazy_adam", "catch_up_adam")
 MONITORS = ("auc", "auc_logloss")
 PRECISIONS = ("float32", "mixed_bfloat16")
 
@@ -35,7 +35,11 @@ class TrainConfig:
         (`LazyAdam`: only the looked-up rows; needs sparse embedding
         gradients, i.e. `embedding_l2: 0` or `embedding_l2_scope` `batch`
         or `lazy`; with `lazy` the whole-table L2 is applied lazily,
-        `LazyAdamTableL2`).
+        `LazyAdamTableL2`) or "catch_up_adam" (`CatchUpAdam`: LazyAdam's
+        cost, and a row absent from batches catches up, when next looked
+        up, on what plain Adam would have done to it meanwhile: momentum,
+        second-moment decay and, with scope `lazy`, the whole-table L2;
+        the same sparse-gradient condition).
       steps_per_execution: training steps run per call of the compiled
         train function (Keras `compile(steps_per_execution=...)`): the same
         updates with less per-step Python overhead, which matters for small

@@ -29,6 +29,7 @@ from tfdsmlp.config import ConfigError, load_yaml, to_dict
 from tfdsmlp.training.train_config import TrainConfig
 from tfdsmlp.tuning.space import (
     DSMLP_OPT_IN,
+    OPTIMIZER_CHOICES,
     TEACHER_OPT_IN,
     Choice,
     Distribution,
@@ -80,7 +81,15 @@ def _check_train_values(name: str, dist: Distribution, model: str,
     """Refuses, before any trial, a range that reaches a value the
     training settings do not take (a patience of 0, an lr_decay above 1):
     each bound or option of a setting that writes a `TrainConfig` field
-    is checked by `TrainConfig` itself."""
+    is checked by `TrainConfig` itself; `optimizer`'s values are names
+    of `OPTIMIZER_CHOICES` (each an optimizer with its L2 scope)."""
+    if name == "optimizer":
+        for value in _values(dist):
+            if value not in OPTIMIZER_CHOICES:
+                raise ConfigError(
+                    f"{where}: `optimizer` should be one of "
+                    f"{list(OPTIMIZER_CHOICES)}. Received: {value!r}")
+        return
     fields = {k.rsplit(".", 1)[1] for k in setting_keys(model, name)
               if ".train." in f".{k}"}
     for field in fields:

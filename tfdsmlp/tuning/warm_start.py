@@ -33,9 +33,9 @@ from tfdsmlp.models.config import ModelConfig
 from tfdsmlp.run_dir import flatten
 from tfdsmlp.tuning import report
 from tfdsmlp.tuning.space import (
-    OPTIMIZER_L2_SCOPE,
     WIDTH_DEPTH,
     Distribution,
+    optimizer_choice,
     setting_keys,
 )
 from tfdsmlp.tuning.storage import (
@@ -98,11 +98,9 @@ def base_values(setup: dict[str, Any], names: list[str]
                 value = value[0]
             else:
                 value = None
-        if name == "optimizer" and flat.get(
-                "params.embedding_l2_scope",
-                ModelConfig.embedding_l2_scope) != (
-                    OPTIMIZER_L2_SCOPE.get(value)):
-            value = None  # e.g. Adam with the batch-scope L2
+        if name == "optimizer":  # None: e.g. Adam with the batch scope
+            value = optimizer_choice(value, flat.get(
+                "params.embedding_l2_scope", ModelConfig.embedding_l2_scope))
         if value is None:
             raise StudyError(
                 f"that study did not search {name}, and its value there "
