@@ -132,9 +132,10 @@ class SearchSpace:
       num_cross_layers: cross depth of DCNv2 / GDCN, 1 to 6.
       optimizer: the optimizer with the embedding L2 it pairs with
         (`OPTIMIZER_CHOICES`): "adam" (Keras Adam, L2 on the whole
-        table), "lazy_adam" (LazyAdam, L2 on the batch's rows) or
+        table), "lazy_adam" (LazyAdam, L2 on the batch's rows),
         "lazy_adam_lazy_l2" (LazyAdam, the whole-table L2 applied
-        lazily). None
+        lazily) or "catch_up_adam_lazy_l2" (CatchUpAdam, the same L2).
+        None
         (the default): not searched, the base config's; a `--space` file
         turns it on (`TEACHER_OPT_IN`), so that studies made over the
         default space keep their recorded space.
@@ -179,7 +180,8 @@ class SearchSpace:
 # data never saw Keras Adam, which at 10M rows gave its teacher 0.008
 # more validation AUC (docs/SCALE.md, section 8): a study can now choose.
 TEACHER_OPT_IN: dict[str, Distribution] = {
-    "optimizer": Choice(("adam", "lazy_adam", "lazy_adam_lazy_l2")),
+    "optimizer": Choice(("adam", "lazy_adam", "lazy_adam_lazy_l2",
+                         "catch_up_adam_lazy_l2")),
 }
 
 # What each value of the `optimizer` setting writes: (train.optimizer,
@@ -187,14 +189,17 @@ TEACHER_OPT_IN: dict[str, Distribution] = {
 # (FuxiCTR's, the presets'); LazyAdam with the L2 on the batch's rows (a
 # whole-table L2 in the loss would make its gradients dense, which `fit`
 # refuses); LazyAdam with the whole-table L2 applied lazily
-# (`LazyAdamTableL2`, added in session 25 as a third value, so that the
-# first two keep their meaning in existing studies; at 10M planted rows
-# its GDCN teacher reached 0.7957 validation AUC against 0.7905 with the
-# batch scope and 0.7987 with Adam: docs/SCALE.md, section 8).
+# (`LazyAdamTableL2`); `CatchUpAdam` with the same lazy L2 (absent rows
+# also catch up on Adam's momentum and second-moment decay). The last two
+# were added in session 25, so that the first two keep their meaning in
+# existing studies. At 10M planted rows the GDCN teacher reached 0.7905
+# validation AUC with the batch scope, 0.7957 with LazyAdamTableL2, 0.7984
+# with CatchUpAdam and 0.7987 with Adam (docs/SCALE.md, section 8).
 OPTIMIZER_CHOICES: dict[str, tuple[str, str]] = {
     "adam": ("adam", "table"),
     "lazy_adam": ("lazy_adam", "batch"),
     "lazy_adam_lazy_l2": ("lazy_adam", "lazy"),
+    "catch_up_adam_lazy_l2": ("catch_up_adam", "lazy"),
 }
 
 
