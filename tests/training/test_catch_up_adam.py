@@ -14,24 +14,16 @@ from tfdsmlp.training.train_config import TrainConfig
 import numpy as np
 import pytest
 import tensorflow as tf
+from lazy_reference import B1, B2, EPS, alpha, lazy_adam_rows
 from tiny_data import make_spec
-
-B1, B2, EPS = 0.9, 0.999, 1e-7
-
-
-def _alpha(lr, t):
-    return lr * np.sqrt(1 - B2 ** t) / (1 - B1 ** t)
 
 
 def _catch_up_reference(table, steps, lr, l2, settle_at):
     """NumPy, row by row and absent step by absent step where the closed
     form has a sum: momentum's terms, then the pull, then the decay."""
-    w = table.astype(np.float64)
-    m, v = np.zeros_like(w), np.zeros_like(w)
-    mark = np.zeros(len(w), int)
 
-    def catch_up(r, t, gap):
-        a, s = _alpha(lr, t), np.sqrt(v[r]) + EPS
+    def catch_up(w, m, v, r, t, gap):
+        a, s = alpha(lr, t), np.sqrt(v[r]) + EPS
         for j in range(1, gap + 1):
             w[r] -= a * m[r] * B1 ** j / (s * B2 ** (j / 2))
         for j in range(1, gap + 1):
@@ -39,16 +31,7 @@ def _catch_up_reference(table, steps, lr, l2, settle_at):
         m[r] *= B1 ** gap
         v[r] *= B2 ** gap
 
-    for t, (rows, g) in enumerate(steps, start=1):
-        for r, gr in zip(rows, g):
-            catch_up(r, t, t - 1 - mark[r])
-            mark[r] = t
-            m[r] = B1 * m[r] + (1 - B1) * gr
-            v[r] = B2 * v[r] + (1 - B2) * gr ** 2
-            w[r] -= _alpha(lr, t) * m[r] / (np.sqrt(v[r]) + EPS)
-    for r in range(len(w)):
-        catch_up(r, settle_at + 1, settle_at - mark[r])
-    return w
+    return lazy_adam_rows(table, steps, lr, catch_up, settle_at)
 
 
 @pytest.mark.parametrize("l2", [0.0, 0.05])

@@ -12,35 +12,20 @@ from tfdsmlp.training.train_config import TrainConfig
 import numpy as np
 import pytest
 import tensorflow as tf
+from lazy_reference import EPS, alpha, lazy_adam_rows
 
 
-def _lazy_reference(table, steps, lr, l2, settle_at, b1=0.9, b2=0.999,
-                    eps=1e-7):
+def _lazy_reference(table, steps, lr, l2, settle_at):
     """NumPy, row by row: a row looked up at step t first shrinks by
     (1 - alpha_t * l2 / (sqrt(v) + eps)) per step it was absent (v: its
     second moment when last looked up), then gets LazyAdam's update;
     finally every row catches up to step `settle_at`."""
-    w = table.astype(np.float64)
-    m, v = np.zeros_like(w), np.zeros_like(w)
-    mark = np.zeros(len(w))
 
-    def alpha(t):
-        return lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
-
-    def shrink(r, t, gap):
-        keep = np.maximum(0.0, 1 - alpha(t) * l2 / (np.sqrt(v[r]) + eps))
+    def shrink(w, m, v, r, t, gap):
+        keep = np.maximum(0.0, 1 - alpha(lr, t) * l2 / (np.sqrt(v[r]) + EPS))
         w[r] *= keep ** gap
 
-    for t, (rows, g) in enumerate(steps, start=1):
-        for r, gr in zip(rows, g):
-            shrink(r, t, t - 1 - mark[r])
-            mark[r] = t
-            m[r] = b1 * m[r] + (1 - b1) * gr
-            v[r] = b2 * v[r] + (1 - b2) * gr ** 2
-            w[r] -= alpha(t) * m[r] / (np.sqrt(v[r]) + eps)
-    for r in range(len(w)):
-        shrink(r, settle_at + 1, settle_at - mark[r])
-    return w
+    return lazy_adam_rows(table, steps, lr, shrink, settle_at)
 
 
 def test_lazy_l2_matches_its_row_by_row_rule():
