@@ -147,3 +147,21 @@ def test_make_optimizer_refuses_the_dense_table_l2():
                                 "embedding_l2_scope": "table"}, make_spec())
     with pytest.raises(ValueError, match="needs sparse embedding gradients"):
         make_optimizer(TrainConfig(optimizer="catch_up_adam"), model)
+
+
+def test_fit_refuses_it_under_parameter_servers(tiny_dataset_dir, tiny_spec,
+                                                monkeypatch):
+    """Its end-of-epoch pass over every table would run on the
+    coordinator: refused before training, naming the option to use."""
+    from tfdsmlp.training import fit
+
+    monkeypatch.setattr(fit, "is_parameter_server", lambda strategy: True)
+    cfg = TrainConfig(optimizer="catch_up_adam", batch_size=32, epochs=1,
+                      steps_per_epoch=2, check_learned=False)
+    model = build_model("dnn", {"hidden_units": [8], "embedding_l2": 0.1,
+                                "embedding_l2_scope": "lazy"}, tiny_spec)
+    fit.compile_ctr_model(model, cfg)
+    with pytest.raises(ValueError, match="not supported under "
+                       "ParameterServerStrategy.*`lazy_adam` with the "
+                       "`batch` scope"):
+        fit.fit_phase(model, tiny_dataset_dir, cfg, verbose=0)
