@@ -231,8 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sparse-rows", type=int, default=0, metavar="N",
                    help="Also time Adam vs LazyAdam (and whole-table, "
                         "batch-scope and lazy embedding L2) and CatchUpAdam "
-                        "on a DNN whose tables hold N rows in all, e.g. 2000000. Default: 0 "
-                        "(skipped).")
+                        "on a DNN whose tables hold N rows in all, e.g. "
+                        "2000000. Default: 0 (skipped).")
     p.add_argument("--json", metavar="FILE", help="Write all figures here.")
     p.add_argument("--infer-only", action="store_true",
                    help="Only time the --saved-model exports (no training, "

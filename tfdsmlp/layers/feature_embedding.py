@@ -46,8 +46,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
     `IndexedSlices` over those rows (see `LazyAdam`). `l2_scope="lazy"`
     adds the same batch-row term here; `LazyAdamTableL2` (the optimizer
     `lazy_adam` picks for it) or `CatchUpAdam` (`catch_up_adam`) applies
-    the term's pull to the rows absent from the batch, so that the whole table is regularised as with
-    `"table"` under Adam at LazyAdam's cost.
+    the term's pull to the rows absent from the batch, so that the whole
+    table is regularised as with `"table"` under Adam at LazyAdam's cost.
 
     Weights are drawn from `N(0, initializer_stddev ** 2)` (FuxiCTR: 1e-4).
 
@@ -62,8 +62,8 @@ class FeatureEmbedding(tf.keras.layers.Layer):
             initialiser. Defaults to `1e-4`.
         l2_scope: str. `"table"` (FuxiCTR: whole table each step),
             `"batch"` (the rows looked up by the batch) or `"lazy"` (the
-            batch's rows here, the others by `LazyAdamTableL2`). Defaults
-            to `"table"`.
+            batch's rows here, the others by `LazyAdamTableL2` or
+            `CatchUpAdam`). Defaults to `"table"`.
         **kwargs: Standard `tf.keras.layers.Layer` arguments.
 
     Call arguments:

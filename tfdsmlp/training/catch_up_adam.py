@@ -47,9 +47,10 @@ class CatchUpAdam(LazyAdamTableL2):
     every row up to date; `SettleLazyL2` calls it at each epoch end.
     The absent steps all take the current step's `alpha`, so the catch-up
     is closest once Adam's bias correction has settled (a few thousand
-    steps). On a simulated Zipf table (tests/training/test_catch_up_adam.py,
-    2000 steps) the rows end 0.1%, 2.7% and 7.3% from dense Adam's (by
-    frequency band, most frequent first), LazyAdam's 8%, 35% and 57%.
+    steps). On the simulated Zipf table of tests/training/test_catch_up_adam.py
+    run for 2,000 steps the rows end 0.1%, 2.7% and 7.3% from dense
+    Adam's (by frequency band, most frequent first), LazyAdam's 8%, 35%
+    and 57% (docs/SCALE.md section 8 has the command).
     Dense-gradient variables get Adam's update.
 
     Args:
@@ -77,10 +78,6 @@ class CatchUpAdam(LazyAdamTableL2):
             raise ValueError("`table_l2` should be >= 0. Received: "
                              f"`table_l2={table_l2}`")
 
-    def _moments(self, variable) -> tuple[tf.Variable, tf.Variable]:
-        index = self._index_dict[self._var_key(variable)]
-        return self._momentums[index], self._velocities[index]
-
     def update_step(self, gradient, variable):
         if not isinstance(gradient, tf.IndexedSlices):
             return LazyAdam.update_step(self, gradient, variable)
@@ -93,16 +90,11 @@ class CatchUpAdam(LazyAdamTableL2):
         w_rows, m_rows, v_rows = self._catch_up(
             tf.gather(variable, rows), tf.gather(m, rows),
             tf.gather(v, rows), step - 1 - tf.gather(mark, rows), dtype)
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        m_rows = beta_1 * m_rows + (1 - beta_1) * g
-        v_rows = beta_2 * v_rows + (1 - beta_2) * tf.square(g)
-        w_rows -= self._alpha(dtype) * m_rows / (tf.sqrt(v_rows)
-                                                 + self.epsilon)
-        for target, value in ((m, m_rows), (v, v_rows), (variable, w_rows)):
+        m_rows, v_rows, delta = self._adam_rows(m_rows, v_rows, g, dtype)
+        for target, value in ((m, m_rows), (v, v_rows),
+                              (variable, w_rows - delta)):
             target.scatter_update(tf.IndexedSlices(value, rows))
-        mark.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), step),
-                                             rows))
+        self._stamp(mark, rows, step)
 
     def _catch_up(self, w, m, v, gap, dtype):
         """(w, m, v) after `gap` absent steps (the class docstring)."""

@@ -87,21 +87,29 @@ class LazyAdam(Adam):
     def update_step(self, gradient, variable):
         if not isinstance(gradient, tf.IndexedSlices):
             return super().update_step(gradient, variable)
-        dtype = variable.dtype
-        beta_1 = tf.cast(self.beta_1, dtype)
-        beta_2 = tf.cast(self.beta_2, dtype)
-        alpha = self._alpha(dtype)
-        var_key = self._var_key(variable)
-        m = self._momentums[self._index_dict[var_key]]
-        v = self._velocities[self._index_dict[var_key]]
+        m, v = self._moments(variable)
         # Keras' apply_gradients has already summed duplicate indices.
         rows, g = gradient.indices, gradient.values
-        m_rows = beta_1 * tf.gather(m, rows) + (1 - beta_1) * g
-        v_rows = beta_2 * tf.gather(v, rows) + (1 - beta_2) * tf.square(g)
+        m_rows, v_rows, delta = self._adam_rows(
+            tf.gather(m, rows), tf.gather(v, rows), g, variable.dtype)
         m.scatter_update(tf.IndexedSlices(m_rows, rows))
         v.scatter_update(tf.IndexedSlices(v_rows, rows))
-        variable.scatter_sub(tf.IndexedSlices(
-            alpha * m_rows / (tf.sqrt(v_rows) + self.epsilon), rows))
+        variable.scatter_sub(tf.IndexedSlices(delta, rows))
+
+    def _moments(self, variable) -> tuple[tf.Variable, tf.Variable]:
+        """Adam's (m, v) slots of `variable`."""
+        index = self._index_dict[self._var_key(variable)]
+        return self._momentums[index], self._velocities[index]
+
+    def _adam_rows(self, m_rows, v_rows, g, dtype):
+        """(m, v, step) of rows with moments `m_rows`, `v_rows` after the
+        gradient `g`: the rows' new moments and what Adam subtracts."""
+        beta_1 = tf.cast(self.beta_1, dtype)
+        beta_2 = tf.cast(self.beta_2, dtype)
+        m_rows = beta_1 * m_rows + (1 - beta_1) * g
+        v_rows = beta_2 * v_rows + (1 - beta_2) * tf.square(g)
+        return m_rows, v_rows, (self._alpha(dtype) * m_rows
+                                / (tf.sqrt(v_rows) + self.epsilon))
 
     def _alpha(self, dtype) -> tf.Tensor:
         """Adam's bias-corrected step size at this step,

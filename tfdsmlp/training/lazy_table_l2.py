@@ -114,21 +114,22 @@ class LazyAdamTableL2(LazyAdam):
 
     def update_step(self, gradient, variable):
         if isinstance(gradient, tf.IndexedSlices):
-            key = self._var_key(variable)
             mark = self._mark(variable)
             step = tf.cast(self.iterations + 1, variable.dtype)
             rows = gradient.indices
-            factor = self._factor(tf.gather(self._v(key), rows),
+            factor = self._factor(tf.gather(self._moments(variable)[1], rows),
                                   step - 1 - tf.gather(mark, rows),
                                   variable.dtype)
             variable.scatter_update(tf.IndexedSlices(
                 tf.gather(variable, rows) * factor, rows))
-            mark.scatter_update(tf.IndexedSlices(
-                tf.fill(tf.shape(rows), step), rows))
+            self._stamp(mark, rows, step)
         return super().update_step(gradient, variable)
 
-    def _v(self, key: str) -> tf.Variable:
-        return self._velocities[self._index_dict[key]]
+    @staticmethod
+    def _stamp(mark: tf.Variable, rows, step) -> None:
+        """Marks `rows` up to date with `step`."""
+        mark.scatter_update(tf.IndexedSlices(tf.fill(tf.shape(rows), step),
+                                             rows))
 
     def _factor(self, v, gap, dtype) -> tf.Tensor:
         """max(0, 1 - alpha * table_l2 / (sqrt(v) + eps)) ** gap."""
@@ -138,9 +139,9 @@ class LazyAdamTableL2(LazyAdam):
 
     def settle(self) -> None:
         """Applies every row's pending pull (one pass over each table)."""
-        for key, (var, mark) in self._marks.items():
+        for var, mark in self._marks.values():
             step = tf.cast(self.iterations, var.dtype)
-            var.assign(var * self._factor(self._v(key), step - mark,
+            var.assign(var * self._factor(self._moments(var)[1], step - mark,
                                           var.dtype))
             mark.assign(tf.fill(tf.shape(mark), step))
 
