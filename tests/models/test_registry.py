@@ -117,6 +117,27 @@ def test_preset_builds(tiny_spec, dataset, model):
     assert net(x, training=False).shape == (2, 1)
 
 
+@pytest.mark.parametrize("dataset, model", PRESET_CASES)
+def test_preset_optimizer_fits_its_model(tiny_spec, dataset, model):
+    """Every phase's optimizer takes its model's embedding L2 scope (a
+    sparse optimizer refuses a whole-table L2, Adam the lazy scope), so no
+    preset fails at compile time: the model as a teacher, and for the
+    "dsmlp" entry the student of `run`'s two stages."""
+    from tfdsmlp.training.fit import make_optimizer
+    from tfdsmlp.training.presets import build_run_config
+
+    if model != "dsmlp":
+        cfg = teacher_config(preset(dataset, model))
+        make_optimizer(cfg.train, build_model(model, cfg.params, tiny_spec))
+        return
+    teacher = next(m for d, m in PRESET_CASES
+                   if d == dataset and m != "dsmlp")
+    rc = build_run_config(dataset, teacher)
+    student = build_model("dsmlp", rc.student.params, tiny_spec)
+    for stage in (rc.distill, rc.align):
+        make_optimizer(stage.train, student)
+
+
 @pytest.mark.parametrize("dataset", sorted({d for d, _ in PRESET_CASES}))
 def test_every_preset_states_its_early_stopping_monitor(dataset):
     # BARS-derived presets watch AUC; the others AUC - log loss (issue 19).

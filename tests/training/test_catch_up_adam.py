@@ -165,3 +165,35 @@ def test_fit_refuses_it_under_parameter_servers(tiny_dataset_dir, tiny_spec,
                        "ParameterServerStrategy.*`lazy_adam` with the "
                        "`batch` scope"):
         fit.fit_phase(model, tiny_dataset_dir, cfg, verbose=0)
+
+
+@pytest.mark.parametrize("stage", ["distill", "align"])
+def test_ds_mlp_stages_settle_both_streams(tiny_dataset_dir, tiny_spec,
+                                           stage):
+    """`distill.train.optimizer` / `align.train.optimizer: catch_up_adam`
+    as `run` compiles them: the student's two tables (main and parallel
+    stream) are both caught up at the epoch end, the frozen teacher's
+    table is never touched."""
+    from tfdsmlp.distill import Aligner, Distiller
+    from tfdsmlp.training import fit
+
+    cfg = TrainConfig(optimizer="catch_up_adam", learning_rate=0.01,
+                      batch_size=32, epochs=1, steps_per_epoch=3,
+                      check_learned=False)
+    tf.keras.utils.set_random_seed(0)
+    teacher = build_model("gdcn", {"hidden_units": [8], "dropout": 0.0,
+                                   "num_cross_layers": 1}, tiny_spec)
+    student = build_model("dsmlp", {"main_hidden_units": [8],
+                                    "parallel_hidden_units": [4],
+                                    "dropout": 0.0, "embedding_l2": 0.1,
+                                    "embedding_l2_scope": "lazy"}, tiny_spec)
+    trainer = (Distiller(teacher, student) if stage == "distill"
+               else Aligner(student))
+    fit.compile_trainer(trainer, cfg, student)
+    fit.fit_phase(trainer, tiny_dataset_dir, cfg, verbose=0)
+    opt = trainer.optimizer
+    assert isinstance(opt, CatchUpAdam) and opt.table_l2 == 0.1
+    marks = {var.name: mark.numpy() for var, mark in opt._marks.values()}
+    assert len(marks) == 2, marks.keys()
+    for mark in marks.values():
+        np.testing.assert_array_equal(mark, float(opt.iterations))
