@@ -36,6 +36,31 @@ def test_stage_sections_merge_over_the_top_level_train(tmp_path):
     assert cfg.align.alpha == 0.25 and cfg.align.train.learning_rate == 0.01
 
 
+def test_teachers_section_is_under_every_teacher_but_not_the_student(
+        tmp_path):
+    path = _preset(tmp_path, (
+        "train: {epochs: 3, batch_size: 64}\n"
+        "teachers: {dropout: 0.3, embedding_l2: 0.001,\n"
+        "           train: {batch_size: 32, epochs: 5}}\n"
+        "models:\n"
+        "  dnn: {dropout: 0.1, train: {epochs: 7}}\n"
+        "  dcnv2: {}\n"
+        "  dsmlp: {dropout: 0.2}\n"))
+    dnn = build_run_config(path, "dnn")
+    # a model's own entry wins over `teachers:`, which wins over `train:`
+    assert dnn.teacher.params["dropout"] == 0.1
+    assert dnn.teacher.params["embedding_l2"] == 0.001
+    assert (dnn.teacher.train.batch_size, dnn.teacher.train.epochs) == (32, 7)
+    dcn = build_run_config(path, "dcnv2")
+    assert dcn.teacher.params["dropout"] == 0.3
+    assert (dcn.teacher.train.batch_size, dcn.teacher.train.epochs) == (32, 5)
+    assert "train" not in model_preset(path, "dcnv2")["params"]
+    # the student and its stages take none of it
+    assert dnn.student.params["dropout"] == 0.2
+    assert "embedding_l2" not in model_preset(path, "dsmlp")["params"]
+    assert dnn.distill.train.batch_size == dnn.align.train.batch_size == 64
+
+
 @pytest.mark.parametrize("text, match", [
     ("distill: {kd_wieght: 1}\n", "kd_wieght"),
     ("align: {train: {learnin_rate: 1}}\n", "learnin_rate"),
@@ -46,6 +71,10 @@ def test_stage_sections_merge_over_the_top_level_train(tmp_path):
     ("models: {dnn: {}, dsmlp: {train: {epochs: 1}}}\n",
      "distill.train and align.train"),
     ("stages: {}\n", "unknown preset key"),
+    ("teachers: {train: {optimzer: adam}}\n", "optimzer"),
+    ("teachers: {dropuot: 0.1}\n", "dropuot"),
+    ("teachers: {train: 5}\n", "teachers.train should be a mapping"),
+    ("teachers: [1]\n", "teachers should be a mapping"),
 ])
 def test_a_bad_preset_key_is_named(tmp_path, text, match):
     path = _preset(tmp_path, "models: {dnn: {}}\n" + text

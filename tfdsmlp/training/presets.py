@@ -1,15 +1,19 @@
 """Dataset presets (tfdsmlp/configs/<dataset>.yaml) -> typed configs.
 
-A preset file has up to four keys:
+A preset file has up to five keys:
 
-  train:   training settings (`TrainConfig`) of every model and stage.
-  models:  per model, its params; an entry may hold its own `train:`
-           mapping, merged over the top-level one for that model as a
-           teacher (`train --model M`, `run --teacher M`).
-  distill: stage 1's settings (`DistillConfig`: kd_weight, kd_loss,
-           temperature, init_main_from_teacher, ...), its `train:` merged
-           over the top-level one.
-  align:   stage 2's settings (`AlignConfig`: alpha, beta, ...), likewise.
+  train:    training settings (`TrainConfig`) of every model and stage.
+  teachers: settings every teacher model starts from (not the "dsmlp"
+            student): params, and a `train:` merged over the top-level
+            one; a model's own entry wins over both.
+  models:   per model, its params; an entry may hold its own `train:`
+            mapping, merged over the top-level one (and the teachers')
+            for that model as a teacher (`train --model M`,
+            `run --teacher M`).
+  distill:  stage 1's settings (`DistillConfig`: kd_weight, kd_loss,
+            temperature, init_main_from_teacher, ...), its `train:` merged
+            over the top-level one.
+  align:    stage 2's settings (`AlignConfig`: alpha, beta, ...), likewise.
 
 Every key is checked strictly when the run's config is built (`from_dict`),
 so a misspelt one names itself and the valid ones."""
@@ -30,7 +34,9 @@ from tfdsmlp.training.run_config import RunConfig
 
 # The student's stages, each a preset section of its own.
 STAGES = ("distill", "align")
-PRESET_KEYS = ("train", "models", *STAGES)
+PRESET_KEYS = ("train", "teachers", "models", *STAGES)
+# The student's entry in `models:`; every other entry is a teacher's.
+STUDENT = "dsmlp"
 PRESET_DIR = os.path.join(os.path.dirname(os.path.dirname(__file__)),
                           "configs")
 
@@ -64,10 +70,10 @@ def load_preset(dataset: str) -> dict[str, Any]:
     for model, entry in (data.get("models") or {}).items():
         _mapping(entry, path, f"models.{model}")
         _mapping((entry or {}).get("train"), path, f"models.{model}.train")
-    for stage in STAGES:
-        _mapping((data.get(stage) or {}).get("train"), path,
-                 f"{stage}.train")
-    student = (data.get("models") or {}).get("dsmlp") or {}
+    for section in (*STAGES, "teachers"):
+        _mapping((data.get(section) or {}).get("train"), path,
+                 f"{section}.train")
+    student = (data.get("models") or {}).get(STUDENT) or {}
     if "train" in student:
         raise ConfigError(
             f"{path}: models.dsmlp.train: the DS-MLP student trains in two "
@@ -85,8 +91,10 @@ def _mapping(value: Any, path: str, key: str) -> None:
 
 def model_preset(dataset: str | None, model: str) -> dict[str, Any]:
     """{model, params, train} for `model` on `dataset` (None: no preset,
-    every setting at its default): train is the preset's `train:` with the
-    model entry's own `train:` merged over it."""
+    every setting at its default): params are the preset's `teachers:`
+    params (for a teacher) with the model's entry over them; train is the
+    preset's `train:`, then `teachers.train` (for a teacher), then the
+    model entry's own `train:`, each merged over the one before."""
     if dataset is None:
         return {"model": model, "params": {}, "train": {}}
     data = load_preset(dataset)
@@ -94,10 +102,13 @@ def model_preset(dataset: str | None, model: str) -> dict[str, Any]:
     if model not in models:
         raise ConfigError(f"Preset {dataset!r} has no settings for model "
                           f"{model!r}. Models in it: {sorted(models)}")
-    params = dict(models[model] or {})
+    shared = dict(data.get("teachers") or {}) if model != STUDENT else {}
+    shared_train = shared.pop("train", None) or {}
+    params = {**shared, **(models[model] or {})}
     own_train = params.pop("train", None) or {}
     return {"model": model, "params": params,
-            "train": {**(data.get("train") or {}), **own_train}}
+            "train": {**(data.get("train") or {}), **shared_train,
+                      **own_train}}
 
 
 def run_preset(dataset: str | None, teacher: str) -> dict[str, Any]:
@@ -106,14 +117,14 @@ def run_preset(dataset: str | None, teacher: str) -> dict[str, Any]:
     stage's own merged over it (None: no preset: defaults)."""
     data = load_preset(dataset) if dataset is not None else {}
     train = dict(data.get("train") or {})
-    student = dict((data.get("models") or {}).get("dsmlp") or {})
+    student = dict((data.get("models") or {}).get(STUDENT) or {})
     stages = {}
     for stage in STAGES:
         section = dict(data.get(stage) or {})
         section["train"] = {**train, **(section.get("train") or {})}
         stages[stage] = section
     return {"teacher": model_preset(dataset, teacher),
-            "student": {"model": "dsmlp", "params": student}, **stages}
+            "student": {"model": STUDENT, "params": student}, **stages}
 
 
 def build_run_config(dataset: str | None, teacher: str,
