@@ -528,6 +528,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Scoring batch. Default: 4096.")
     p.add_argument("--data", help="Dataset directory. Default: the run's "
                                   "config.yaml `data:`.")
+    p.add_argument("--truth", metavar="PATH",
+                   help="Synthetic data only: the planted truth, added as "
+                        "the column `truth` (p* of each row) to tell the "
+                        "teacher's own mistakes from label noise. A "
+                        "planted.json of `data_tools synth --output tsv` "
+                        "(its <split>_logit.npy beside it), a dataset "
+                        "directory of `synth --output dataset`, or a .npy "
+                        "of the split's true logits in row order.")
 
     p = sub.add_parser(
         "demo", help="End-to-end run on built-in synthetic data.",
@@ -785,7 +793,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     summary = explain_run(args.run, args.out, split=args.split,
                           count=args.count, confidence=args.confidence,
                           max_rows=args.rows, batch_size=args.batch_size,
-                          data_dir=args.data)
+                          data_dir=args.data, truth=args.truth)
     print(format_summary(summary))
     print(f"-> {args.out}/explain.json, explain.csv"
           + (", explain.png" if summary["shown"] else ""))

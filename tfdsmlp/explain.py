@@ -18,6 +18,14 @@ are over all such rows (mean |y - p| per column, how often stage 2 moved
 the prediction towards the label, how often the parallel stream is closer
 to the label than the main stream); the table and plot show the `count`
 most confident mistakes, half of each label where there are enough.
+
+On synthetic data the planted truth can join them (`truth`): the true
+probability p* = sigmoid(z*) of each row, from the true logits that
+`data_tools synth` writes in row order beside its truth (`convert` keeps
+the order). It tells the teacher's own mistakes from label noise: a row
+where p* is as confidently wrong as the teacher is one that no model
+should "correct" (the label is the unlikely draw), and only the rest can
+be corrected by a stream.
 """
 
 from __future__ import annotations
@@ -76,6 +84,57 @@ def run_predictions(run_dir: str | RunDir, split: str = "test",
     return {k: np.concatenate(v) for k, v in columns.items()}
 
 
+def true_logits_file(truth: str, split: str) -> str:
+    """The file of `split`'s true logits: `truth` itself when it is a
+    .npy file, else the `true_logits` template (`<split>` replaced) of the
+    planted.json or dataset.json at `truth` (a file, or a directory holding
+    one), relative to that file's directory."""
+    if truth.endswith(".npy"):
+        if not os.path.isfile(truth):
+            raise FileNotFoundError(f"--truth {truth}: no such file")
+        return truth
+    candidates = ([truth] if os.path.isfile(truth) else
+                  [os.path.join(truth, "planted.json"),
+                   os.path.join(truth, "dataset.json")])
+    for file in candidates:
+        if not os.path.isfile(file):
+            continue
+        with open(file, encoding="utf-8") as f:
+            meta = json.load(f)
+        template = meta.get("synthetic", meta).get("true_logits")
+        if not template:
+            continue
+        path = os.path.join(os.path.dirname(file),
+                            template.replace("<split>", split))
+        if not os.path.isfile(path):
+            raise FileNotFoundError(
+                f"--truth {truth}: {file} names the true logits {template}, "
+                f"but {path} is missing")
+        return path
+    raise FileNotFoundError(
+        f"--truth {truth}: no true logits found; expected a <split>_logit.npy "
+        "file, or a planted.json / dataset.json with `true_logits` (written "
+        "by `python -m data_tools synth`: the planted.json of `--output "
+        "tsv`, the dataset directory of `--output dataset`)")
+
+
+def truth_probabilities(truth: str, split: str, rows: int,
+                        whole_split: bool) -> np.ndarray:
+    """p* = sigmoid(z*) of the first `rows` rows of `split` (see
+    `true_logits_file`); the file must hold exactly the split's rows when
+    the whole split is scored, at least `rows` otherwise."""
+    path = true_logits_file(truth, split)
+    z = np.load(path, mmap_mode="r")
+    if len(z) < rows or (whole_split and len(z) != rows):
+        raise ValueError(
+            f"--truth {truth}: {path} holds {len(z)} true logits, the "
+            f"scored {split} split {rows} rows, so they are not this "
+            "split's rows in order; pass the truth of the synth run whose "
+            f"{split} file was converted into this dataset (with no rows "
+            "dropped)")
+    return M.sigmoid(np.asarray(z[:rows], np.float64))
+
+
 def scores_fn(model: tf.keras.Model):
     """tf.function of a batch returning the logits {"fused": z} and, for a
     dual-stream model, {"main": z_M, "parallel": z_P} too (each stream
@@ -114,11 +173,13 @@ def shown_rows(preds: dict[str, np.ndarray], rows: np.ndarray,
     return np.concatenate([neg[:n_neg], pos[:n_pos]]).astype(np.int64)
 
 
-def summarize(preds: dict[str, np.ndarray], rows: np.ndarray
-              ) -> dict[str, Any]:
+def summarize(preds: dict[str, np.ndarray], rows: np.ndarray,
+              confidence: float = 0.9) -> dict[str, Any]:
     """AUC and log loss of every column on all rows, and on the teacher's
-    confident mistakes `rows`: mean |y - p| per column and the shares that
-    say whether stage 2 and the parallel stream corrected them."""
+    confident mistakes `rows` (found with `confidence`): mean |y - p| per
+    column and the shares that say whether stage 2 and the parallel stream
+    corrected them and, with a `truth` column, how many of them the truth
+    makes as confidently (label noise) and how many it gets right."""
     y = preds["label"]
     columns = [k for k in preds if k != "label"]
     out: dict[str, Any] = {
@@ -144,6 +205,16 @@ def summarize(preds: dict[str, np.ndarray], rows: np.ndarray
         if f"{model}_parallel" in err and f"{model}_main" in err:
             shares[f"{model}_parallel_closer_than_main"] = float(
                 np.mean(err[f"{model}_parallel"] < err[f"{model}_main"]))
+    if "truth" in err:
+        # How many of the teacher's confident mistakes the truth makes too
+        # (label noise) and how many it gets right (the teacher's own).
+        shares["truth_as_confidently_wrong"] = float(
+            np.mean(err["truth"] >= confidence))
+        shares["truth_right_side"] = float(np.mean(err["truth"] < 0.5))
+        own = err["truth"] < 0.5
+        if "dsmlp" in err and own.any():
+            shares["dsmlp_right_side_where_truth_is"] = float(
+                np.mean(err["dsmlp"][own] < 0.5))
     out["shares"] = shares
     return out
 
@@ -159,7 +230,7 @@ def plot(preds: dict[str, np.ndarray], rows: np.ndarray, path: str,
     xs = np.arange(len(rows))
     styles = {"teacher": ("o", "-"), "student": ("s", "--"),
               "dsmlp_main": ("^", ":"), "dsmlp_parallel": ("v", ":"),
-              "dsmlp": ("D", "-")}
+              "dsmlp": ("D", "-"), "truth": ("*", "-.")}
     for name, (marker, line) in styles.items():
         if name in preds:
             ax.plot(xs, preds[name][rows], marker=marker, linestyle=line,
@@ -176,17 +247,26 @@ def plot(preds: dict[str, np.ndarray], rows: np.ndarray, path: str,
 
 def explain_run(run_dir: str, out_dir: str, split: str = "test",
                 count: int = 20, confidence: float = 0.9, max_rows: int = 0,
-                batch_size: int = 4096, data_dir: str | None = None
-                ) -> dict[str, Any]:
+                batch_size: int = 4096, data_dir: str | None = None,
+                truth: str | None = None) -> dict[str, Any]:
     """Writes OUT/explain.json (summary), OUT/explain.csv (the shown rows,
-    every column) and OUT/explain.png; returns the summary."""
+    every column) and OUT/explain.png; returns the summary. `truth`: the
+    planted truth of synthetic data (`true_logits_file`), added as the
+    column `truth`."""
     if count <= 0:
         raise ValueError(f"`count` should be positive. Received: {count}")
+    if truth is not None:
+        true_logits_file(truth, split)      # a bad path fails before scoring
     preds = run_predictions(run_dir, split, max_rows, batch_size, data_dir)
+    if truth is not None:
+        rows = len(preds["label"])
+        whole = not max_rows or rows < max_rows
+        preds["truth"] = truth_probabilities(truth, split, rows, whole)
     rows = confidently_wrong(preds, confidence)
     shown = shown_rows(preds, rows, count)
     summary = {"run": os.path.abspath(str(run_dir)), "split": split,
-               "confidence": confidence, **summarize(preds, rows),
+               "confidence": confidence,
+               **summarize(preds, rows, confidence),
                "shown": [int(i) for i in shown]}
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "explain.json"), "w",

@@ -124,3 +124,55 @@ def test_a_run_without_student_is_refused(export_run_dir, tmp_path, capsys):
     assert main(["explain", str(run), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "no DS-MLP to explain" in err and str(run) in err
+
+
+def test_truth_by_hand():
+    # p* per row; rows 4, 2, 0, 5 are the teacher's confident mistakes
+    # (errors .99 .98 .95 .92): the truth's errors there .95 .3 .97 .6.
+    preds = {**HAND, "truth": np.array([0.97, 0.5, 0.7, 0.5, 0.95, 0.4])}
+    s = summarize(preds, confidently_wrong(preds, 0.9), 0.9)
+    sh = s["shares"]
+    assert sh["truth_as_confidently_wrong"] == 0.5     # rows 4 and 0
+    assert sh["truth_right_side"] == 0.25               # row 2
+    # on row 2 the DS-MLP (p .3, label 1) is on the wrong side
+    assert sh["dsmlp_right_side_where_truth_is"] == 0.0
+    assert s["mean_abs_error"]["truth"] == pytest.approx(0.705)
+
+
+def test_truth_column_from_the_synth_dataset(export_run_dir, export_data,
+                                             preds, tmp_path, capsys):
+    out = tmp_path / "truth"
+    assert main(["explain", export_run_dir, "--out", str(out),
+                 "--confidence", "0.5", "--truth", export_data]) == 0
+    assert "truth" in capsys.readouterr().out
+    summary = json.loads((out / "explain.json").read_text())
+    z = np.load(f"{export_data}/synthetic/test_logit.npy")
+    assert summary["all_rows"]["truth"]["auc"] == pytest.approx(
+        M.roc_auc(preds["label"], z))
+    with open(out / "explain.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    for row in table:
+        assert float(row["truth"]) == pytest.approx(
+            M.sigmoid(z[int(row["row"])]), abs=1e-6)
+    assert "truth_right_side" in summary["shares"]
+    # the first 10 rows only: the first 10 true logits
+    assert main(["explain", export_run_dir, "--out", str(tmp_path / "t10"),
+                 "--rows", "10", "--confidence", "0.5",
+                 "--truth", f"{export_data}/synthetic/test_logit.npy"]) == 0
+
+
+@pytest.mark.parametrize("which, match", [
+    ("missing", "no true logits found"),
+    ("short", "holds 63 true logits, the scored test split 64 rows"),
+])
+def test_a_wrong_truth_is_named(export_run_dir, export_data, tmp_path,
+                                capsys, which, match):
+    if which == "missing":
+        truth = str(tmp_path)
+    else:
+        truth = str(tmp_path / "short.npy")
+        np.save(truth, np.load(f"{export_data}/synthetic/test_logit.npy")[:63])
+    assert main(["explain", export_run_dir, "--out", str(tmp_path / "o"),
+                 "--truth", truth]) == 2
+    err = capsys.readouterr().err
+    assert match in err and truth in err
