@@ -169,14 +169,15 @@ def test_resolved_teacher_config_round_trips_through_yaml(tmp_path):
     assert isinstance(again, TeacherConfig)
 
 
-def test_criteo_preset_teachers_catch_up_students_adam():
-    """Session 26 (docs/SCALE.md, section 8): the teachers CatchUpAdam with
-    the lazy whole-table L2, the DS-MLP stages Adam over the whole table."""
+def test_criteo_preset_catch_up_adam_in_every_phase():
+    """Sessions 26-27 (docs/SCALE.md, section 8): the teachers and both
+    DS-MLP stages CatchUpAdam with the lazy whole-table L2."""
     for model in ("gdcn", "dcnv2", "finalmlp", "dnn"):
         cfg = teacher_config(preset("criteo", model))
         assert cfg.train.optimizer == "catch_up_adam"
         assert cfg.params["embedding_l2_scope"] == "lazy"
     rc = build_run_config("criteo", "gdcn")
     assert rc.teacher.train.optimizer == "catch_up_adam"
-    assert rc.distill.train.optimizer == rc.align.train.optimizer == "adam"
-    assert rc.student.params.get("embedding_l2_scope", "table") == "table"
+    assert rc.distill.train.optimizer == "catch_up_adam"
+    assert rc.align.train.optimizer == "catch_up_adam"
+    assert rc.student.params["embedding_l2_scope"] == "lazy"
