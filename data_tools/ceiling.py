@@ -52,14 +52,28 @@ from data_tools.planted import SHARES, PlantedTeacher
 BLOCK_ROWS = 16384
 
 
+def truth_files(path: str) -> list[str]:
+    """Where a synth truth may be: `path` itself when it is a file, else a
+    directory's planted.json (`--output tsv`) and dataset.json (`--output
+    dataset`, its `synthetic` section), in that order."""
+    return ([path] if os.path.isfile(path) else
+            [os.path.join(path, "planted.json"),
+             os.path.join(path, "dataset.json")])
+
+
+def true_logits_path(truth: dict[str, Any], split: str) -> str:
+    """The file of `split`'s true logits (synth writes them in row order):
+    the truth's `true_logits` template, relative to its `truth_file`."""
+    return os.path.join(os.path.dirname(truth.get("truth_file", "")),
+                        truth.get("true_logits", "").replace("<split>",
+                                                             split))
+
+
 def load_truth(path: str) -> dict[str, Any]:
     """The planted truth of `synth --profile`: from a planted.json file, a
     directory holding one (`--output tsv`), or a dataset directory written
     by synth (`--output dataset`, dataset.json's `synthetic` section)."""
-    candidates = ([path] if os.path.isfile(path) else
-                  [os.path.join(path, "planted.json"),
-                   os.path.join(path, "dataset.json")])
-    for file in candidates:
+    for file in truth_files(path):
         if not os.path.isfile(file):
             continue
         with open(file) as f:
@@ -155,9 +169,7 @@ def _bayes(truth: dict[str, Any], split: str, labels: np.ndarray,
     """The Bayes optimum on the scored rows: from the true logits beside
     the truth (synth writes them in row order), else the recorded figures
     of the whole split (None for part of one)."""
-    path = os.path.join(os.path.dirname(truth.get("truth_file", "")),
-                        truth.get("true_logits", "").replace("<split>",
-                                                             split))
+    path = true_logits_path(truth, split)
     if os.path.isfile(path):
         z = np.load(path, mmap_mode="r")
         if len(z) >= len(labels) and (len(z) == len(labels)

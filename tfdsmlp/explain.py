@@ -86,30 +86,28 @@ def run_predictions(run_dir: str | RunDir, split: str = "test",
 
 def true_logits_file(truth: str, split: str) -> str:
     """The file of `split`'s true logits: `truth` itself when it is a
-    .npy file, else the `true_logits` template (`<split>` replaced) of the
-    planted.json or dataset.json at `truth` (a file, or a directory holding
-    one), relative to that file's directory."""
+    .npy file, else the `true_logits` template of the planted.json or
+    dataset.json at `truth` (`data_tools.ceiling.truth_files`; any synth
+    truth, not only a planted profile's)."""
+    from data_tools.ceiling import true_logits_path, truth_files
+
     if truth.endswith(".npy"):
         if not os.path.isfile(truth):
             raise FileNotFoundError(f"--truth {truth}: no such file")
         return truth
-    candidates = ([truth] if os.path.isfile(truth) else
-                  [os.path.join(truth, "planted.json"),
-                   os.path.join(truth, "dataset.json")])
-    for file in candidates:
+    for file in truth_files(truth):
         if not os.path.isfile(file):
             continue
         with open(file, encoding="utf-8") as f:
             meta = json.load(f)
-        template = meta.get("synthetic", meta).get("true_logits")
-        if not template:
+        meta = meta.get("synthetic", meta)
+        if not meta.get("true_logits"):
             continue
-        path = os.path.join(os.path.dirname(file),
-                            template.replace("<split>", split))
+        path = true_logits_path({**meta, "truth_file": file}, split)
         if not os.path.isfile(path):
             raise FileNotFoundError(
-                f"--truth {truth}: {file} names the true logits {template}, "
-                f"but {path} is missing")
+                f"--truth {truth}: {file} names the true logits "
+                f"{meta['true_logits']}, but {path} is missing")
         return path
     raise FileNotFoundError(
         f"--truth {truth}: no true logits found; expected a <split>_logit.npy "
@@ -118,16 +116,16 @@ def true_logits_file(truth: str, split: str) -> str:
         "tsv`, the dataset directory of `--output dataset`)")
 
 
-def truth_probabilities(truth: str, split: str, rows: int,
+def truth_probabilities(path: str, split: str, rows: int,
                         whole_split: bool) -> np.ndarray:
-    """p* = sigmoid(z*) of the first `rows` rows of `split` (see
-    `true_logits_file`); the file must hold exactly the split's rows when
-    the whole split is scored, at least `rows` otherwise."""
-    path = true_logits_file(truth, split)
+    """p* = sigmoid(z*) of the first `rows` rows of `split` from its true
+    logits at `path` (`true_logits_file`); the file must hold exactly the
+    split's rows when the whole split is scored, at least `rows`
+    otherwise."""
     z = np.load(path, mmap_mode="r")
     if len(z) < rows or (whole_split and len(z) != rows):
         raise ValueError(
-            f"--truth {truth}: {path} holds {len(z)} true logits, the "
+            f"--truth: {path} holds {len(z)} true logits, the "
             f"scored {split} split {rows} rows, so they are not this "
             "split's rows in order; pass the truth of the synth run whose "
             f"{split} file was converted into this dataset (with no rows "
@@ -210,8 +208,8 @@ def summarize(preds: dict[str, np.ndarray], rows: np.ndarray,
         # (label noise) and how many it gets right (the teacher's own).
         shares["truth_as_confidently_wrong"] = float(
             np.mean(err["truth"] >= confidence))
-        shares["truth_right_side"] = float(np.mean(err["truth"] < 0.5))
         own = err["truth"] < 0.5
+        shares["truth_right_side"] = float(np.mean(own))
         if "dsmlp" in err and own.any():
             shares["dsmlp_right_side_where_truth_is"] = float(
                 np.mean(err["dsmlp"][own] < 0.5))
@@ -255,13 +253,13 @@ def explain_run(run_dir: str, out_dir: str, split: str = "test",
     column `truth`."""
     if count <= 0:
         raise ValueError(f"`count` should be positive. Received: {count}")
-    if truth is not None:
-        true_logits_file(truth, split)      # a bad path fails before scoring
+    # a bad truth path fails before scoring
+    logits = None if truth is None else true_logits_file(truth, split)
     preds = run_predictions(run_dir, split, max_rows, batch_size, data_dir)
-    if truth is not None:
+    if logits is not None:
         rows = len(preds["label"])
         whole = not max_rows or rows < max_rows
-        preds["truth"] = truth_probabilities(truth, split, rows, whole)
+        preds["truth"] = truth_probabilities(logits, split, rows, whole)
     rows = confidently_wrong(preds, confidence)
     shown = shown_rows(preds, rows, count)
     summary = {"run": os.path.abspath(str(run_dir)), "split": split,
