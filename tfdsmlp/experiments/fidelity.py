@@ -1,6 +1,6 @@
 """Fidelity of distilled explicit interactions (paper section 4.3.3, Fig. 3).
 
-    python -m tfdsmlp.experiments.fidelity --out DIR [--widths 16,64,256]
+    python -m tfdsmlp.experiments.fidelity --out DIR [--widths 16,64,256] [--seeds 0,1,2]
 
 Three categorical fields x1, x2, x3 (`vocab` tokens each, drawn uniformly)
 and a ground-truth GDCN cross network with random weights (embeddings
@@ -265,6 +265,21 @@ def plot(result: dict[str, Any], path: str) -> bool:
     return save_figure(fig, path)
 
 
+def write_result(result: dict[str, Any], out: str) -> None:
+    """fidelity.json, fidelity.md and fidelity.png of one study in `out`."""
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "fidelity.json"), "w",
+              encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+    with open(os.path.join(out, "fidelity.md"), "w", encoding="utf-8") as f:
+        f.write(markdown(result) + "\n")
+    plot(result, os.path.join(out, "fidelity.png"))
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(int(w) for w in text.split(","))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tfdsmlp.experiments.fidelity", description=__doc__,
@@ -272,36 +287,52 @@ def main(argv: list[str] | None = None) -> int:
     defaults = FidelityConfig()
     p.add_argument("--out", required=True,
                    help="Directory for fidelity.json, fidelity.md and "
-                        "fidelity.png.")
+                        "fidelity.png (with --seeds: seed_<s>/ per seed and "
+                        "fidelity_seeds.json, .md and .png).")
     p.add_argument("--widths", default=",".join(map(str, defaults.widths)),
                    help="Comma-separated MLP widths. Default: "
                         f"{','.join(map(str, defaults.widths))}.")
-    for name in ("vocab", "rows", "valid_rows", "depth", "embedding_dim",
-                 "cross_layers", "epochs", "seed"):
+    names = ("vocab", "rows", "valid_rows", "depth", "embedding_dim",
+             "cross_layers", "epochs")
+    for name in names:
         p.add_argument(f"--{name.replace('_', '-')}", type=int,
                        default=getattr(defaults, name),
                        help=f"FidelityConfig.{name}. Default: "
                             f"{getattr(defaults, name)}.")
+    seeding = p.add_mutually_exclusive_group()
+    seeding.add_argument("--seed", type=int, default=defaults.seed,
+                         help="FidelityConfig.seed: the planted truth's, "
+                              "the rows' and the models'. Default: "
+                              f"{defaults.seed}.")
+    seeding.add_argument(
+        "--seeds", default=None,
+        help="Comma-separated seeds: one study per seed in OUT/seed_<s>/ "
+             "(a finished one with the same settings is read, not run "
+             "again; other settings are an error), then the mean and std "
+             "over seeds of every MSE and of KD's paired effect "
+             "(main1 - main1_nokd) in OUT/fidelity_seeds.*. "
+             "See tfdsmlp/experiments/fidelity_seeds.py.")
     args = p.parse_args(argv)
     try:
         cfg = FidelityConfig(
-            widths=tuple(int(w) for w in args.widths.split(",")),
-            **{k: getattr(args, k) for k in (
-                "vocab", "rows", "valid_rows", "depth", "embedding_dim",
-                "cross_layers", "epochs", "seed")})
+            widths=_ints(args.widths), seed=args.seed,
+            **{k: getattr(args, k) for k in names})
+        seeds = _ints(args.seeds) if args.seeds is not None else None
     except ValueError as e:
         p.error(str(e))
+    if seeds is not None:
+        from tfdsmlp.experiments.fidelity_seeds import markdown_seeds, run_seeds
+
+        try:
+            summary = run_seeds(cfg, seeds, args.out)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(markdown_seeds(summary))
+        return 0
     result = run_fidelity(cfg)
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "fidelity.json"), "w",
-              encoding="utf-8") as f:
-        json.dump(result, f, indent=2)
-    table = markdown(result)
-    with open(os.path.join(args.out, "fidelity.md"), "w",
-              encoding="utf-8") as f:
-        f.write(table + "\n")
-    plot(result, os.path.join(args.out, "fidelity.png"))
-    print(table)
+    write_result(result, args.out)
+    print(markdown(result))
     return 0
 
 
