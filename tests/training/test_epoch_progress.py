@@ -5,6 +5,7 @@ stdout is not a terminal."""
 from __future__ import annotations
 
 import io
+import re
 
 from tfdsmlp import cli
 from tfdsmlp.training.epoch_progress import EpochProgress
@@ -21,11 +22,32 @@ def test_lines_give_the_epochs_rows_rate_and_eta():
         cb.on_train_batch_end(batch)
     cb.on_epoch_end(1)
     lines = stream.getvalue().splitlines()
-    assert lines[-1].startswith("[distill] epoch 2/3: 32 rows, ")
-    assert "50% of 64, ETA" in lines[-1]
+    assert lines[-2].startswith("[distill] epoch 2/3: 32 rows, ")
+    assert "50% of 64, ETA" in lines[-2]
+    # after the epoch: its time and the most the phase has left
+    assert re.fullmatch(r"\[distill\] epoch 2/3 took 0:00:00; at most 1 "
+                        r"more epoch, 0:00:00 at this pace", lines[-1])
     # outside an epoch (e.g. a resumed fit's first call) it writes nothing
     cb.on_train_batch_end(0)
     assert stream.getvalue().splitlines() == lines
+
+
+def test_the_epoch_line_bounds_what_the_phase_has_left(monkeypatch):
+    clock = iter([100.0, 760.0, 1000.0, 1640.0])
+    monkeypatch.setattr(
+        "tfdsmlp.training.epoch_progress.time.monotonic", lambda: next(clock))
+    stream = io.StringIO()
+    cb = EpochProgress("teacher", steps=4, batch_size=16, epochs=30,
+                       interval=1e9, stream=stream)
+    cb.on_epoch_begin(2)
+    cb.on_epoch_end(2)                  # 660 s for epoch 3 of 30
+    assert stream.getvalue().splitlines()[-1] == (
+        "[teacher] epoch 3/30 took 0:11:00; at most 27 more epochs, "
+        "4:57:00 at this pace")
+    cb.on_epoch_begin(29)
+    cb.on_epoch_end(29)
+    assert stream.getvalue().splitlines()[-1] == (
+        "[teacher] epoch 30/30 took 0:10:40; the phase's last epoch")
 
 
 @pytest.mark.parametrize("argv, tty, verbose", [
