@@ -250,17 +250,27 @@ def markdown(result: dict[str, Any]) -> str:
 
 def plot(result: dict[str, Any], path: str) -> bool:
     """Figure 3 of the paper: MSE against the truth per MLP width."""
+    rows = result["widths"]
+    return plot_widths([r["width"] for r in rows],
+                       {c: [r["mse"][c] for r in rows] for c in COLUMNS},
+                       "MSE against p* (all inputs)", path)
+
+
+def plot_widths(widths: list[int], means: dict[str, list[float]],
+                ylabel: str, path: str,
+                stds: dict[str, list[float]] | None = None) -> bool:
+    """One line per column over the MLP widths (log2 axis), with bars of
+    `stds` where given."""
     from tfdsmlp.experiments.aggregate import pyplot, save_figure
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    widths = [r["width"] for r in result["widths"]]
-    for col in COLUMNS:
-        ax.plot(widths, [r["mse"][col] for r in result["widths"]],
-                marker="o", label=col)
+    for col, values in means.items():
+        ax.errorbar(widths, values, yerr=stds[col] if stds else None,
+                    marker="o", capsize=3, label=col)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("MLP width (each hidden layer)")
-    ax.set_ylabel("MSE against p* (all inputs)")
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
 

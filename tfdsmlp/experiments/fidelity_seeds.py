@@ -30,6 +30,7 @@ from typing import Any
 from tfdsmlp.experiments.fidelity import (
     COLUMNS,
     FidelityConfig,
+    plot_widths,
     run_fidelity,
     write_result,
 )
@@ -146,17 +147,9 @@ def markdown_seeds(summary: dict[str, Any]) -> str:
 
 def plot_seeds(summary: dict[str, Any], path: str) -> bool:
     """Figure 3 with the spread: mean MSE per width, bars of one std."""
-    from tfdsmlp.experiments.aggregate import pyplot, save_figure
-
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    widths = [r["width"] for r in summary["widths"]]
-    for col in COLUMNS:
-        ax.errorbar(widths, [r["mean"][col] for r in summary["widths"]],
-                    yerr=[r["std"][col] for r in summary["widths"]],
-                    marker="o", capsize=3, label=col)
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("MLP width (each hidden layer)")
-    ax.set_ylabel(f"MSE against p*, mean of {len(summary['seeds'])} seeds")
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    rows = summary["widths"]
+    return plot_widths(
+        [r["width"] for r in rows],
+        {c: [r["mean"][c] for r in rows] for c in COLUMNS},
+        f"MSE against p*, mean of {len(summary['seeds'])} seeds", path,
+        stds={c: [r["std"][c] for r in rows] for c in COLUMNS})
