@@ -78,8 +78,14 @@ def test_a_run_logs_a_line_per_epoch(tiny_dataset_dir, tmp_path, capsys):
                      "--preset", "synthetic", "--set", "train.epochs=2",
                      "--set", "train.check_learned=false",
                      "--progress", "lines", "--out", out]) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     epochs = [line for line in text.splitlines() if " - val_auc: " in line]
     assert len(epochs) == 2, text
+    bounds = [line for line in captured.err.splitlines() if " took " in line]
+    assert [b.split(" took ")[0] for b in bounds] == [
+        "[teacher] epoch 1/2", "[teacher] epoch 2/2"], captured.err
+    assert bounds[0].endswith("at this pace")
+    assert bounds[1].endswith("the phase's last epoch")
     assert "\b" not in text and "\r" not in text
 
