@@ -275,15 +275,18 @@ def plot_widths(widths: list[int], means: dict[str, list[float]],
     return save_figure(fig, path)
 
 
-def write_result(result: dict[str, Any], out: str) -> None:
-    """fidelity.json, fidelity.md and fidelity.png of one study in `out`."""
+def write_result(result: dict[str, Any], out: str, stem: str = "fidelity",
+                 table=None, figure=None) -> None:
+    """STEM.json, STEM.md and STEM.png in `out`: by default one study's
+    (`markdown`, `plot`); `table` and `figure` write other results
+    (the seeds' summary)."""
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "fidelity.json"), "w",
+    with open(os.path.join(out, f"{stem}.json"), "w",
               encoding="utf-8") as f:
         json.dump(result, f, indent=2)
-    with open(os.path.join(out, "fidelity.md"), "w", encoding="utf-8") as f:
-        f.write(markdown(result) + "\n")
-    plot(result, os.path.join(out, "fidelity.png"))
+    with open(os.path.join(out, f"{stem}.md"), "w", encoding="utf-8") as f:
+        f.write((table or markdown)(result) + "\n")
+    (figure or plot)(result, os.path.join(out, f"{stem}.png"))
 
 
 def _ints(text: str) -> tuple[int, ...]:

@@ -96,13 +96,7 @@ def run_seeds(cfg: FidelityConfig, seeds: tuple[int, ...], out: str,
                     f"ETA of the {left} left: {eta / 60:.0f} min")
         results.append(result)
     summary = summarize(results)
-    with open(os.path.join(out, "fidelity_seeds.json"), "w",
-              encoding="utf-8") as f:
-        json.dump(summary, f, indent=2)
-    with open(os.path.join(out, "fidelity_seeds.md"), "w",
-              encoding="utf-8") as f:
-        f.write(markdown_seeds(summary) + "\n")
-    plot_seeds(summary, os.path.join(out, "fidelity_seeds.png"))
+    write_result(summary, out, "fidelity_seeds", markdown_seeds, plot_seeds)
     return summary
 
 

@@ -22,7 +22,6 @@ phase, since early stopping may end it before its last epoch:
 
 from __future__ import annotations
 
-import sys
 import time
 from typing import TextIO
 
@@ -73,6 +72,7 @@ class EpochProgress(tf.keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self._progress is None:
             return
+        stream = self._progress.stream      # Progress's choice (stderr)
         self._progress.close()
         self._progress = None
         took = time.monotonic() - self._epoch_start
@@ -82,6 +82,5 @@ class EpochProgress(tf.keras.callbacks.Callback):
         text += (f"at most {left} more epoch{'s' if left > 1 else ''}, "
                  f"{duration(left * took)} at this pace" if left > 0
                  else "the phase's last epoch")
-        stream = self.stream if self.stream is not None else sys.stderr
         stream.write(text + "\n")
         stream.flush()
