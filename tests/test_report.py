@@ -43,9 +43,36 @@ def test_seed_repeats_are_averaged_and_other_settings_are_not(tmp_path,
     # mean 0.72, sample standard deviation 0.02
     assert ("| a | 3 | 0.72000 ± 0.02000 | 0.50000 ± 0.00000 | "
             "0.72000 ± 0.02000 | 0.50000 ± 0.00000 |") in table
-    assert "| b" not in table.split("mean")[1]
+    seed_means = table.split("mean")[1].split("paired")[0]
+    assert "| b" not in seed_means
     assert cli.main(["report", root]) == 0
     assert "| a | 3 |" in capsys.readouterr().out
+
+
+def test_groups_differing_in_a_setting_are_compared_on_equal_seeds(
+        tmp_path):
+    root = str(tmp_path)
+    _run(root, "a_2021", 2021, 1e-3, 0.70)
+    _run(root, "a_2022", 2022, 1e-3, 0.72)
+    _run(root, "a_2023", 2023, 1e-3, 0.74)  # no b on this seed: unpaired
+    _run(root, "b_2021", 2021, 1e-2, 0.71)
+    _run(root, "b_2022", 2022, 1e-2, 0.75)
+    table = runs_table(root)
+    # b - a on seeds 2021 and 2022: +0.01, +0.03 -> mean 0.02, sd 0.01414
+    assert ("| a | b | teacher.train.learning_rate: 0.001 -> 0.01 | 2 | "
+            "+0.02000 ± 0.01414 | +0.00000 ± 0.00000 | +0.02000 ± 0.01414 |"
+            ) in table
+    _run(root, "c_2021", 2021, 1e-1, 0.69)  # a single pair: no sd
+    assert "| a | c_2021 | teacher.train.learning_rate: 0.001 -> 0.1 | 1 | " \
+        "-0.01000 ± - |" in runs_table(root)
+
+
+def test_groups_differing_in_many_settings_or_no_seed_are_not_paired(
+        tmp_path):
+    root = str(tmp_path)
+    _run(root, "a_2021", 2021, 1e-3, 0.70)
+    _run(root, "b_2022", 2022, 1e-2, 0.72)  # no shared seed
+    assert "paired" not in runs_table(root)
 
 
 def test_epochs_table_of_a_finished_and_a_running_phase(tmp_path, capsys):

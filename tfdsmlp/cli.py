@@ -180,7 +180,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "`train` or `run` runs one row per run (the model it "
                     "selected by validation AUC), then the mean and "
                     "standard deviation of each group of runs whose "
-                    "config.yaml differ only in their seeds.")
+                    "config.yaml differ only in their seeds, and, for "
+                    "groups that differ in one to three settings (an "
+                    "ablation: distill.kd_weight 1 against 0), the "
+                    "paired differences of their runs on equal seeds.")
     p.add_argument("path", help="A run directory, or a directory holding "
                                 "`train` or `run` runs (e.g. one per "
                                 "model, or one per seed).")

@@ -24,8 +24,15 @@ def seed_groups(runs: list[RunDir]) -> list[tuple[str, list[RunDir]]]:
     """Runs whose config.yaml differ in their seeds only (data included),
     as (label, runs) for groups of two or more, in `runs`' order. The
     label is the members' common name prefix without trailing digits
-    ("gdcn_tuned" for gdcn_tuned_2021 .. _2023), else the first member's
-    name."""
+    ("gdcn_tuned" for gdcn_tuned_2021 .. _2023), else their names joined
+    by "+"."""
+    return [(label, members) for label, members in _config_groups(runs)
+            if len(members) > 1]
+
+
+def _config_groups(runs: list[RunDir]) -> list[tuple[str, list[RunDir]]]:
+    """Every group of runs whose config.yaml differ in their seeds only,
+    labelled as in `seed_groups`; a run alone by its name."""
     groups: dict[str, list[RunDir]] = {}
     for run in runs:
         key = json.dumps(_without_seeds(run.read_config()), sort_keys=True,
@@ -33,25 +40,78 @@ def seed_groups(runs: list[RunDir]) -> list[tuple[str, list[RunDir]]]:
         groups.setdefault(key, []).append(run)
     out = []
     for members in groups.values():
-        if len(members) < 2:
-            continue
         names = [os.path.basename(m.path) for m in members]
-        label = (os.path.commonprefix(names).rstrip("0123456789_-.")
-                 or names[0])
+        label = (names[0] if len(names) == 1 else
+                 os.path.commonprefix(names).rstrip("0123456789_-.")
+                 or "+".join(names))
         out.append((label, members))
     return out
 
 
-def _mean_sd(values: list[float]) -> str:
-    mean = statistics.fmean(values)
-    return f"{mean:.5f} ± {statistics.stdev(values):.5f}"
+def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+    """{dotted key: value} of a config's leaves ("distill.kd_weight")."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            out.update(_leaves(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: value}
+
+
+def _seeds(run: RunDir) -> tuple:
+    """The run's seed settings, to pair it with a run of another group."""
+    return tuple(sorted((k, v) for k, v in _leaves(run.read_config()).items()
+                        if k.split(".")[-1] == "seed"))
+
+
+def paired_rows(runs: list[RunDir], selected: dict[str, tuple],
+                max_keys: int = 3) -> list[str]:
+    """Markdown rows comparing each two groups of `_config_groups` whose
+    configs differ in 1..`max_keys` settings (seeds aside), on the runs of
+    equal seeds: B - A of the selected models' test AUC, test log loss and
+    valid AUC, mean ± standard deviation over those pairs (A is the group
+    met first in `runs`)."""
+    groups = [(label, members, _leaves(_without_seeds(
+        members[0].read_config()))) for label, members in
+        _config_groups(runs)]
+    rows = []
+    for i, (label_a, runs_a, leaves_a) in enumerate(groups):
+        for label_b, runs_b, leaves_b in groups[i + 1:]:
+            keys = sorted(k for k in leaves_a.keys() | leaves_b.keys()
+                          if leaves_a.get(k) != leaves_b.get(k))
+            by_seed = {_seeds(r): r for r in runs_a}
+            pairs = [(by_seed[_seeds(r)], r) for r in runs_b
+                     if _seeds(r) in by_seed]
+            if not pairs or not 0 < len(keys) <= max_keys:
+                continue
+            cells = []
+            for split, metric in (("test", "auc"), ("test", "logloss"),
+                                  ("valid", "auc")):
+                deltas = [selected[b.path][1][split][metric]
+                          - selected[a.path][1][split][metric]
+                          for a, b in pairs]
+                cells.append(_mean_sd(deltas, sign=True))
+            change = "; ".join(f"{k}: {leaves_a.get(k, '-')} -> "
+                               f"{leaves_b.get(k, '-')}" for k in keys)
+            rows.append(f"| {label_a} | {label_b} | {change} | "
+                        f"{len(pairs)} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _mean_sd(values: list[float], sign: bool = False) -> str:
+    """"mean ± sample standard deviation" ("mean ± -" for one value)."""
+    mean = statistics.fmean(values) + 0.0  # no "-0.00000"
+    sd = (f"{statistics.stdev(values):.5f}" if len(values) > 1 else "-")
+    return f"{mean:{'+' if sign else ''}.5f} ± {sd}"
 
 
 def runs_table(runs_dir: str) -> str:
     """One row per run directory in `runs_dir`: the model it selected by
     validation AUC (`metrics.json` `selected`; the teacher of a `train`
     run). Then, where runs differ only in their seeds (`seed_groups`),
-    the mean ± standard deviation of each group."""
+    the mean ± standard deviation of each group; and where groups differ
+    in one to three settings, their paired differences on equal seeds
+    (`paired_rows`)."""
     lines = [("| run | model | test AUC | test logloss | valid AUC "
               "| valid logloss | epochs | best epoch | params | train s |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -87,6 +147,14 @@ def runs_table(runs_dir: str) -> str:
                                            ("valid", "logloss"))]
             lines.append(f"| {label} | {len(members)} | "
                          + " | ".join(cells) + " |")
+    paired = paired_rows(runs, selected)
+    if paired:
+        lines += ["", ("Runs that differ in one to three settings, paired "
+                       "by their seeds (B - A, mean ± standard deviation "
+                       "over the pairs):"), "",
+                  ("| A | B | settings (A -> B) | pairs | test AUC "
+                   "| test logloss | valid AUC |"),
+                  "|---|---|---|---|---|---|---|", *paired]
     return "\n".join(lines)
 
 
