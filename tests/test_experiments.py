@@ -150,6 +150,39 @@ def test_frontier_picks_the_fastest_better_dsmlp_no_slower_anywhere():
          "load_average_before": 0.1})
 
 
+def test_frontier_is_judged_by_the_cpp_serving_path_when_measured():
+    from tfdsmlp.experiments.frontier import (
+        best_replacements,
+        frontier_markdown,
+    )
+
+    teacher = _model("teacher_gdcn", "teacher", "gdcn", 0.984, 100.0, 0.5)
+    # in this process the DS-MLP is slower than its teacher at batch 1
+    dsmlp = _model("dsmlp_gdcn", "dsmlp", "gdcn", 0.987, 300.0, 0.6)
+    result = {"models": [teacher, dsmlp], "rounds": 1, "cpus": 2,
+              "measured_at": "t", "load_average_before": 0.1,
+              "cpp_error": "no C compiler"}
+    assert best_replacements(result["models"])[0]["dsmlp"] is None
+    text = frontier_markdown(result)
+    assert "C++ serving path not timed: no C compiler." in text
+    assert "| gdcn | 0.9840 | none |" in text
+    # in the C++ path it is faster at both batch sizes: judged by that
+    teacher.update(cpp_batch4096_examples_per_s=200.0, cpp_batch1_p50_ms=0.3,
+                   cpp_batch1_p99_ms=0.4)
+    dsmlp.update(cpp_batch4096_examples_per_s=500.0, cpp_batch1_p50_ms=0.2,
+                 cpp_batch1_p99_ms=0.3)
+    result["cpp_error"] = None
+    assert best_replacements(result["models"])[0]["ratio"] == \
+        pytest.approx(2.5)
+    text = frontier_markdown(result)
+    assert "judged below: C++ serving path" in text
+    assert ("| dsmlp_gdcn | gdcn | 0.9870 | 10 | 300 | 0.60 | 1.20 | 500 | "
+            "0.20 | 0.30 |") in text
+    assert "C++ batch-1 p50 ms" in text
+    assert "| gdcn | 0.9840 | dsmlp_gdcn | 0.9870 | 2.50x | >= 1x | yes |" \
+        in text
+
+
 def test_frontier_entries_from_finished_runs(tmp_path):
     from tfdsmlp.experiments.frontier import frontier_entries
 

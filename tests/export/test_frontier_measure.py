@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 from tfdsmlp.experiments.frontier import frontier_markdown, measure
 
@@ -21,9 +22,12 @@ def test_measure_exports_times_and_records(export_run_dir, export_data,
                               "saved_model.pb")
     with open(tmp_path / "frontier.json") as f:
         assert json.load(f) == result
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    assert (result["cpp_error"] is None) == bool(compiler)
     for m in result["models"]:
-        assert m["batch4096_examples_per_s"] > 0
-        assert 0 < m["batch1_p50_ms"] <= m["batch1_p99_ms"]
+        for path in ("", "cpp_") if compiler else ("",):
+            assert m[f"{path}batch4096_examples_per_s"] > 0
+            assert 0 < m[f"{path}batch1_p50_ms"] <= m[f"{path}batch1_p99_ms"]
     text = frontier_markdown(result, str(tmp_path / "plots" / "f.png"))
     assert "| dsmlp_gdcn | gdcn | 0.7000 |" in text
     assert os.path.exists(tmp_path / "plots" / "f.png")

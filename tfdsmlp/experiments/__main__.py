@@ -8,7 +8,9 @@ the chosen groups (resumable: finished jobs are skipped, interrupted runs
 resume), then writes the tables and plots into docs/RESULTS.md between the
 `experiments` markers. The `frontier` group also exports every teacher and
 DS-MLP of the first seed (OUT/saved_models) and times them side by side
-(OUT/frontier.json): AUC against inference cost. Variants that change only
+(OUT/frontier.json), in this process and in the C++ serving path
+(TensorFlow's C API, as TF Serving runs them; needs a C compiler, else it
+says so), judged by the C++ figures: AUC against inference cost. Variants that change only
 `align.*` settings (no alignment loss, the alpha/beta sweep) copy the
 finished stage 1 of the default run with the same teacher and seed instead
 of training the same distillation again.

@@ -1,9 +1,13 @@
-"""AUC vs inference cost of the exported teachers and DS-MLPs (issue 6).
+"""AUC vs inference cost of the exported teachers and DS-MLPs (issues 6, 16).
 
 Every model of the frontier is exported as a TF Serving SavedModel under
 OUT/saved_models/<label>/1 and timed through its `predict_indexed`
-signature, all in one process and interleaved over `rounds` (the median
-round counts), so the ratios compare like with like on a noisy machine.
+signature, interleaved over `rounds` (the median round counts), so the
+ratios compare like with like on a noisy machine: in this process
+(`tf.saved_model.load`) and, where a C compiler is found, in the C++
+serving path (`tfdsmlp.serving_bench.harness`: TensorFlow's C API, as TF
+Serving loads and runs a SavedModel, no Python). The C++ figures, when
+measured, are the ones the frontier is judged by.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from tfdsmlp.experiments.runner import job_dir, job_metrics
 import numpy as np
 
 BIG = "batch4096_examples_per_s"
+CPP = "cpp_"  # prefix of the C++ serving path's figures
 # Teachers whose batch-4096 throughput the DS-MLP should at least double.
 COSTLY = ("finalmlp", "autoint", "xdeepfm")
 
@@ -63,12 +68,37 @@ def frontier_entries(jobs: list[Job], out_dir: str) -> list[dict[str, Any]]:
     return entries
 
 
+def _cpp_timer(out_dir: str, log) -> tuple[str | None, str | None]:
+    """(the C harness's binary, None), or (None, why it cannot be built)."""
+    from tfdsmlp.serving_bench.harness import HarnessError, build_timer
+    try:
+        return build_timer(os.path.join(out_dir, "build")), None
+    except HarnessError as e:
+        log(f"[frontier] the C++ serving path is not timed: {e}")
+        return None, str(e)
+
+
+def _cpp_inference(timer: str, path: str, rows, repeats: int
+                   ) -> dict[str, float]:
+    """`inference`'s figures for the export at `path`, in the C++ path."""
+    from tfdsmlp.serving_bench.harness import time_batches
+    timed = time_batches(timer, path, "predict_indexed", rows, (1, 4096),
+                         repeats, min_large_calls=5)
+    return {f"{CPP}batch1_p50_ms": timed[1]["p50_ms"],
+            f"{CPP}batch1_p99_ms": timed[1]["p99_ms"],
+            f"{CPP}{BIG}": timed[4096]["examples_per_s"]}
+
+
 def measure(entries: list[dict[str, Any]], out_dir: str, data_dir: str,
-            rounds: int = 3, repeats: int = 300, log=print) -> dict:
-    """Exports (once) and times every entry; returns and writes
-    OUT/frontier.json."""
+            rounds: int = 3, repeats: int = 300, cpp: bool = True,
+            log=print) -> dict:
+    """Exports (once) and times every entry, in this process and (with
+    `cpp`, if the harness builds) in the C++ serving path; returns and
+    writes OUT/frontier.json ("cpp_error" says why C++ figures are
+    missing)."""
     from tfdsmlp.bench import _saved_model_fn, inference
     from tfdsmlp.export import export_run
+    from tfdsmlp.servecheck.raw_rows import read_raw_rows
 
     base = os.path.join(out_dir, "saved_models")
     fns = {}
@@ -78,17 +108,23 @@ def measure(entries: list[dict[str, Any]], out_dir: str, data_dir: str,
             log(f"[frontier] export {e['label']} ({e['run']}, {e['phase']})")
             export_run(e["run"], e["label"], phase=e["phase"], version=1,
                        base_dir=base, data_dir=data_dir)
-        fns[e["label"]] = _saved_model_fn(path)
+        fns[e["label"]] = (_saved_model_fn(path), path)
+    timer, cpp_error = _cpp_timer(out_dir, log) if cpp else (
+        None, "not asked for")
+    rows = read_raw_rows(data_dir, "test", limit=4096) if timer else None
     timings: dict[str, list[dict]] = {label: [] for label in fns}
     load_before = os.getloadavg()[0]
     for r in range(rounds):
         log(f"[frontier] timing round {r + 1}/{rounds}")
-        for label, fn in fns.items():
-            timings[label].append(inference(fn, data_dir, 4096, repeats))
+        for label, (fn, path) in fns.items():
+            timed = inference(fn, data_dir, 4096, repeats)
+            if timer:
+                timed.update(_cpp_inference(timer, path, rows, repeats))
+            timings[label].append(timed)
     result = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
               "load_average_before": load_before,
               "cpus": os.cpu_count(), "rounds": rounds, "repeats": repeats,
-              "models": []}
+              "cpp_error": cpp_error, "models": []}
     for e in entries:
         runs = timings[e["label"]]
         timed = {k: float(np.median([t[k] for t in runs])) for k in runs[0]}
@@ -99,39 +135,57 @@ def measure(entries: list[dict[str, Any]], out_dir: str, data_dir: str,
     return result
 
 
+def judged_path(models: list[dict]) -> str:
+    """The prefix of the figures the frontier is judged by: `CPP` when
+    every model has C++ serving figures, else "" (in-process)."""
+    return CPP if models and all(f"{CPP}{BIG}" in m for m in models) else ""
+
+
 def best_replacements(models: list[dict]) -> list[dict[str, Any]]:
     """Per teacher: the fastest (batch 4096) DS-MLP with a higher test AUC
     that is no slower at batch 1 (p50) and at batch 4096, among those
-    distilled from that teacher if any qualifies; None if none."""
+    distilled from that teacher if any qualifies; None if none. Speeds of
+    the `judged_path`."""
+    big, p50 = (f"{judged_path(models)}{k}" for k in (BIG, "batch1_p50_ms"))
     out = []
     for t in (m for m in models if m["kind"] == "teacher"):
         ok = [m for m in models if m["kind"] == "dsmlp"
               and m["test_auc"] > t["test_auc"]
-              and m["batch1_p50_ms"] <= t["batch1_p50_ms"]
-              and m[BIG] >= t[BIG]]
+              and m[p50] <= t[p50] and m[big] >= t[big]]
         # prefer the teacher's own students, else any DS-MLP
         own = [m for m in ok if m["teacher"] == t["teacher"]]
-        best = max(own or ok, key=lambda m: m[BIG]) if ok else None
+        best = max(own or ok, key=lambda m: m[big]) if ok else None
         need = 2.0 if t["teacher"] in COSTLY else 1.0
         out.append({"teacher": t, "dsmlp": best, "need": need,
-                    "ratio": best[BIG] / t[BIG] if best else None})
+                    "ratio": best[big] / t[big] if best else None})
     return out
 
 
 def frontier_markdown(result: dict, plot_path: str | None = None) -> str:
-    models = sorted(result["models"], key=lambda m: -m[BIG])
+    judged = judged_path(result["models"])
+    models = sorted(result["models"], key=lambda m: -m[f"{judged}{BIG}"])
+    paths = ["", CPP] if judged else [""]
+    where = {"": "in this process (`tf.saved_model.load`)",
+             CPP: "C++ serving path (TensorFlow C API)"}
+    cpp_note = ("" if judged else " C++ serving path not timed: "
+                f"{result.get('cpp_error') or 'not measured'}.")
     lines = [(f"Exported SavedModels (`predict_indexed`), median of "
              f"{result['rounds']} interleaved rounds, measured "
              f"{result['measured_at']} on {result['cpus']} CPUs (load "
-             f"average {result['load_average_before']:.2f} before timing)."),
-             "", ("| model | distilled from | test AUC | params | batch-4096 "
-             "examples/s | batch-1 p50 ms | batch-1 p99 ms |"),
-             "|---|---|---|---|---|---|---|"]
+             f"average {result['load_average_before']:.2f} before timing); "
+             f"the speeds judged below: {where[judged]}.{cpp_note}"), "",
+             "| model | distilled from | test AUC | params | "
+             + " | ".join(f"{label}{col}" for label in
+                          (("", "C++ ") if judged else ("",))
+                          for col in ("batch-4096 examples/s",
+                                      "batch-1 p50 ms", "batch-1 p99 ms"))
+             + " |", "|---|---|---|---|" + "---|" * (3 * len(paths))]
     for m in models:
         src = m["teacher"] if m["kind"] == "dsmlp" else "-"
+        cells = " | ".join(f"{m[p + BIG]:,.0f} | {m[p + 'batch1_p50_ms']:.2f}"
+                           f" | {m[p + 'batch1_p99_ms']:.2f}" for p in paths)
         lines.append(f"| {m['label']} | {src} | {m['test_auc']:.4f} | "
-                     f"{m['params']:,} | {m[BIG]:,.0f} | "
-                     f"{m['batch1_p50_ms']:.2f} | {m['batch1_p99_ms']:.2f} |")
+                     f"{m['params']:,} | {cells} |")
     lines += ["", ("| teacher | test AUC | fastest DS-MLP beating it, no "
               "slower at batch 1 and 4096 (its own if any) | its test AUC "
               "| batch-4096 ratio | target | met |"),
@@ -156,17 +210,19 @@ def frontier_markdown(result: dict, plot_path: str | None = None) -> str:
 def frontier_plot(models: list[dict], path: str) -> bool:
     if not models:
         return False
+    big = f"{judged_path(models)}{BIG}"
     fig, ax = pyplot().subplots(figsize=(6.5, 4))
     for kind, marker in (("teacher", "s"), ("dsmlp", "o")):
         pts = [m for m in models if m["kind"] == kind]
-        ax.scatter([m[BIG] for m in pts], [m["test_auc"] for m in pts],
+        ax.scatter([m[big] for m in pts], [m["test_auc"] for m in pts],
                    marker=marker, label=kind)
         for m in pts:
             ax.annotate(m["label"].replace("teacher_", "").replace(
-                "dsmlp_", "DS-"), (m[BIG], m["test_auc"]), fontsize=7,
+                "dsmlp_", "DS-"), (m[big], m["test_auc"]), fontsize=7,
                 xytext=(3, 3), textcoords="offset points")
     ax.set_xscale("log")
-    ax.set_xlabel("exported SavedModel, batch-4096 examples/s")
+    ax.set_xlabel("exported SavedModel, batch-4096 examples/s"
+                  + (" (C++ serving path)" if big.startswith(CPP) else ""))
     ax.set_ylabel("test AUC")
     ax.legend()
     return save_figure(fig, path)
