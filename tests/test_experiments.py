@@ -140,7 +140,7 @@ def test_frontier_picks_the_fastest_better_dsmlp_no_slower_anywhere():
     text = frontier_markdown({"models": models, "rounds": 3, "cpus": 2,
                               "measured_at": "t",
                               "load_average_before": 0.1})
-    assert "| gdcn | 0.9840 | dsmlp_gdcn_w200 | 0.9870 | 3.00x | >= 1x | " \
+    assert "| gdcn | 0.9840 | dsmlp_gdcn_w200 | 0.9870 | 3.00x | >= 2x | " \
            "yes |" in text
     assert "| finalmlp | 0.9860 | dsmlp_gdcn_w200 | 0.9870 | 1.50x | " \
            ">= 2x | no |" in text
@@ -179,7 +179,7 @@ def test_frontier_is_judged_by_the_cpp_serving_path_when_measured():
     assert ("| dsmlp_gdcn | gdcn | 0.9870 | 10 | 300 | 0.60 | 1.20 | 500 | "
             "0.20 | 0.30 |") in text
     assert "C++ batch-1 p50 ms" in text
-    assert "| gdcn | 0.9840 | dsmlp_gdcn | 0.9870 | 2.50x | >= 1x | yes |" \
+    assert "| gdcn | 0.9840 | dsmlp_gdcn | 0.9870 | 2.50x | >= 2x | yes |" \
         in text
 
 

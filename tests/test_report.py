@@ -6,7 +6,7 @@ import json
 import os
 
 from tfdsmlp import cli
-from tfdsmlp.report import epochs_table, run_table, runs_table
+from tfdsmlp.report import epochs_table, report, run_table, runs_table
 from tfdsmlp.run_dir import RunDir
 
 import pytest
@@ -65,6 +65,33 @@ def test_groups_differing_in_a_setting_are_compared_on_equal_seeds(
     _run(root, "c_2021", 2021, 1e-1, 0.69)  # a single pair: no sd
     assert "| a | c_2021 | teacher.train.learning_rate: 0.001 -> 0.1 | 1 | " \
         "-0.01000 ± - |" in runs_table(root)
+
+
+def test_phase_compares_that_phase_of_every_run(tmp_path, capsys):
+    root = str(tmp_path)
+    _run(root, "d_2021", 2021, 1e-3, 0.70, phase="dsmlp")
+    _run(root, "d_2022", 2022, 1e-3, 0.72, phase="dsmlp")
+    _run(root, "t_2021", 2021, 1e-2, 0.90)  # teacher only
+    table = runs_table(root, phase="dsmlp")
+    assert "| d_2021 | dsmlp (dnn) | 0.7000 |" in table
+    assert "| t_2021 |" not in table
+    assert table.endswith("Runs without a 'dsmlp' phase, not in the "
+                          "tables: t_2021.")
+    # without --phase each run shows the model it selected
+    assert "| t_2021 | dnn | 0.9000 |" in runs_table(root)
+    with pytest.raises(ValueError, match="no run in .* has a phase "
+                                         "'student'"):
+        runs_table(root, phase="student")
+    with pytest.raises(ValueError, match="for one run"):
+        report(os.path.join(root, "d_2021"), phase="dsmlp")
+    assert cli.main(["report", root, "--phase", "dsmlp"]) == 0
+    assert "| d | 2 |" in capsys.readouterr().out
+
+
+def test_a_difference_of_float_noise_prints_as_zero():
+    from tfdsmlp.report import _mean_sd
+    assert 0.3 - (0.1 + 0.2) < 0  # -5.6e-17
+    assert _mean_sd([0.3 - (0.1 + 0.2)], sign=True) == "+0.00000 ± -"
 
 
 def test_groups_differing_in_many_settings_or_no_seed_are_not_paired(

@@ -187,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="A run directory, or a directory holding "
                                 "`train` or `run` runs (e.g. one per "
                                 "model, or one per seed).")
+    p.add_argument("--phase", choices=("teacher", "student", "dsmlp",
+                                        "dsmlp_main", "dsmlp_parallel"),
+                   help="For a directory of runs: compare this phase's "
+                        "model of every run (e.g. `student`, the stage-1 "
+                        "student, for a KD ablation) instead of the model "
+                        "each run selected for export; runs without it are "
+                        "named below the tables.")
     p.add_argument("--epochs", action="store_true",
                    help="For one run directory: a row per epoch of each "
                         "trained phase (exact validation AUC and log loss, "
@@ -642,7 +649,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tfdsmlp.report import report
 
-    print(report(args.path, epochs=args.epochs))
+    print(report(args.path, epochs=args.epochs, phase=args.phase))
     return 0
 
 

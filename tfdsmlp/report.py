@@ -100,18 +100,19 @@ def paired_rows(runs: list[RunDir], selected: dict[str, tuple],
 
 def _mean_sd(values: list[float], sign: bool = False) -> str:
     """"mean ± sample standard deviation" ("mean ± -" for one value)."""
-    mean = statistics.fmean(values) + 0.0  # no "-0.00000"
+    mean = round(statistics.fmean(values), 5) + 0.0  # no "-0.00000"
     sd = (f"{statistics.stdev(values):.5f}" if len(values) > 1 else "-")
     return f"{mean:{'+' if sign else ''}.5f} ± {sd}"
 
 
-def runs_table(runs_dir: str) -> str:
+def runs_table(runs_dir: str, phase: str | None = None) -> str:
     """One row per run directory in `runs_dir`: the model it selected by
     validation AUC (`metrics.json` `selected`; the teacher of a `train`
-    run). Then, where runs differ only in their seeds (`seed_groups`),
-    the mean ± standard deviation of each group; and where groups differ
-    in one to three settings, their paired differences on equal seeds
-    (`paired_rows`)."""
+    run), or with `phase` that phase's model ("student": the stage-1
+    student; runs without it are named below the table). Then, where runs
+    differ only in their seeds (`seed_groups`), the mean ± standard
+    deviation of each group; and where groups differ in one to three
+    settings, their paired differences on equal seeds (`paired_rows`)."""
     lines = [("| run | model | test AUC | test logloss | valid AUC "
               "| valid logloss | epochs | best epoch | params | train s |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -123,7 +124,13 @@ def runs_table(runs_dir: str) -> str:
         raise FileNotFoundError(
             f"{runs_dir} is neither a finished run directory (no "
             "metrics.json) nor a directory holding finished runs.")
-    selected = {run.path: _selected(run) for run in runs}
+    missing = []
+    if phase is not None:
+        missing = [r for r in runs if phase not in r.read_metrics()["phases"]]
+        runs = [r for r in runs if r not in missing]
+        if not runs:
+            raise ValueError(f"no run in {runs_dir} has a phase {phase!r}")
+    selected = {run.path: _selected(run, phase) for run in runs}
     for run in runs:
         name, p = selected[run.path]
         lines.append(
@@ -155,15 +162,20 @@ def runs_table(runs_dir: str) -> str:
                   ("| A | B | settings (A -> B) | pairs | test AUC "
                    "| test logloss | valid AUC |"),
                   "|---|---|---|---|---|---|---|", *paired]
+    if missing:
+        lines += ["", f"Runs without a {phase!r} phase, not in the tables: "
+                  + ", ".join(os.path.basename(r.path) for r in missing)
+                  + "."]
     return "\n".join(lines)
 
 
-def _selected(run: RunDir) -> tuple[str, dict[str, Any]]:
-    """(model name, metrics) of the run's selected phase: the teacher's
-    model name for a teacher, else "dsmlp" / "student" and the teacher's
-    (`dsmlp (gdcn)`)."""
+def _selected(run: RunDir, phase: str | None = None
+              ) -> tuple[str, dict[str, Any]]:
+    """(model name, metrics) of the run's selected phase (or of `phase`):
+    the teacher's model name for a teacher, else "dsmlp" / "student" and
+    the teacher's (`dsmlp (gdcn)`)."""
     m = run.read_metrics()
-    phase = (m.get("selected") or {}).get("phase", "teacher")
+    phase = phase or (m.get("selected") or {}).get("phase", "teacher")
     teacher = m["models"]["teacher"]
     name = teacher if phase == "teacher" else f"{phase} ({teacher})"
     return name, m["phases"][phase]
@@ -245,11 +257,17 @@ def epochs_table(run_dir: str) -> str:
     return "\n".join(lines)
 
 
-def report(path: str, epochs: bool = False) -> str:
+def report(path: str, epochs: bool = False, phase: str | None = None
+           ) -> str:
     """`epochs_table` with `epochs`, else `run_table` for a run directory
-    and `runs_table` for a directory of runs."""
+    and `runs_table` (of `phase`'s models, if given) for a directory of
+    runs."""
     if epochs:
         return epochs_table(path)
     if RunDir.is_run_dir(path):
+        if phase is not None:
+            raise ValueError("--phase compares the runs of a directory of "
+                             "runs; for one run, `report RUN` shows every "
+                             "phase.")
         return run_table(path)
-    return runs_table(path)
+    return runs_table(path, phase)

@@ -318,9 +318,9 @@ def test_summary_warns_when_the_dsmlp_ends_below_its_teacher(capsys):
     assert summary_warnings({"teacher": phase(0.8),
                              "dsmlp": phase(0.81)}) == []
     [line] = summary_warnings({"teacher": phase(0.8), "dsmlp": phase(0.79)},
-                              run_path="runs/r1")
+                              run_path="runs/r1", data_path="data/d")
     assert "below its teacher" in line and "0.7900 < 0.8000" in line
-    assert "tune --model dsmlp --teacher runs/r1 " in line
+    assert "tune --model dsmlp --teacher runs/r1 --data data/d " in line
     # without alignment the stage-1 student is the final model
     assert summary_warnings({"teacher": phase(0.8), "student": phase(0.7)})
 

@@ -466,7 +466,7 @@ class _Runner:
             phases, ("dsmlp",) if isinstance(student, TeacherParallel)
             else SELECTABLE)
         warnings = summary_warnings(phases, metrics["selected"]["phase"],
-                                    self.run_dir.path)
+                                    self.run_dir.path, self.data.path)
         metrics["warnings"] = warnings
         metrics["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         if self.chief:
@@ -509,11 +509,12 @@ def select_by_validation(phases: dict[str, dict],
 
 
 def summary_warnings(phases: dict[str, dict], selected: str | None = None,
-                     run_path: str = "RUN") -> list[str]:
+                     run_path: str = "RUN", data_path: str = "DATA"
+                     ) -> list[str]:
     """Lines for the run's summary: the selected DS-MLP (default: after
     alignment, else after distillation) ending below its teacher on
     validation, with the `tune` command that searches the student's
-    settings on this run's teacher (`run_path`)."""
+    settings on this run's teacher (`run_path`) and data (`data_path`)."""
     final = phases.get(selected or "dsmlp") or phases.get("student")
     if final is None or selected == "teacher":
         return []
@@ -526,7 +527,8 @@ def summary_warnings(phases: dict[str, dict], selected: str | None = None,
     line = (f"warning: the DS-MLP ends below its teacher on validation (AUC "
             f"{ours:.4f} < {theirs:.4f}); search the student's settings on "
             f"this teacher: python -m tfdsmlp tune --model dsmlp --teacher "
-            f"{run_path} --data DATA --preset PRESET --trials N --out STUDY "
+            f"{run_path} --data {data_path} --preset PRESET --trials N "
+            "--out STUDY "
             "(main MLP width, "
             "KD weight, align.alpha / align.beta, learning rates; each "
             "stage's batch size and patience with a --space file; "
