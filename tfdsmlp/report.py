@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import statistics
@@ -20,27 +21,37 @@ def _without_seeds(value: Any) -> Any:
     return value
 
 
-def seed_groups(runs: list[RunDir]) -> list[tuple[str, list[RunDir]]]:
-    """Runs whose config.yaml differ in their seeds only (data included),
-    as (label, runs) for groups of two or more, in `runs`' order. The
-    label is the members' common name prefix without trailing digits
-    ("gdcn_tuned" for gdcn_tuned_2021 .. _2023), else their names joined
-    by "+"."""
-    return [(label, members) for label, members in _config_groups(runs)
-            if len(members) > 1]
+@dataclasses.dataclass(frozen=True)
+class _Run:
+    """A finished run directory's name, config.yaml and metrics.json, each
+    read once for the tables."""
+    path: str
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+    @classmethod
+    def load(cls, run: RunDir) -> _Run:
+        return cls(run.path, run.read_config(), run.read_metrics())
 
 
-def _config_groups(runs: list[RunDir]) -> list[tuple[str, list[RunDir]]]:
-    """Every group of runs whose config.yaml differ in their seeds only,
-    labelled as in `seed_groups`; a run alone by its name."""
-    groups: dict[str, list[RunDir]] = {}
+def config_groups(runs: list[_Run]) -> list[tuple[str, list[_Run]]]:
+    """Every group of runs whose config.yaml differ in their seeds only
+    (data included), as (label, runs) in `runs`' order. The label is the
+    members' common name prefix without trailing digits ("gdcn_tuned" for
+    gdcn_tuned_2021 .. _2023), else their names joined by "+"; a run alone
+    is labelled by its name."""
+    groups: dict[str, list[_Run]] = {}
     for run in runs:
-        key = json.dumps(_without_seeds(run.read_config()), sort_keys=True,
+        key = json.dumps(_without_seeds(run.config), sort_keys=True,
                          default=str)
         groups.setdefault(key, []).append(run)
     out = []
     for members in groups.values():
-        names = [os.path.basename(m.path) for m in members]
+        names = [m.name for m in members]
         label = (names[0] if len(names) == 1 else
                  os.path.commonprefix(names).rstrip("0123456789_-.")
                  or "+".join(names))
@@ -58,28 +69,27 @@ def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: value}
 
 
-def _seeds(run: RunDir) -> tuple:
+def _seeds(run: _Run) -> tuple:
     """The run's seed settings, to pair it with a run of another group."""
-    return tuple(sorted((k, v) for k, v in _leaves(run.read_config()).items()
+    return tuple(sorted((k, v) for k, v in _leaves(run.config).items()
                         if k.split(".")[-1] == "seed"))
 
 
-def paired_rows(runs: list[RunDir], selected: dict[str, tuple],
-                max_keys: int = 3) -> list[str]:
-    """Markdown rows comparing each two groups of `_config_groups` whose
+def paired_rows(groups: list[tuple[str, list[_Run]]],
+                selected: dict[str, tuple], max_keys: int = 3) -> list[str]:
+    """Markdown rows comparing each two of `groups` (`config_groups`) whose
     configs differ in 1..`max_keys` settings (seeds aside), on the runs of
     equal seeds: B - A of the selected models' test AUC, test log loss and
     valid AUC, mean ± standard deviation over those pairs (A is the group
-    met first in `runs`)."""
-    groups = [(label, members, _leaves(_without_seeds(
-        members[0].read_config()))) for label, members in
-        _config_groups(runs)]
+    met first)."""
+    leaves = [(label, members, _leaves(_without_seeds(members[0].config)))
+              for label, members in groups]
     rows = []
-    for i, (label_a, runs_a, leaves_a) in enumerate(groups):
-        for label_b, runs_b, leaves_b in groups[i + 1:]:
+    for i, (label_a, runs_a, leaves_a) in enumerate(leaves):
+        by_seed = {_seeds(r): r for r in runs_a}
+        for label_b, runs_b, leaves_b in leaves[i + 1:]:
             keys = sorted(k for k in leaves_a.keys() | leaves_b.keys()
                           if leaves_a.get(k) != leaves_b.get(k))
-            by_seed = {_seeds(r): r for r in runs_a}
             pairs = [(by_seed[_seeds(r)], r) for r in runs_b
                      if _seeds(r) in by_seed]
             if not pairs or not 0 < len(keys) <= max_keys:
@@ -110,42 +120,45 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
     validation AUC (`metrics.json` `selected`; the teacher of a `train`
     run), or with `phase` that phase's model ("student": the stage-1
     student; runs without it are named below the table). Then, where runs
-    differ only in their seeds (`seed_groups`), the mean ± standard
+    differ only in their seeds (`config_groups`), the mean ± standard
     deviation of each group; and where groups differ in one to three
-    settings, their paired differences on equal seeds (`paired_rows`)."""
+    settings, their paired differences on equal seeds (`paired_rows`).
+    Each run's config.yaml and metrics.json are read once."""
     lines = [("| run | model | test AUC | test logloss | valid AUC "
               "| valid logloss | epochs | best epoch | params | train s |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
-    runs = [RunDir(e.path) for e in sorted(os.scandir(runs_dir),
+    dirs = [RunDir(e.path) for e in sorted(os.scandir(runs_dir),
                                            key=lambda e: e.name)
             if e.is_dir() and RunDir.is_run_dir(e.path)]
-    runs = [r for r in runs if os.path.exists(r.metrics_path)]
+    runs = [_Run.load(r) for r in dirs if os.path.exists(r.metrics_path)]
     if not runs:
         raise FileNotFoundError(
             f"{runs_dir} is neither a finished run directory (no "
             "metrics.json) nor a directory holding finished runs.")
     missing = []
     if phase is not None:
-        missing = [r for r in runs if phase not in r.read_metrics()["phases"]]
+        missing = [r for r in runs if phase not in r.metrics["phases"]]
         runs = [r for r in runs if r not in missing]
         if not runs:
             raise ValueError(f"no run in {runs_dir} has a phase {phase!r}")
-    selected = {run.path: _selected(run, phase) for run in runs}
+    selected = {run.path: _selected(run.metrics, phase) for run in runs}
     for run in runs:
         name, p = selected[run.path]
         lines.append(
-            f"| {os.path.basename(run.path)} | {name} "
+            f"| {run.name} | {name} "
             f"| {p['test']['auc']:.4f} | {p['test']['logloss']:.4f} "
             f"| {p['valid']['auc']:.4f} | {p['valid']['logloss']:.4f} "
             f"| {p.get('epochs', '-')} | {p.get('best_epoch', '-')} "
             f"| {p['params']} | {p.get('train_seconds', '-')} |")
-    groups = seed_groups(runs)
-    if groups:
+    groups = config_groups(runs)
+    repeated = [(label, members) for label, members in groups
+                if len(members) > 1]
+    if repeated:
         lines += ["", ("Runs that differ only in their seeds (mean ± "
                   "standard deviation):"), "",
                   ("| runs | n | test AUC | test logloss | valid AUC "
                    "| valid logloss |"), "|---|---|---|---|---|---|"]
-        for label, members in groups:
+        for label, members in repeated:
             phases = [selected[m.path][1] for m in members]
             cells = [_mean_sd([p[split][metric] for p in phases])
                      for split, metric in (("test", "auc"),
@@ -154,7 +167,7 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
                                            ("valid", "logloss"))]
             lines.append(f"| {label} | {len(members)} | "
                          + " | ".join(cells) + " |")
-    paired = paired_rows(runs, selected)
+    paired = paired_rows(groups, selected)
     if paired:
         lines += ["", ("Runs that differ in one to three settings, paired "
                        "by their seeds (B - A, mean ± standard deviation "
@@ -164,21 +177,19 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
                   "|---|---|---|---|---|---|---|", *paired]
     if missing:
         lines += ["", f"Runs without a {phase!r} phase, not in the tables: "
-                  + ", ".join(os.path.basename(r.path) for r in missing)
-                  + "."]
+                  + ", ".join(r.name for r in missing) + "."]
     return "\n".join(lines)
 
 
-def _selected(run: RunDir, phase: str | None = None
+def _selected(metrics: dict[str, Any], phase: str | None = None
               ) -> tuple[str, dict[str, Any]]:
-    """(model name, metrics) of the run's selected phase (or of `phase`):
-    the teacher's model name for a teacher, else "dsmlp" / "student" and
-    the teacher's (`dsmlp (gdcn)`)."""
-    m = run.read_metrics()
-    phase = phase or (m.get("selected") or {}).get("phase", "teacher")
-    teacher = m["models"]["teacher"]
+    """(model name, metrics) of a run's selected phase (or of `phase`) from
+    its metrics.json: the teacher's model name for a teacher, else
+    "dsmlp" / "student" and the teacher's (`dsmlp (gdcn)`)."""
+    phase = phase or (metrics.get("selected") or {}).get("phase", "teacher")
+    teacher = metrics["models"]["teacher"]
     name = teacher if phase == "teacher" else f"{phase} ({teacher})"
-    return name, m["phases"][phase]
+    return name, metrics["phases"][phase]
 
 
 def selected_line(metrics: dict[str, Any]) -> str | None:
