@@ -89,9 +89,9 @@ def test_phase_compares_that_phase_of_every_run(tmp_path, capsys):
 
 
 def test_a_difference_of_float_noise_prints_as_zero():
-    from tfdsmlp.report import _mean_sd
+    from tfdsmlp.report import mean_sd
     assert 0.3 - (0.1 + 0.2) < 0  # -5.6e-17
-    assert _mean_sd([0.3 - (0.1 + 0.2)], sign=True) == "+0.00000 ± -"
+    assert mean_sd([0.3 - (0.1 + 0.2)], sign=True) == "+0.00000 ± -"
 
 
 def test_groups_differing_in_many_settings_or_no_seed_are_not_paired(

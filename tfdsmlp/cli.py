@@ -16,7 +16,7 @@ import argparse
 import sys
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-from tfdsmlp.run_dir import EXPORT_PHASES, PHASES
+from tfdsmlp.run_dir import EXPORT_PHASES, PHASES, RunDir
 
 # `train` settings: the teacher's (`--set params.dropout=0.3`).
 TEACHER_KEYS = ("model", "params", "train")
@@ -199,6 +199,18 @@ def build_parser() -> argparse.ArgumentParser:
                         "trained phase (exact validation AUC and log loss, "
                         "learning rate, the epoch the schedule kept), "
                         "also for a run that is still training.")
+    p.add_argument("--sweep", metavar="KEY",
+                   help="For a directory of runs: one setting swept over "
+                        "seeds (a dotted config.yaml key, e.g. "
+                        "distill.kd_weight for the paper's Figure 5): a "
+                        "row per value with the mean ± standard deviation "
+                        "of validation AUC, test AUC and test log loss, "
+                        "and the value with the best validation AUC. "
+                        "Runs that differ in other settings too are named "
+                        "and left out.")
+    p.add_argument("--plot", metavar="FILE",
+                   help="With --sweep: also write a PNG of validation and "
+                        "test AUC against the swept value.")
 
     p = sub.add_parser(
         "bench", help="Speed figures measured side by side in one run.",
@@ -649,6 +661,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tfdsmlp.report import report
 
+    if args.plot and not args.sweep:
+        raise ValueError("--plot draws a sweep; give --sweep KEY "
+                         "(e.g. --sweep distill.kd_weight).")
+    if args.sweep:
+        if args.epochs or RunDir.is_run_dir(args.path):
+            raise ValueError("--sweep compares the runs of a "
+                             "directory of runs; give that directory, "
+                             "without --epochs.")
+        from tfdsmlp.sweep_report import sweep_table
+
+        print(sweep_table(args.path, args.sweep, args.phase, args.plot))
+        return 0
     print(report(args.path, epochs=args.epochs, phase=args.phase))
     return 0
 

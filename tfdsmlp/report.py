@@ -11,18 +11,18 @@ from typing import Any
 from tfdsmlp.run_dir import PHASES, RunDir
 
 
-def _without_seeds(value: Any) -> Any:
+def without_seeds(value: Any) -> Any:
     """A config with every `seed` key dropped (to group seed repeats)."""
     if isinstance(value, dict):
-        return {k: _without_seeds(v) for k, v in value.items()
+        return {k: without_seeds(v) for k, v in value.items()
                 if k != "seed"}
     if isinstance(value, list):
-        return [_without_seeds(v) for v in value]
+        return [without_seeds(v) for v in value]
     return value
 
 
 @dataclasses.dataclass(frozen=True)
-class _Run:
+class RunRecord:
     """A finished run directory's name, config.yaml and metrics.json, each
     read once for the tables."""
     path: str
@@ -34,19 +34,19 @@ class _Run:
         return os.path.basename(self.path)
 
     @classmethod
-    def load(cls, run: RunDir) -> _Run:
+    def load(cls, run: RunDir) -> RunRecord:
         return cls(run.path, run.read_config(), run.read_metrics())
 
 
-def config_groups(runs: list[_Run]) -> list[tuple[str, list[_Run]]]:
+def config_groups(runs: list[RunRecord]) -> list[tuple[str, list[RunRecord]]]:
     """Every group of runs whose config.yaml differ in their seeds only
     (data included), as (label, runs) in `runs`' order. The label is the
     members' common name prefix without trailing digits ("gdcn_tuned" for
     gdcn_tuned_2021 .. _2023), else their names joined by "+"; a run alone
     is labelled by its name."""
-    groups: dict[str, list[_Run]] = {}
+    groups: dict[str, list[RunRecord]] = {}
     for run in runs:
-        key = json.dumps(_without_seeds(run.config), sort_keys=True,
+        key = json.dumps(without_seeds(run.config), sort_keys=True,
                          default=str)
         groups.setdefault(key, []).append(run)
     out = []
@@ -59,30 +59,30 @@ def config_groups(runs: list[_Run]) -> list[tuple[str, list[_Run]]]:
     return out
 
 
-def _leaves(value: Any, prefix: str = "") -> dict[str, Any]:
+def config_leaves(value: Any, prefix: str = "") -> dict[str, Any]:
     """{dotted key: value} of a config's leaves ("distill.kd_weight")."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
-            out.update(_leaves(v, f"{prefix}{k}."))
+            out.update(config_leaves(v, f"{prefix}{k}."))
         return out
     return {prefix[:-1]: value}
 
 
-def _seeds(run: _Run) -> tuple:
+def _seeds(run: RunRecord) -> tuple:
     """The run's seed settings, to pair it with a run of another group."""
-    return tuple(sorted((k, v) for k, v in _leaves(run.config).items()
+    return tuple(sorted((k, v) for k, v in config_leaves(run.config).items()
                         if k.split(".")[-1] == "seed"))
 
 
-def paired_rows(groups: list[tuple[str, list[_Run]]],
+def paired_rows(groups: list[tuple[str, list[RunRecord]]],
                 selected: dict[str, tuple], max_keys: int = 3) -> list[str]:
     """Markdown rows comparing each two of `groups` (`config_groups`) whose
     configs differ in 1..`max_keys` settings (seeds aside), on the runs of
     equal seeds: B - A of the selected models' test AUC, test log loss and
     valid AUC, mean ± standard deviation over those pairs (A is the group
     met first)."""
-    leaves = [(label, members, _leaves(_without_seeds(members[0].config)))
+    leaves = [(label, members, config_leaves(without_seeds(members[0].config)))
               for label, members in groups]
     rows = []
     for i, (label_a, runs_a, leaves_a) in enumerate(leaves):
@@ -100,7 +100,7 @@ def paired_rows(groups: list[tuple[str, list[_Run]]],
                 deltas = [selected[b.path][1][split][metric]
                           - selected[a.path][1][split][metric]
                           for a, b in pairs]
-                cells.append(_mean_sd(deltas, sign=True))
+                cells.append(mean_sd(deltas, sign=True))
             change = "; ".join(f"{k}: {leaves_a.get(k, '-')} -> "
                                f"{leaves_b.get(k, '-')}" for k in keys)
             rows.append(f"| {label_a} | {label_b} | {change} | "
@@ -108,11 +108,34 @@ def paired_rows(groups: list[tuple[str, list[_Run]]],
     return rows
 
 
-def _mean_sd(values: list[float], sign: bool = False) -> str:
+def mean_sd(values: list[float], sign: bool = False) -> str:
     """"mean ± sample standard deviation" ("mean ± -" for one value)."""
     mean = round(statistics.fmean(values), 5) + 0.0  # no "-0.00000"
     sd = (f"{statistics.stdev(values):.5f}" if len(values) > 1 else "-")
     return f"{mean:{'+' if sign else ''}.5f} ± {sd}"
+
+
+def load_runs(runs_dir: str, phase: str | None = None
+              ) -> tuple[list[RunRecord], list[RunRecord]]:
+    """(runs, missing): the finished runs in `runs_dir` by name, each
+    config.yaml and metrics.json read once; with `phase`, the runs without
+    that phase are moved to `missing`."""
+    dirs = [RunDir(e.path) for e in sorted(os.scandir(runs_dir),
+                                           key=lambda e: e.name)
+            if e.is_dir() and RunDir.is_run_dir(e.path)]
+    runs = [RunRecord.load(r) for r in dirs
+            if os.path.exists(r.metrics_path)]
+    if not runs:
+        raise FileNotFoundError(
+            f"{runs_dir} is neither a finished run directory (no "
+            "metrics.json) nor a directory holding finished runs.")
+    if phase is None:
+        return runs, []
+    missing = [r for r in runs if phase not in r.metrics["phases"]]
+    runs = [r for r in runs if r not in missing]
+    if not runs:
+        raise ValueError(f"no run in {runs_dir} has a phase {phase!r}")
+    return runs, missing
 
 
 def runs_table(runs_dir: str, phase: str | None = None) -> str:
@@ -127,21 +150,8 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
     lines = [("| run | model | test AUC | test logloss | valid AUC "
               "| valid logloss | epochs | best epoch | params | train s |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
-    dirs = [RunDir(e.path) for e in sorted(os.scandir(runs_dir),
-                                           key=lambda e: e.name)
-            if e.is_dir() and RunDir.is_run_dir(e.path)]
-    runs = [_Run.load(r) for r in dirs if os.path.exists(r.metrics_path)]
-    if not runs:
-        raise FileNotFoundError(
-            f"{runs_dir} is neither a finished run directory (no "
-            "metrics.json) nor a directory holding finished runs.")
-    missing = []
-    if phase is not None:
-        missing = [r for r in runs if phase not in r.metrics["phases"]]
-        runs = [r for r in runs if r not in missing]
-        if not runs:
-            raise ValueError(f"no run in {runs_dir} has a phase {phase!r}")
-    selected = {run.path: _selected(run.metrics, phase) for run in runs}
+    runs, missing = load_runs(runs_dir, phase)
+    selected = {run.path: selected_model(run.metrics, phase) for run in runs}
     for run in runs:
         name, p = selected[run.path]
         lines.append(
@@ -160,7 +170,7 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
                    "| valid logloss |"), "|---|---|---|---|---|---|"]
         for label, members in repeated:
             phases = [selected[m.path][1] for m in members]
-            cells = [_mean_sd([p[split][metric] for p in phases])
+            cells = [mean_sd([p[split][metric] for p in phases])
                      for split, metric in (("test", "auc"),
                                            ("test", "logloss"),
                                            ("valid", "auc"),
@@ -181,7 +191,7 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
     return "\n".join(lines)
 
 
-def _selected(metrics: dict[str, Any], phase: str | None = None
+def selected_model(metrics: dict[str, Any], phase: str | None = None
               ) -> tuple[str, dict[str, Any]]:
     """(model name, metrics) of a run's selected phase (or of `phase`) from
     its metrics.json: the teacher's model name for a teacher, else
