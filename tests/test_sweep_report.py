@@ -58,6 +58,8 @@ def test_a_row_per_value_and_the_choice_made_on_validation(sweep_dir):
 def test_a_misspelt_or_unswept_key_is_an_error_naming_it(sweep_dir):
     with pytest.raises(ValueError, match="did you mean distill.kd_weight"):
         sweep_table(sweep_dir, "distill.kd_wieght")
+    with pytest.raises(ValueError, match="is a seed"):
+        sweep_table(sweep_dir, "distill.train.seed")
     with pytest.raises(ValueError, match="differ in 'data' alone"):
         sweep_table(sweep_dir, "data")
 

@@ -45,6 +45,11 @@ def sweep_family(runs: list[RunRecord], key: str
     """([(value of `key`, runs)] sorted by value, runs left out): the
     largest family of seed groups whose configs differ in `key` alone
     (most values, then most runs; the first met on a tie)."""
+    if key.split(".")[-1] == "seed":
+        raise ValueError(
+            f"{key!r} is a seed, what the sweep averages over; sweep a "
+            "setting (e.g. distill.kd_weight), or compare seeds with "
+            "`report DIR` (a row per run).")
     families: dict[str, list[tuple[Any, list[RunRecord]]]] = {}
     known: set[str] = set()
     for _, members in config_groups(runs):
