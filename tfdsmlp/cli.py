@@ -16,7 +16,7 @@ import argparse
 import sys
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
-from tfdsmlp.run_dir import EXPORT_PHASES, PHASES, RunDir
+from tfdsmlp.run_dir import EXPORT_PHASES, PHASES
 
 # `train` settings: the teacher's (`--set params.dropout=0.3`).
 TEACHER_KEYS = ("model", "params", "train")
@@ -187,8 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="A run directory, or a directory holding "
                                 "`train` or `run` runs (e.g. one per "
                                 "model, or one per seed).")
-    p.add_argument("--phase", choices=("teacher", "student", "dsmlp",
-                                        "dsmlp_main", "dsmlp_parallel"),
+    p.add_argument("--phase", choices=[p for p in EXPORT_PHASES
+                                       if p != "best"],
                    help="For a directory of runs: compare this phase's "
                         "model of every run (e.g. `student`, the stage-1 "
                         "student, for a KD ablation) instead of the model "
@@ -661,19 +661,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from tfdsmlp.report import report
 
-    if args.plot and not args.sweep:
-        raise ValueError("--plot draws a sweep; give --sweep KEY "
-                         "(e.g. --sweep distill.kd_weight).")
-    if args.sweep:
-        if args.epochs or RunDir.is_run_dir(args.path):
-            raise ValueError("--sweep compares the runs of a "
-                             "directory of runs; give that directory, "
-                             "without --epochs.")
-        from tfdsmlp.sweep_report import sweep_table
-
-        print(sweep_table(args.path, args.sweep, args.phase, args.plot))
-        return 0
-    print(report(args.path, epochs=args.epochs, phase=args.phase))
+    print(report(args.path, epochs=args.epochs, phase=args.phase,
+                 sweep=args.sweep, plot=args.plot))
     return 0
 
 

@@ -278,11 +278,17 @@ def epochs_table(run_dir: str) -> str:
     return "\n".join(lines)
 
 
-def report(path: str, epochs: bool = False, phase: str | None = None
-           ) -> str:
-    """`epochs_table` with `epochs`, else `run_table` for a run directory
-    and `runs_table` (of `phase`'s models, if given) for a directory of
-    runs."""
+def report(path: str, epochs: bool = False, phase: str | None = None,
+           sweep: str | None = None, plot: str | None = None) -> str:
+    """`epochs_table` with `epochs`, else `run_table` for a run directory,
+    and for a directory of runs `sweep_table` of the setting `sweep` (with
+    its `plot`), else `runs_table` (of `phase`'s models, if given)."""
+    if plot and not sweep:
+        raise ValueError("--plot draws a sweep; give --sweep KEY "
+                         "(e.g. --sweep distill.kd_weight).")
+    if sweep and (epochs or RunDir.is_run_dir(path)):
+        raise ValueError("--sweep compares the runs of a directory of "
+                         "runs; give that directory, without --epochs.")
     if epochs:
         return epochs_table(path)
     if RunDir.is_run_dir(path):
@@ -291,4 +297,8 @@ def report(path: str, epochs: bool = False, phase: str | None = None
                              "runs; for one run, `report RUN` shows every "
                              "phase.")
         return run_table(path)
+    if sweep:
+        from tfdsmlp.sweep_report import sweep_table  # imports this module
+
+        return sweep_table(path, sweep, phase, plot)
     return runs_table(path, phase)
