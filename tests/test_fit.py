@@ -12,7 +12,7 @@ from tfdsmlp import cli
 from tfdsmlp.data.reader import make_dataset
 from tfdsmlp.features import FeatureSpec
 from tfdsmlp.models import build_model
-from tfdsmlp.training.callbacks import evaluate
+from tfdsmlp.training.evaluation import evaluate
 from tfdsmlp.training.fit import fit_ctr_model
 from tfdsmlp.training.pipeline import run_dsmlp
 from tfdsmlp.training.run_config import RunConfig

@@ -5,7 +5,7 @@ runs are identical.
 
 The kill comes from the documented test hook TFDSMLP_FAULT_INJECT
 ("distill:3:2" = SIGKILL at the start of batch 2 of epoch 3 of the
-distillation phase, see `tfdsmlp.training.callbacks.FaultInjection`;
+distillation phase, see `tfdsmlp.training.faults.FaultInjection`;
 "after:distill" = right after the distill phase is committed, see
 `inject_boundary_fault`): mid-epoch the backup holds 2 finished epochs,
 with EarlyStopping / ReduceLROnPlateau state, the dropout random generators

@@ -12,7 +12,7 @@ import os
 
 import tfdsmlp  # noqa: F401
 from tfdsmlp import cli
-from tfdsmlp.training.callbacks import FAULT_ENV
+from tfdsmlp.training.faults import FAULT_ENV
 
 import numpy as np
 import pytest

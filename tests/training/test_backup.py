@@ -6,7 +6,7 @@ from __future__ import annotations
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
 from tfdsmlp.distill.student_trainer import StudentTrainer
 from tfdsmlp.models import build_model
-from tfdsmlp.training.callbacks import (
+from tfdsmlp.training.backup import (
     TrainingBackup,
     _state_checkpoint,
     checkpointable_dropout,

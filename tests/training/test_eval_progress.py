@@ -8,7 +8,7 @@ import io
 import tfdsmlp  # noqa: F401
 from tfdsmlp.predict import progress as progress_module
 from tfdsmlp.predict.progress import Progress
-from tfdsmlp.training.callbacks import (
+from tfdsmlp.training.evaluation import (
     eval_progress,
     evaluate,
     predict_logits,

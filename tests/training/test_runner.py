@@ -17,10 +17,9 @@ from tfdsmlp.training.pipeline import (
     PhaseDivergedError,
     check_learned,
     run_dsmlp,
-    select_by_validation,
-    summary_warnings,
 )
 from tfdsmlp.training.presets import build_run_config
+from tfdsmlp.training.selection import select_by_validation, summary_warnings
 from tfdsmlp.training.train_config import TrainConfig
 
 import numpy as np

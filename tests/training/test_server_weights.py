@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import tfdsmlp  # noqa: F401
-from tfdsmlp.training.callbacks import TrainingBackup
+from tfdsmlp.training.backup import TrainingBackup
 from tfdsmlp.training.server_weights import (
     CheckpointedEarlyStopping,
     copy_weights,

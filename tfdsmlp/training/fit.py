@@ -19,17 +19,12 @@ from tfdsmlp.data import epochs, scan
 from tfdsmlp.data.memory import load_in_memory, make_memory_stream
 from tfdsmlp.data.reader import make_dataset, make_epoch_stream
 from tfdsmlp.dataset_dir import DatasetDir
-from tfdsmlp.training.callbacks import (
-    FaultInjection,
-    NonFiniteLossError,
-    TrainingBackup,
-    eval_progress,
-    evaluate,
-    reset_dropout_generators,
-    schedule_callbacks,
-)
+from tfdsmlp.training.backup import TrainingBackup, reset_dropout_generators
+from tfdsmlp.training.callbacks import NonFiniteLossError, schedule_callbacks
 from tfdsmlp.training.catch_up_adam import CatchUpAdam
 from tfdsmlp.training.epoch_progress import EpochProgress
+from tfdsmlp.training.evaluation import eval_progress, evaluate
+from tfdsmlp.training.faults import FaultInjection
 from tfdsmlp.training.lazy_adam import Adam, LazyAdam
 from tfdsmlp.training.lazy_table_l2 import LazyAdamTableL2, SettleLazyL2
 from tfdsmlp.training.parameter_server import is_parameter_server
