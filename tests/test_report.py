@@ -155,3 +155,23 @@ def test_run_table_names_the_model_selected_for_export(tmp_path):
     with open(os.path.join(path, "metrics.json"), "w") as f:
         json.dump({"phases": phases, "selected": selected}, f)
     assert "selected" not in run_table(path)
+
+
+def test_unfinished_runs_are_named_not_dropped(tmp_path):
+    root = str(tmp_path)
+    _run(root, "a_2021", 2021, 1e-3, 0.70)
+    _run(root, "a_2022", 2022, 1e-3, 0.72)
+    still = os.path.join(root, "a_2023")  # training: config, no metrics
+    os.makedirs(still)
+    with open(os.path.join(still, "config.yaml"), "w") as f:
+        yaml.safe_dump({"data": "/d"}, f)
+    os.makedirs(os.path.join(root, "plots"))  # not a run: not named
+    note = "Not finished (no metrics.json yet), not in the tables: a_2023."
+    table = runs_table(root)
+    assert table.endswith(note)
+    assert "| a_2023 |" not in table
+    os.remove(os.path.join(root, "a_2021", "metrics.json"))
+    os.remove(os.path.join(root, "a_2022", "metrics.json"))
+    with pytest.raises(FileNotFoundError,
+                       match="not finished yet: a_2021, a_2022, a_2023"):
+        runs_table(root)

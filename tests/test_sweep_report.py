@@ -12,7 +12,8 @@ import pytest
 import yaml
 
 
-def _run(root, name, seed, kd_weight, valid_auc, test_auc, lr=1e-3):
+def _run(root, name, seed, kd_weight, valid_auc, test_auc, lr=1e-3,
+         teacher=None):
     path = os.path.join(root, name)
     os.makedirs(path)
     config = {"data": "/d", "distill": {"kd_weight": kd_weight, "train": {
@@ -21,9 +22,13 @@ def _run(root, name, seed, kd_weight, valid_auc, test_auc, lr=1e-3):
         yaml.safe_dump(config, f)
     phase = {"valid": {"auc": valid_auc, "logloss": 0.5},
              "test": {"auc": test_auc, "logloss": 0.4}, "params": 7}
+    phases = {"dsmlp": phase, "student": phase}
+    if teacher is not None:  # (valid AUC, test AUC, test logloss)
+        phases["teacher"] = {"valid": {"auc": teacher[0], "logloss": 0.5},
+                             "test": {"auc": teacher[1],
+                                      "logloss": teacher[2]}}
     with open(os.path.join(path, "metrics.json"), "w") as f:
-        json.dump({"models": {"teacher": "gdcn"},
-                   "phases": {"dsmlp": phase, "student": phase},
+        json.dump({"models": {"teacher": "gdcn"}, "phases": phases,
                    "selected": {"phase": "dsmlp"}}, f)
 
 
@@ -53,6 +58,34 @@ def test_a_row_per_value_and_the_choice_made_on_validation(sweep_dir):
     # the run with another learning rate is named, not mixed in
     assert "Not in the sweep (other settings differ too): l1_lr." in table
     assert "0.99" not in table
+    assert "Teacher (" not in table  # these runs recorded no teacher
+    assert "Not finished" not in table
+
+
+def test_the_teacher_is_the_reference_counted_once(tmp_path):
+    root = str(tmp_path / "runs")
+    one = (0.78, 0.77, 0.45)
+    _run(root, "l0_s1", 1, 0.0, 0.70, 0.69, teacher=one)
+    _run(root, "l1_s1", 1, 1.0, 0.74, 0.75, teacher=one)
+    _run(root, "l1_s2", 2, 1.0, 0.76, 0.77, teacher=one)
+    table = sweep_table(root, "distill.kd_weight")
+    assert ("Teacher (one teacher, in every run): valid AUC 0.78000, test "
+            "AUC 0.77000, test logloss 0.45000.") in table
+    # a second teacher: mean ± sample sd over the two distinct ones
+    _run(root, "l0_s2", 2, 0.0, 0.72, 0.71, teacher=(0.80, 0.79, 0.43))
+    table = sweep_table(root, "distill.kd_weight")
+    assert ("Teacher (mean ± sd of the 2 distinct teachers): valid AUC "
+            "0.79000 ± 0.01414, test AUC 0.78000 ± 0.01414, test logloss "
+            "0.44000 ± 0.01414.") in table
+    # a run still training is named below the table
+    os.makedirs(os.path.join(root, "l2_s1"))
+    with open(os.path.join(root, "l2_s1", "config.yaml"), "w") as f:
+        yaml.safe_dump({"data": "/d"}, f)
+    assert sweep_table(root, "distill.kd_weight").endswith(
+        "Not finished (no metrics.json yet), not in the tables: l2_s1.")
+    # the teachers' own sweep has no reference line
+    assert "Teacher (" not in sweep_table(root, "distill.kd_weight",
+                                          phase="teacher")
 
 
 def test_a_misspelt_or_unswept_key_is_an_error_naming_it(sweep_dir):

@@ -200,12 +200,14 @@ def _add_report(sub) -> None:
                         "distill.kd_weight for the paper's Figure 5): a "
                         "row per value with the mean ± standard deviation "
                         "of validation AUC, test AUC and test log loss, "
-                        "and the value with the best validation AUC. "
+                        "and the value with the best validation AUC, "
+                        "beside the teacher the runs distilled from. "
                         "Runs that differ in other settings too are named "
                         "and left out.")
     p.add_argument("--plot", metavar="FILE",
                    help="With --sweep: also write a PNG of validation and "
-                        "test AUC against the swept value.")
+                        "test AUC against the swept value, the teacher's "
+                        "as a dashed line.")
 
 
 def _add_bench(sub) -> None:

@@ -116,26 +116,40 @@ def mean_sd(values: list[float], sign: bool = False) -> str:
 
 
 def load_runs(runs_dir: str, phase: str | None = None
-              ) -> tuple[list[RunRecord], list[RunRecord]]:
-    """(runs, missing): the finished runs in `runs_dir` by name, each
-    config.yaml and metrics.json read once; with `phase`, the runs without
-    that phase are moved to `missing`."""
+              ) -> tuple[list[RunRecord], list[RunRecord], list[str]]:
+    """(runs, missing, unfinished): the finished runs in `runs_dir` by
+    name, each config.yaml and metrics.json read once; with `phase`, the
+    runs without that phase are moved to `missing`; `unfinished`: the
+    names of run directories without a metrics.json yet (still training,
+    or stopped), which the tables name instead of leaving out silently."""
     dirs = [RunDir(e.path) for e in sorted(os.scandir(runs_dir),
                                            key=lambda e: e.name)
             if e.is_dir() and RunDir.is_run_dir(e.path)]
     runs = [RunRecord.load(r) for r in dirs
             if os.path.exists(r.metrics_path)]
+    unfinished = [os.path.basename(r.path) for r in dirs
+                  if not os.path.exists(r.metrics_path)]
     if not runs:
         raise FileNotFoundError(
             f"{runs_dir} is neither a finished run directory (no "
-            "metrics.json) nor a directory holding finished runs.")
+            "metrics.json) nor a directory holding finished runs"
+            + (f"; not finished yet: {', '.join(unfinished)}."
+               if unfinished else "."))
     if phase is None:
-        return runs, []
+        return runs, [], unfinished
     missing = [r for r in runs if phase not in r.metrics["phases"]]
     runs = [r for r in runs if r not in missing]
     if not runs:
         raise ValueError(f"no run in {runs_dir} has a phase {phase!r}")
-    return runs, missing
+    return runs, missing, unfinished
+
+
+def unfinished_lines(unfinished: list[str]) -> list[str]:
+    """The note naming the runs without metrics.json (none: no lines)."""
+    if not unfinished:
+        return []
+    return ["Not finished (no metrics.json yet), not in the tables: "
+            + ", ".join(unfinished) + "."]
 
 
 def runs_table(runs_dir: str, phase: str | None = None) -> str:
@@ -150,7 +164,7 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
     lines = [("| run | model | test AUC | test logloss | valid AUC "
               "| valid logloss | epochs | best epoch | params | train s |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
-    runs, missing = load_runs(runs_dir, phase)
+    runs, missing, unfinished = load_runs(runs_dir, phase)
     selected = {run.path: selected_model(run.metrics, phase) for run in runs}
     for run in runs:
         name, p = selected[run.path]
@@ -185,9 +199,12 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
                   ("| A | B | settings (A -> B) | pairs | test AUC "
                    "| test logloss | valid AUC |"),
                   "|---|---|---|---|---|---|---|", *paired]
+    if missing or unfinished:
+        lines.append("")
     if missing:
-        lines += ["", f"Runs without a {phase!r} phase, not in the tables: "
+        lines += [f"Runs without a {phase!r} phase, not in the tables: "
                   + ", ".join(r.name for r in missing) + "."]
+    lines += unfinished_lines(unfinished)
     return "\n".join(lines)
 
 

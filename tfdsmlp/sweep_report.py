@@ -6,9 +6,11 @@ but for the seeds); the sweep is the largest family of groups whose
 configs differ in KEY alone. Each value of KEY gets the mean ± standard
 deviation over its runs of the compared model's validation AUC, test AUC
 and test log loss, and the value with the best mean validation AUC is
-named: the choice a user makes without looking at test. Runs outside the
-family (other settings changed too) are named below the table, never
-mixed in.
+named: the choice a user makes without looking at test. The teacher the
+runs distilled from is the reference line (its figures, or their mean
+when the runs had several teachers), in the table's notes and the plot.
+Runs outside the family (other settings changed too) are named below the
+table, never mixed in.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tfdsmlp.report import (
     load_runs,
     mean_sd,
     selected_model,
+    unfinished_lines,
     without_seeds,
 )
 
@@ -76,13 +79,38 @@ def sweep_family(runs: list[RunRecord], key: str
     return sorted(family, key=lambda item: _sort_key(item[0])), left_out
 
 
+def family_teachers(family: list[tuple[Any, list[RunRecord]]]
+                    ) -> list[dict[str, Any]]:
+    """The distinct teachers of the family's runs (their metrics.json
+    `teacher` phase; a teacher loaded by every run counts once), in the
+    order first met."""
+    seen: dict[tuple, dict[str, Any]] = {}
+    for _, members in family:
+        for m in members:
+            teacher = m.metrics["phases"].get("teacher")
+            if teacher is not None:
+                seen.setdefault(tuple(teacher[s][k] for s, k in _METRICS),
+                                teacher)
+    return list(seen.values())
+
+
+def _teacher_line(teachers: list[dict[str, Any]]) -> str:
+    cells = [f"{name} {mean_sd([t[s][k] for t in teachers])}"
+             if len(teachers) > 1 else f"{name} {teachers[0][s][k]:.5f}"
+             for name, (s, k) in zip(("valid AUC", "test AUC",
+                                      "test logloss"), _METRICS)]
+    which = ("one teacher, in every run" if len(teachers) == 1 else
+             f"mean ± sd of the {len(teachers)} distinct teachers")
+    return f"Teacher ({which}): " + ", ".join(cells) + "."
+
+
 def sweep_table(runs_dir: str, key: str, phase: str | None = None,
                 plot: str | None = None) -> str:
     """Markdown: one row per value of `key` (see the module docstring),
     of each run's selected model or of `phase`'s; with `plot`, also a PNG
     of validation and test AUC (mean ± standard deviation) against the
     value."""
-    runs, missing = load_runs(runs_dir, phase)
+    runs, missing, unfinished = load_runs(runs_dir, phase)
     family, left_out = sweep_family(runs, key)
     scores = {r.path: selected_model(r.metrics, phase)[1] for r in runs}
     lines = [f"| {key} | runs | valid AUC | test AUC | test logloss |",
@@ -99,19 +127,23 @@ def sweep_table(runs_dir: str, key: str, phase: str | None = None,
     best = max(means, key=lambda m: m[1])
     lines += ["", (f"Best by validation AUC: {key} = {best[0]} "
                    f"(mean {best[1]:.5f} over {len(best[2])} run(s)).")]
+    teachers = family_teachers(family) if phase != "teacher" else []
+    if teachers:
+        lines.append(_teacher_line(teachers))
     if left_out:
         lines.append("Not in the sweep (other settings differ too): "
                      + ", ".join(r.name for r in left_out) + ".")
     if missing:
         lines.append(f"Runs without a {phase!r} phase: "
                      + ", ".join(r.name for r in missing) + ".")
+    lines += unfinished_lines(unfinished)
     if plot:
-        _plot(family, scores, key, plot)
+        _plot(family, scores, key, plot, teachers, phase or "selected model")
         lines.append(f"Plot: {plot}")
     return "\n".join(lines)
 
 
-def _plot(family, scores, key: str, path: str) -> None:
+def _plot(family, scores, key: str, path: str, teachers, label: str) -> None:
     from tfdsmlp.experiments.aggregate import pyplot, save_figure
 
     numeric = all(_sort_key(v)[0] == 0 for v, _ in family)
@@ -122,7 +154,12 @@ def _plot(family, scores, key: str, path: str) -> None:
                   for _, members in family]
         ax.errorbar(xs, [statistics.fmean(v) for v in values],
                     yerr=[statistics.stdev(v) if len(v) > 1 else 0.0
-                          for v in values], marker="o", capsize=3)
+                          for v in values], marker="o", capsize=3,
+                    label=label)
+        if teachers:
+            ax.axhline(statistics.fmean(t[split]["auc"] for t in teachers),
+                       color="gray", linestyle="--", label="teacher")
+        ax.legend()
         ax.set_xlabel(key)
         ax.set_ylabel(f"{split} AUC (mean ± sd)")
         if not numeric:
