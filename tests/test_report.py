@@ -139,7 +139,8 @@ def test_run_table_names_the_model_selected_for_export(tmp_path):
         return {s: {"auc": auc, "logloss": 0.5, "rela_impr_vs_teacher": 0.0}
                 for s in ("valid", "test")} | {"params": 7}
 
-    phases = {"teacher": scores(0.8), "student": scores(0.81),
+    phases = {"teacher": scores(0.8) | {"loaded_from": "/t"},
+              "student": scores(0.81) | {"train_seconds": 12.6, "epochs": 2},
               "dsmlp": scores(0.805), "dsmlp_main": scores(0.8125)}
     selected = {"phase": "dsmlp_main", "valid_auc": 0.8125,
                 "runner_up": "student", "margin": 0.0025}
@@ -147,6 +148,10 @@ def test_run_table_names_the_model_selected_for_export(tmp_path):
         json.dump({"phases": phases, "selected": selected,
                    "warnings": ["warning: x"]}, f)
     lines = run_table(path).splitlines()
+    # each phase's training seconds; a loaded teacher says so
+    assert lines[2].endswith("| 0.8000 | 0.5000 | +0.00% | - | 7 | loaded |")
+    assert lines[3].endswith("| 2 | 7 | 13 |")
+    assert lines[4].endswith("| - | 7 | - |")
     assert lines[-2:] == [
         ("selected for export: dsmlp_main (valid AUC 0.8125, +0.0025 over "
          "student)"), "warning: x"]

@@ -253,6 +253,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
                        pruner=args.pruner, space=space,
                        warm_start=args.warm_start,
                        base_trial=args.base_trial,
+                       search=(args.search.split(",") if args.search
+                               is not None else None),
                        deterministic=args.deterministic,
                        log=None if args.quiet else print,
                        teacher=args.teacher)

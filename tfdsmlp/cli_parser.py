@@ -476,6 +476,15 @@ def _add_tune(sub) -> None:
                         "settings it does not name keep their defaults. "
                         "The study warns when its best trial sits on the "
                         "edge of a range. Default: the default space.")
+    p.add_argument("--search", default=None, metavar="NAME[,NAME...]",
+                   help="Search only these settings of the space (names "
+                        "from docs/TUNING.md's tables, e.g. embedding_l2 "
+                        "or learning_rate,embedding_l2; mlp_width with "
+                        "mlp_depth); every other setting keeps its base "
+                        "value (--preset <- --set). For a short study at "
+                        "full size over what a study on a sample of the "
+                        "rows does not settle (docs/TUNING.md, 'At Criteo "
+                        "scale'). Default: every setting of the space.")
     p.add_argument("--warm-start", default=None, metavar="STUDY",
                    help="Start a new study from the finished trials of an "
                         "earlier one (same model, preset, --set, data and "

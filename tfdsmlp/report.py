@@ -235,18 +235,23 @@ def selected_line(metrics: dict[str, Any]) -> str | None:
 
 
 def run_table(run_dir: str) -> str:
-    """One row per phase of a run, then the model selected for export
-    and the run's warnings."""
+    """One row per phase of a run (its training seconds; "loaded" for a
+    teacher loaded with --teacher-checkpoint, "-" for a stream, scored
+    from its phase's model), then the model selected for export and the
+    run's warnings."""
     m = RunDir.open(run_dir).read_metrics()
     lines = [("| phase | valid AUC | test AUC | test logloss "
-             "| RelaImpr vs teacher (test) | epochs | params |"),
-             "|---|---|---|---|---|---|---|"]
+             "| RelaImpr vs teacher (test) | epochs | params | train s |"),
+             "|---|---|---|---|---|---|---|---|"]
     for name, p in m["phases"].items():
+        seconds = p.get("train_seconds")
+        seconds = (f"{seconds:.0f}" if seconds is not None else
+                   "loaded" if p.get("loaded_from") else "-")
         lines.append(
             f"| {name} | {p['valid']['auc']:.4f} | {p['test']['auc']:.4f} "
             f"| {p['test']['logloss']:.4f} "
             f"| {p['test']['rela_impr_vs_teacher']:+.2f}% "
-            f"| {p.get('epochs', '-')} | {p['params']} |")
+            f"| {p.get('epochs', '-')} | {p['params']} | {seconds} |")
     line = selected_line(m)
     lines += ([line] if line else []) + m.get("warnings", [])
     return "\n".join(lines)

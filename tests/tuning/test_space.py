@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+from tfdsmlp.config import ConfigError
 from tfdsmlp.models.registry import MODELS, model_config
 from tfdsmlp.training.presets import model_preset
 from tfdsmlp.training.train_config import TrainConfig
@@ -15,7 +16,9 @@ from tfdsmlp.tuning.space import (
     OPTIMIZER_CHOICES,
     SETTINGS,
     TEACHER_OPT_IN,
+    DSMLPSpace,
     optimizer_choice,
+    searched_only,
     setting_keys,
     suggest,
     trial_settings,
@@ -194,3 +197,17 @@ def test_sampler_is_seeded_per_trial():
                             sampler=TrialSeededTPESampler(7))
     first, other = one.ask(), two.ask()
     assert suggest(first, dims) != suggest(other, dims)
+
+
+def test_searched_only_cuts_the_dsmlp_space_and_keeps_pairs_whole():
+    known = [f.name for f in dataclasses.fields(DSMLPSpace)]
+    dims = DSMLPSpace().dimensions()
+    assert list(searched_only(dims, ["alpha", "kd_weight", "alpha"], known,
+                              "dsmlp")) == ["kd_weight", "alpha"]
+    assert searched_only(dims, None, known, "dsmlp") is dims
+    both = searched_only(dims, ["main_width", "main_depth"], known, "dsmlp")
+    assert list(both) == ["main_width", "main_depth"]
+    with pytest.raises(ConfigError, match="main_depth without main_width"):
+        searched_only(dims, ["main_depth"], known, "dsmlp")
+    with pytest.raises(ConfigError, match="off unless a --space file"):
+        searched_only(dims, ["embedding_l2"], known, "dsmlp")

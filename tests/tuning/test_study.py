@@ -14,7 +14,13 @@ from tfdsmlp import cli
 from tfdsmlp.config import ConfigError
 from tfdsmlp.dataset_dir import DatasetDir
 from tfdsmlp.training.presets import build_run_config
-from tfdsmlp.tuning import LogUniform, SearchSpace, StudyError, run_study
+from tfdsmlp.tuning import (
+    Choice,
+    LogUniform,
+    SearchSpace,
+    StudyError,
+    run_study,
+)
 
 import optuna
 import pytest
@@ -302,3 +308,72 @@ def test_progress_eta_reads_as_hours_minutes_seconds():
     budget.start, budget.durations = time.time() - 40.0, [3600.0]
     assert budget._eta(1) in ("0:01:00 (time budget)",
                               "0:00:59 (time budget)")
+
+
+def test_search_names_the_settings_searched_the_rest_stay_at_base(
+        no_test_data, tmp_path):
+    out = str(tmp_path / "study")
+    result = run_study(no_test_data, "gdcn", out, trials=2,
+                       preset="synthetic", overrides=TINY_TUNE,
+                       pruner="none", log=None, search=["embedding_l2"])
+    assert result.finished == 2
+    study = load(out)
+    assert list(study.user_attrs["setup"]["space"]) == ["embedding_l2"]
+    base = build_run_config("synthetic", "gdcn", None,
+                            [f"teacher.{o}" for o in TINY_TUNE],
+                            teacher_only=True).teacher
+    for trial in study.get_trials():
+        assert list(trial.params) == ["embedding_l2"]
+        config = yaml.safe_load(read(out, "trials", str(trial.number),
+                                     "config.yaml"))["teacher"]
+        assert config["train"]["learning_rate"] == \
+            base.train.learning_rate
+        assert config["params"]["dropout"] == base.params["dropout"]
+        assert config["params"]["embedding_l2"] == \
+            trial.params["embedding_l2"]
+    # another --search is another study
+    with pytest.raises(StudyError, match="space"):
+        run_study(no_test_data, "gdcn", out, trials=3, preset="synthetic",
+                  overrides=TINY_TUNE, pruner="none", log=None,
+                  search=["embedding_l2", "dropout"])
+
+
+@pytest.mark.parametrize("names, message", [
+    (["embeding_l2"], "did you mean embedding_l2"),
+    (["embedding_dim"], "not searched by this study: fixed by --set"),
+    (["optimizer"], "off unless a --space file gives its range"),
+    (["mlp_width"], "names mlp_width without mlp_depth"),
+    ([" "], "names no setting"),
+])
+def test_search_refuses_names_it_cannot_search(no_test_data, tmp_path,
+                                               names, message):
+    sets = [o for o in TINY_TUNE if not o.startswith("params.hidden")]
+    with pytest.raises(ConfigError, match=message):
+        run_study(no_test_data, "gdcn", str(tmp_path / "s"), trials=1,
+                  preset="synthetic", overrides=sets, pruner="none",
+                  log=None, search=names)
+    assert not os.path.exists(str(tmp_path / "s" / "study.db"))
+
+
+def test_a_trial_drawing_finished_settings_takes_their_result(
+        no_test_data, tmp_path):
+    out, lines = str(tmp_path / "study"), []
+    # two values, four trials: at least two draws repeat a finished one
+    result = run_study(no_test_data, "gdcn", out, trials=4,
+                       preset="synthetic", overrides=TINY_TUNE,
+                       pruner="none", log=lines.append,
+                       space=SearchSpace(embedding_l2=Choice((0.0, 0.01))),
+                       search=["embedding_l2"])
+    assert result.finished == 4
+    trials = load(out).get_trials()
+    twins = [t for t in trials if "same_as" in t.user_attrs]
+    assert len(twins) >= 2
+    for t in twins:
+        first = trials[t.user_attrs["same_as"]]
+        assert t.params == first.params and t.value == first.value
+        assert t.user_attrs["run_dir"] == first.user_attrs["run_dir"]
+        assert not os.path.exists(os.path.join(out, "trials",
+                                               str(t.number)))
+        assert f"same settings as #{first.number}" in read(result.trials_md)
+    assert sum("its result taken, not trained again" in line
+               for line in lines) == len(twins)

@@ -35,6 +35,7 @@ from tfdsmlp.tuning.storage import root_trial, worker_identity
 
 import optuna
 import tensorflow as tf
+from optuna.trial import FrozenTrial
 
 MONITOR = "val_auc"
 
@@ -146,6 +147,23 @@ class Objective:
         return {"until": "teacher",
                 "phase_callbacks": lambda phase: [callback]}
 
+    def reuse(self, trial: optuna.Trial, twin: FrozenTrial) -> float:
+        """`twin`'s result for `trial`, which drew the same settings: the
+        same run would be trained again (with the same seed), so its
+        figures and run directory are recorded instead, and the trial
+        names it (`same_as`; trials.md: "same settings as #k"). A small
+        discrete space (a grid of a few values) makes such draws
+        common, and a trial at full size takes hours."""
+        for key, value in twin.user_attrs.items():
+            if key not in ("worker", "interrupted", "base_trial",
+                           "copied_from", "same_as"):
+                trial.set_user_attr(key, value)
+        trial.set_user_attr("same_as", twin.number)
+        if self.log:
+            self.log(f"  trial {trial.number} drew the settings of trial "
+                     f"{twin.number}: its result taken, not trained again")
+        return float(twin.value)
+
     def record(self, trial: optuna.Trial, metrics: dict[str, Any]) -> float:
         """Stores the finished run's figures on `trial`; returns its
         value."""
@@ -162,6 +180,9 @@ class Objective:
         trial.set_user_attr("worker", worker_identity())
         trial.set_user_attr("interrupted", False)
         values = suggest(trial, self.dims)
+        twin = finished_twin(trial, values)
+        if twin is not None:
+            return self.reuse(trial, twin)
         path = self.run_dir(root_trial(trial))
         trial.set_user_attr("run_dir", os.path.relpath(path, self.out))
         cfg = self.config(values)
@@ -183,6 +204,17 @@ class Objective:
             trial.set_user_attr("interrupted", True)
             raise
         return self.record(trial, result.metrics)
+
+
+def finished_twin(trial: optuna.Trial, values: dict[str, Any]
+                  ) -> FrozenTrial | None:
+    """The first complete trial of `trial`'s study whose settings are
+    `values` exactly (None: none)."""
+    for other in trial.study.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        if other.number != trial.number and other.params == values:
+            return other
+    return None
 
 
 def _drop_backup(path: str, phases: tuple[str, ...] = ("teacher",)) -> None:

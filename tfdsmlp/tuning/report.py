@@ -66,6 +66,9 @@ def _note(trial: FrozenTrial, retried: dict[int, int]) -> str:
     elif base:
         notes.append("the base settings, except " + "; ".join(base)
                      + ", drawn")
+    if "same_as" in trial.user_attrs:
+        notes.append(f"same settings as #{trial.user_attrs['same_as']}: "
+                     "its result, not trained again")
     history = trial.system_attrs.get("retry_history", [])
     if history:
         notes.append(f"retry of #{history[-1]} (in "

@@ -15,9 +15,11 @@ whose keys its config has (`tfdsmlp.models.registry`, strict keys), so
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Iterable
 from typing import Any
 
+from tfdsmlp.config import ConfigError
 from tfdsmlp.models.registry import model_class
 from tfdsmlp.training.train_config import TrainConfig
 
@@ -415,3 +417,41 @@ def dsmlp_trial_settings(values: dict[str, Any], parallel_depth: int
             value = [int(value)] * parallel_depth
         out[DSMLP_TARGETS[name]] = value
     return out
+
+
+def searched_only(dims: dict[str, Any], search: list[str] | None,
+                  known: list[str], what: str) -> dict[str, Any]:
+    """`dims` cut to the settings named in `search` (`tune --search`;
+    None: all of them); the others stay at their base values (preset <-
+    --set). Raises `ConfigError` for a name that is not a setting of the
+    space (`known`), one this study does not search, or half of a
+    width/depth pair (they write one list together)."""
+    if search is None:
+        return dims
+    names = list(dict.fromkeys(n.strip() for n in search if n.strip()))
+    if not names:
+        raise ConfigError("--search names no setting; give a comma-separated "
+                          f"list of the {what} settings, e.g. "
+                          f"{', '.join(list(dims)[:2])}.")
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=3)
+            raise ConfigError(
+                f"--search: {name!r} is not a setting of the {what} space"
+                + (f"; did you mean {', '.join(close)}?" if close else
+                   f"; the settings are {', '.join(known)}") + ".")
+        if name not in dims:
+            raise ConfigError(
+                f"--search: {name!r} is not searched by this study: fixed "
+                f"by --set, not a setting of {what}, or off unless a "
+                "--space file gives its range (docs/TUNING.md, 'The search "
+                "space'). Searched: " + ", ".join(dims) + ".")
+    for pair in WIDTH_DEPTH:
+        named = [n for n in pair if n in names]
+        if len(named) == 1 and set(pair) <= set(dims):
+            raise ConfigError(
+                f"--search names {named[0]} without "
+                f"{(set(pair) - set(named)).pop()}: the two write one "
+                "list of hidden units together; name both, or fix the "
+                "list with --set.")
+    return {k: v for k, v in dims.items() if k in names}

@@ -36,7 +36,12 @@ from tfdsmlp.tuning import report
 from tfdsmlp.tuning.base_trial import enqueue_base_trial
 from tfdsmlp.tuning.objective import DSMLPObjective, Objective
 from tfdsmlp.tuning.sampler import TrialSeededTPESampler
-from tfdsmlp.tuning.space import DSMLPSpace, SearchSpace
+from tfdsmlp.tuning.space import (
+    SETTINGS,
+    DSMLPSpace,
+    SearchSpace,
+    searched_only,
+)
 from tfdsmlp.tuning.space_file import to_record
 from tfdsmlp.tuning.storage import (
     STUDY_NAME,
@@ -140,7 +145,8 @@ def run_study(data: str | DatasetDir, model: str, out: str,
               log: Callable[[str], None] | None = print,
               teacher: str | None = None,
               warm_start: str | None = None,
-              base_trial: bool = True) -> StudyResult:
+              base_trial: bool = True,
+              search: list[str] | None = None) -> StudyResult:
     """Searches `space` for `model` on `data` by validation AUC.
 
     Args:
@@ -172,6 +178,9 @@ def run_study(data: str | DatasetDir, model: str, out: str,
       base_trial: a new study's first trial takes the base settings
         (preset <- `--set`) where they lie in the space
         (`base_trial.enqueue_base_trial`); False: the sampler draws it.
+      search: the names of the space's settings to search (`tune
+        --search`, `searched_only`); the others keep their base values.
+        None: every setting of the space. Recorded with the space.
 
     Raises `StudyError` when `out` holds a study with another setup, and
     `ConfigError` for settings that do not fit the model or the data."""
@@ -194,7 +203,7 @@ def run_study(data: str | DatasetDir, model: str, out: str,
         return _run_dsmlp_study(data, out, teacher, trials, time_budget,
                                 preset, overrides or [], seed, pruner,
                                 space or DSMLPSpace(), deterministic, say,
-                                warm_start, base_trial)
+                                warm_start, base_trial, search)
     space = space or SearchSpace()
     if not isinstance(space, SearchSpace):
         raise ValueError("`space` should be a `SearchSpace` for a teacher. "
@@ -207,7 +216,8 @@ def run_study(data: str | DatasetDir, model: str, out: str,
     # The model's settings must fit the data before any trial runs.
     build_model(model, base.teacher.params, data.spec)
     fixed = fixed_keys(overrides)
-    dims = space.dimensions(model, fixed)
+    dims = searched_only(space.dimensions(model, fixed), search,
+                         list(SETTINGS), model)
     if not dims:
         raise ConfigError(f"Nothing to search for {model}: every setting "
                           "of the space is fixed by --set.")
@@ -334,7 +344,7 @@ def _teacher_settings(teacher: str) -> dict:
 
 def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
                      overrides, seed, pruner, space, deterministic, say,
-                     warm_start=None, base_trial=True):
+                     warm_start=None, base_trial=True, search=None):
     """`run_study` for `--model dsmlp --teacher RUN_DIR`."""
     if not isinstance(space, DSMLPSpace):
         raise ValueError("`space` should be a `DSMLPSpace` for dsmlp. "
@@ -346,7 +356,9 @@ def _run_dsmlp_study(data, out, teacher, trials, time_budget, preset,
                             trained_teacher=tsettings)
     build_model("dsmlp", base.student.params, data.spec)
     fixed = {o.split("=", 1)[0].strip() for o in overrides}
-    dims = space.dimensions(fixed)
+    dims = searched_only(space.dimensions(fixed), search,
+                         [f.name for f in dataclasses.fields(DSMLPSpace)],
+                         "dsmlp")
     if "embedding_dim" in dims and base.distill.init_main_from_teacher:
         raise ConfigError(
             "The --space searches the student's embedding_dim, but "
