@@ -308,6 +308,9 @@ def test_progress_eta_reads_as_hours_minutes_seconds():
     budget.start, budget.durations = time.time() - 40.0, [3600.0]
     assert budget._eta(1) in ("0:01:00 (time budget)",
                               "0:00:59 (time budget)")
+    # only trials that took another's result so far (a warm start)
+    progress.durations = []
+    assert progress._eta(3) == "unknown until a trial has trained"
 
 
 def test_search_names_the_settings_searched_the_rest_stay_at_base(
@@ -377,3 +380,8 @@ def test_a_trial_drawing_finished_settings_takes_their_result(
         assert f"same settings as #{first.number}" in read(result.trials_md)
     assert sum("its result taken, not trained again" in line
                for line in lines) == len(twins)
+    # the ETA counts only the trials that trained
+    for t in twins:
+        assert any(line.startswith(f"[tune] trial {t.number} complete (as "
+                                   f"trial {t.user_attrs['same_as']})")
+                   for line in lines)

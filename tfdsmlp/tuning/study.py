@@ -397,7 +397,8 @@ class _Progress:
         report.write_trial_hparams(self.out, trial)
         self.write()
         secs = report.seconds(trial) or 0.0
-        self.durations.append(secs)
+        if "same_as" not in trial.user_attrs:  # a twin trains nothing
+            self.durations.append(secs)
         done = report.finished_count(study)
         what = _outcome(trial)
         best = report.best_trial(study)
@@ -411,6 +412,8 @@ class _Progress:
         left = max(0, self.trials - done)
         if left == 0:
             return "done"
+        if not self.durations:
+            return "unknown until a trial has trained"
         eta = left * sum(self.durations) / len(self.durations)
         if self.time_budget is not None:
             budget_left = self.time_budget - (time.time() - self.start)
@@ -422,8 +425,10 @@ class _Progress:
 def _outcome(trial) -> str:
     state = trial.state.name.lower()
     if trial.state == optuna.trial.TrialState.COMPLETE:
-        return (f"complete: val AUC {trial.value:.4f}, "
-                f"{report.epochs(trial)} epochs")
+        twin = trial.user_attrs.get("same_as")
+        return (f"complete{'' if twin is None else f' (as trial {twin})'}"
+                f": val AUC {trial.value:.4f}, {report.epochs(trial)} "
+                "epochs")
     if trial.user_attrs.get("diverged"):
         return f"diverged (pruned): {trial.user_attrs['diverged']}"
     if trial.state == optuna.trial.TrialState.PRUNED:
