@@ -152,10 +152,14 @@ def _plot(family, scores, key: str, path: str, teachers, label: str) -> None:
     for ax, split in zip(axes, ("valid", "test")):
         values = [[scores[m.path][split]["auc"] for m in members]
                   for _, members in family]
-        ax.errorbar(xs, [statistics.fmean(v) for v in values],
+        means = [statistics.fmean(v) for v in values]
+        ax.errorbar(xs, means,
                     yerr=[statistics.stdev(v) if len(v) > 1 else 0.0
                           for v in values], marker="o", capsize=3,
                     label=label)
+        for x, mean, v in zip(xs, means, values):  # runs behind each point
+            ax.annotate(f"n={len(v)}", (x, mean), textcoords="offset points",
+                        xytext=(5, -11), fontsize=7)
         if teachers:
             ax.axhline(statistics.fmean(t[split]["auc"] for t in teachers),
                        color="gray", linestyle="--", label="teacher")
