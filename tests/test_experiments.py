@@ -2,7 +2,9 @@
 
 import json
 import os
+import sys
 
+from tfdsmlp.experiments import runner
 from tfdsmlp.experiments.__main__ import write_results
 from tfdsmlp.experiments.aggregate import markdown, paired_delta
 from tfdsmlp.experiments.plan import Job, build_plan
@@ -353,3 +355,22 @@ def test_planted_shapes_need_data(capsys):
         main(["criteo", "--out", "x", "--groups", "kd", "--dry-run"])
     assert e.value.code == 2
     assert "criteo needs --data DIR" in capsys.readouterr().err
+
+
+def test_run_jobs_appends_each_log_and_gives_an_eta(tmp_path, monkeypatch):
+    jobs = [j for j in build_plan(groups=("compat",), seeds=(1, 2),
+                                  teachers=("gdcn",)) if j.command == "run"]
+    monkeypatch.setattr(runner, "command", lambda job, *_: [
+        sys.executable, "-c", f"print('trained {job.name}')"])
+    lines = []
+    out = str(tmp_path)
+    for _ in range(2):  # a rerun: nothing finished (no metrics.json)
+        assert run_jobs(jobs, "DATA", out, log=lines.append) == []
+    log = (tmp_path / "logs" / f"{jobs[0].name}.log").read_text()
+    assert log.splitlines().count(f"trained {jobs[0].name}") == 2  # both
+    assert log.count("=== ") == 2 and sys.executable in log
+    assert any(line.startswith(f"[experiments] 1/2 {jobs[0].name} ok in "
+                               "0:00:0") and "; ETA 0:00:0" in line
+               and "for the 1 left" in line for line in lines)
+    assert any(line.startswith(f"[experiments] 2/2 {jobs[1].name} ok in ")
+               and "ETA" not in line for line in lines)

@@ -9,6 +9,7 @@ import sys
 import time
 
 from tfdsmlp.experiments.plan import Job
+from tfdsmlp.predict.progress import duration
 from tfdsmlp.run_dir import RunDir
 
 
@@ -72,20 +73,32 @@ def run_jobs(jobs: list[Job], data_dir: str, out_dir: str,
     todo = [j for j in jobs if job_metrics(out_dir, j) is None]
     log(f"[experiments] {len(jobs)} jobs, {len(jobs) - len(todo)} done, "
         f"{len(todo)} to run")
+    seconds: list[float] = []
     for i, job in enumerate(todo, 1):
         cmd = command(job, data_dir, out_dir, preset)
         if dry_run:
             log(" ".join(cmd))
             continue
-        log(f"[experiments] {i}/{len(todo)} {job.name} ...")
+        log_path = os.path.join(out_dir, "logs", f"{job.name}.log")
+        log(f"[experiments] {i}/{len(todo)} {job.name} ... (log: "
+            f"{log_path})")
         reuse_distill(job, out_dir, log)
         start = time.time()
-        log_path = os.path.join(out_dir, "logs", f"{job.name}.log")
-        with open(log_path, "w", encoding="utf-8") as f:
+        # Appended: a job resumed by a rerun keeps the log of its first
+        # epochs above the new lines.
+        with open(log_path, "a", encoding="utf-8") as f:
+            f.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} "
+                    f"{' '.join(cmd)}\n")
+            f.flush()
             done = subprocess.run(cmd, stdout=f, stderr=subprocess.STDOUT)
+        seconds.append(time.time() - start)
         status = "ok" if done.returncode == 0 else f"FAILED ({log_path})"
+        left = len(todo) - i
+        eta = (f"; ETA {duration(left * sum(seconds) / len(seconds))} "
+               f"for the {left} left (their mean so far; jobs differ)"
+               if left else "")
         log(f"[experiments] {i}/{len(todo)} {job.name} {status} in "
-            f"{time.time() - start:.0f} s")
+            f"{duration(seconds[-1])}{eta}")
         if done.returncode:
             failed.append(job)
     return failed
