@@ -342,7 +342,8 @@ def test_search_names_the_settings_searched_the_rest_stay_at_base(
 
 
 @pytest.mark.parametrize("names, message", [
-    (["embeding_l2"], "did you mean embedding_l2"),
+    (["embeding_l2"], r"did you mean embedding_l2, embedding_dim\?$"),
+    (["xyz"], r"the settings are learning_rate, batch_size, .*\.$"),
     (["embedding_dim"], "not searched by this study: fixed by --set"),
     (["optimizer"], "off unless a --space file gives its range"),
     (["mlp_width"], "names mlp_width without mlp_depth"),

@@ -439,7 +439,7 @@ def searched_only(dims: dict[str, Any], search: list[str] | None,
             raise ConfigError(
                 f"--search: {name!r} is not a setting of the {what} space"
                 + (f"; did you mean {', '.join(close)}?" if close else
-                   f"; the settings are {', '.join(known)}") + ".")
+                   f"; the settings are {', '.join(known)}."))
         if name not in dims:
             raise ConfigError(
                 f"--search: {name!r} is not searched by this study: fixed "
