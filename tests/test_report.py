@@ -180,3 +180,20 @@ def test_unfinished_runs_are_named_not_dropped(tmp_path):
     with pytest.raises(FileNotFoundError,
                        match="not finished yet: a_2021, a_2022, a_2023"):
         runs_table(root)
+
+
+def test_a_reader_that_leaves_early_ends_it_without_a_traceback(tmp_path):
+    # `report DIR | head`: the pipe is closed before report writes to it
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="2")
+    _run(str(tmp_path), "a_2021", 2021, 1e-3, 0.70)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tfdsmlp", "report", str(tmp_path)],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr

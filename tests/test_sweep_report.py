@@ -110,3 +110,15 @@ def test_cli_writes_the_plot_and_refuses_plot_without_sweep(
     run = os.path.join(sweep_dir, "l0_s1")
     assert cli.main(["report", run, "--sweep", "distill.kd_weight"]) == 2
     assert "directory of runs" in capsys.readouterr().err
+
+
+def test_runs_without_the_phase_are_named_as_in_the_run_table(tmp_path):
+    root = str(tmp_path / "runs")
+    one = (0.78, 0.77, 0.45)
+    _run(root, "l0_s1", 1, 0.0, 0.70, 0.69, teacher=one)
+    _run(root, "l1_s1", 1, 1.0, 0.74, 0.75, teacher=one)
+    _run(root, "l1_s2", 2, 1.0, 0.76, 0.77)  # trained without a teacher
+    table = sweep_table(root, "distill.kd_weight", phase="teacher")
+    # the same words as `report DIR --phase teacher` below its table
+    assert table.endswith("Runs without a 'teacher' phase, not in the "
+                          "tables: l1_s2.")

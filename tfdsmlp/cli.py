@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import tfdsmlp  # noqa: F401  (Keras 2 before TensorFlow)
@@ -302,7 +303,15 @@ COMMANDS = {"train": cmd_train, "run": cmd_run, "report": cmd_report,
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe fails here, not at exit
+        return code
+    except BrokenPipeError:
+        # The reader left (`report DIR | head`): no traceback; stdout goes
+        # to /dev/null so that the flush at exit does not fail again
+        # (the recipe of Python's `signal` documentation).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, as a shell reports a piped command
     except (ValueError, FileNotFoundError) as e:
         print(f"tfdsmlp {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -144,12 +144,19 @@ def load_runs(runs_dir: str, phase: str | None = None
     return runs, missing, unfinished
 
 
-def unfinished_lines(unfinished: list[str]) -> list[str]:
-    """The note naming the runs without metrics.json (none: no lines)."""
-    if not unfinished:
-        return []
-    return ["Not finished (no metrics.json yet), not in the tables: "
-            + ", ".join(unfinished) + "."]
+def left_out_lines(missing: list[RunRecord], unfinished: list[str],
+                   phase: str | None) -> list[str]:
+    """The notes naming the runs `load_runs` kept out of the tables: those
+    without `phase` (`missing`) and those without metrics.json yet
+    (`unfinished`); none: no lines."""
+    lines = []
+    if missing:
+        lines.append(f"Runs without a {phase!r} phase, not in the tables: "
+                     + ", ".join(r.name for r in missing) + ".")
+    if unfinished:
+        lines.append("Not finished (no metrics.json yet), not in the "
+                     "tables: " + ", ".join(unfinished) + ".")
+    return lines
 
 
 def runs_table(runs_dir: str, phase: str | None = None) -> str:
@@ -199,12 +206,9 @@ def runs_table(runs_dir: str, phase: str | None = None) -> str:
                   ("| A | B | settings (A -> B) | pairs | test AUC "
                    "| test logloss | valid AUC |"),
                   "|---|---|---|---|---|---|---|", *paired]
-    if missing or unfinished:
-        lines.append("")
-    if missing:
-        lines += [f"Runs without a {phase!r} phase, not in the tables: "
-                  + ", ".join(r.name for r in missing) + "."]
-    lines += unfinished_lines(unfinished)
+    left_out = left_out_lines(missing, unfinished, phase)
+    if left_out:
+        lines += ["", *left_out]
     return "\n".join(lines)
 
 

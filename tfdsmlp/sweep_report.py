@@ -25,10 +25,10 @@ from tfdsmlp.report import (
     RunRecord,
     config_groups,
     config_leaves,
+    left_out_lines,
     load_runs,
     mean_sd,
     selected_model,
-    unfinished_lines,
     without_seeds,
 )
 
@@ -133,10 +133,7 @@ def sweep_table(runs_dir: str, key: str, phase: str | None = None,
     if left_out:
         lines.append("Not in the sweep (other settings differ too): "
                      + ", ".join(r.name for r in left_out) + ".")
-    if missing:
-        lines.append(f"Runs without a {phase!r} phase: "
-                     + ", ".join(r.name for r in missing) + ".")
-    lines += unfinished_lines(unfinished)
+    lines += left_out_lines(missing, unfinished, phase)
     if plot:
         _plot(family, scores, key, plot, teachers, phase or "selected model")
         lines.append(f"Plot: {plot}")
