@@ -4,6 +4,7 @@ import os
 
 from tfdsmlp.bench import format_bench, run_bench
 
+import pytest
 from tiny_data import SHARED_DATA
 
 
@@ -58,8 +59,12 @@ def test_infer_only_times_saved_models_only(tiny_dataset_dir, tmp_path):
     spec = FeatureSpec.from_dataset_dir(tiny_dataset_dir)
     model = build_model("dnn", {"hidden_units": [4]}, spec)
     model(model.dummy_inputs())
-    path = export_saved_model(model, spec, str(tmp_path), "m",
-                              warmup=False)
+    # without data_dir: the pre-indexed signatures alone, and a warning
+    # that says so
+    with pytest.warns(UserWarning, match="without data_dir: only the "
+                      "pre-indexed signatures"):
+        path = export_saved_model(model, spec, str(tmp_path), "m",
+                                  warmup=False)
     result = run_bench(tiny_dataset_dir, batch_size=32, repeats=5,
                        saved_models={"m": path}, infer_only=True,
                        log=lambda *_: None)
