@@ -207,6 +207,31 @@ def test_frontier_entries_from_finished_runs(tmp_path):
     assert labels["dsmlp_gdcn_w100"]["test_auc"] == 0.99
 
 
+def test_frontier_teachers_need_only_their_own_runs(tmp_path):
+    # the DS-MLPs of dcnv2 not trained yet: its teacher is still a row,
+    # from the teacher's own run directory
+    from tfdsmlp.experiments.frontier import frontier_entries
+
+    jobs = build_plan(groups=("frontier",), seeds=(1,),
+                      teachers=("gdcn", "dcnv2"))
+    done = {"teacher_dcnv2_s1", "dsmlp_dcnv2_width100_s1"}
+    for job in jobs:
+        if job.name in done:
+            _fake_metrics(job_dir(str(tmp_path), job), 0.99, 0.98)
+            path = os.path.join(job_dir(str(tmp_path), job), "metrics.json")
+            with open(path) as f:
+                m = json.load(f)
+            for phase in m["phases"].values():
+                phase["params"] = 7
+            with open(path, "w") as f:
+                json.dump(m, f)
+    labels = {e["label"]: e for e in frontier_entries(jobs, str(tmp_path))}
+    assert set(labels) == {"teacher_dcnv2", "dsmlp_dcnv2_w100"}
+    assert labels["teacher_dcnv2"]["run"] == job_dir(
+        str(tmp_path), next(j for j in jobs if j.name == "teacher_dcnv2_s1"))
+    assert labels["teacher_dcnv2"]["phase"] == "teacher"
+
+
 def test_report_only_reads_the_last_frontier_measurement(tmp_path):
     from tfdsmlp.experiments.__main__ import main
 

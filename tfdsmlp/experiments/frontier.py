@@ -43,31 +43,52 @@ def entry_label(job: Job) -> str:
 def frontier_entries(jobs: list[Job], out_dir: str) -> list[dict[str, Any]]:
     """Finished models of the frontier (first seed): each compat teacher,
     its preset DS-MLP and its narrow (frontier) DS-MLP, and every DS-MLP of
-    the width group."""
+    the width group. A teacher comes from its own `train` job once that has
+    finished, whether or not the DS-MLPs distilled from it have."""
     entries = []
     first = min((j.seed for j in jobs), default=0)
+    by_name = {j.name: j for j in jobs}
     for job in jobs:
-        m = job_metrics(out_dir, job)
-        if m is None or job.command != "run" or job.seed != first:
+        if job.command != "run" or job.seed != first:
             continue
         groups = dict(job.memberships)
-        dsmlp = m["phases"].get("dsmlp") or m["phases"]["student"]
+        m = job_metrics(out_dir, job)
         if "compat" in groups:
-            entries.append({"label": f"teacher_{job.model}", "kind": "teacher",
-                            "teacher": job.model, "run": job_dir(out_dir, job),
-                            "phase": "teacher",
-                            "test_auc": m["phases"]["teacher"]["test"]["auc"],
-                            "params": m["phases"]["teacher"]["params"]})
-        if groups.keys() & {"compat", "width", "frontier"}:
-            label = entry_label(job)
-            if any(e["label"] == label for e in entries):
-                continue
-            entries.append({"label": label, "kind": "dsmlp",
-                            "teacher": job.model, "run": job_dir(out_dir, job),
-                            "phase": "dsmlp",
-                            "test_auc": dsmlp["test"]["auc"],
-                            "params": dsmlp["params"]})
+            teacher = _teacher_entry(by_name.get(job.teacher_job), job, m,
+                                     out_dir)
+            if teacher is not None:
+                entries.append(teacher)
+        if m is None or not groups.keys() & {"compat", "width", "frontier"}:
+            continue
+        label = entry_label(job)
+        if any(e["label"] == label for e in entries):
+            continue
+        dsmlp = m["phases"].get("dsmlp") or m["phases"]["student"]
+        entries.append({"label": label, "kind": "dsmlp",
+                        "teacher": job.model, "run": job_dir(out_dir, job),
+                        "phase": "dsmlp",
+                        "test_auc": dsmlp["test"]["auc"],
+                        "params": dsmlp["params"]})
     return entries
+
+
+def _teacher_entry(teacher_job: Job | None, run_job: Job, run_metrics,
+                   out_dir: str) -> dict[str, Any] | None:
+    """The teacher of a compat DS-MLP job: from its `train` job's run
+    directory, else (a teacher job not run here) from the DS-MLP run that
+    loaded it; None while neither has finished."""
+    source, m = run_job, run_metrics
+    if teacher_job is not None:
+        teacher_metrics = job_metrics(out_dir, teacher_job)
+        if teacher_metrics is not None:
+            source, m = teacher_job, teacher_metrics
+    if m is None:
+        return None
+    phase = m["phases"]["teacher"]
+    return {"label": f"teacher_{run_job.model}", "kind": "teacher",
+            "teacher": run_job.model, "run": job_dir(out_dir, source),
+            "phase": "teacher", "test_auc": phase["test"]["auc"],
+            "params": phase["params"]}
 
 
 def _cpp_timer(out_dir: str, log) -> tuple[str | None, str | None]:
