@@ -42,10 +42,13 @@ def test_commands_load_the_teacher_and_pass_overrides(tmp_path):
     assert "teacher_gdcn_s7" in cmd[i + 1]
 
 
-def _fake_metrics(path, auc, teacher_auc):
+def _fake_metrics(path, auc, teacher_auc, params=None):
+    """metrics.json of a finished run (with `params`: each phase's weight
+    count too, as the frontier reads it)."""
     os.makedirs(path, exist_ok=True)
     split = lambda a: {"auc": a, "logloss": 0.2}
-    phase = lambda a: {"valid": split(a), "test": split(a)}
+    phase = lambda a: ({"valid": split(a), "test": split(a)}
+                       | ({} if params is None else {"params": params}))
     with open(os.path.join(path, "metrics.json"), "w") as f:
         json.dump({"phases": {"teacher": phase(teacher_auc),
                               "student": phase(auc - 0.001),
@@ -191,14 +194,8 @@ def test_frontier_entries_from_finished_runs(tmp_path):
     jobs = build_plan(groups=("frontier",), seeds=(1,), teachers=("gdcn",))
     for job in jobs:
         if job.command == "run":
-            _fake_metrics(job_dir(str(tmp_path), job), 0.99, 0.98)
-            path = os.path.join(job_dir(str(tmp_path), job), "metrics.json")
-            with open(path) as f:
-                m = json.load(f)
-            for phase in m["phases"].values():
-                phase["params"] = 7
-            with open(path, "w") as f:
-                json.dump(m, f)
+            _fake_metrics(job_dir(str(tmp_path), job), 0.99, 0.98,
+                          params=7)
     labels = {e["label"]: e for e in frontier_entries(jobs, str(tmp_path))}
     assert set(labels) == {"teacher_gdcn", "dsmlp_gdcn", "dsmlp_gdcn_w100",
                            "dsmlp_gdcn_w200", "dsmlp_gdcn_w400"}
@@ -217,14 +214,8 @@ def test_frontier_teachers_need_only_their_own_runs(tmp_path):
     done = {"teacher_dcnv2_s1", "dsmlp_dcnv2_width100_s1"}
     for job in jobs:
         if job.name in done:
-            _fake_metrics(job_dir(str(tmp_path), job), 0.99, 0.98)
-            path = os.path.join(job_dir(str(tmp_path), job), "metrics.json")
-            with open(path) as f:
-                m = json.load(f)
-            for phase in m["phases"].values():
-                phase["params"] = 7
-            with open(path, "w") as f:
-                json.dump(m, f)
+            _fake_metrics(job_dir(str(tmp_path), job), 0.99, 0.98,
+                          params=7)
     labels = {e["label"]: e for e in frontier_entries(jobs, str(tmp_path))}
     assert set(labels) == {"teacher_dcnv2", "dsmlp_dcnv2_w100"}
     assert labels["teacher_dcnv2"]["run"] == job_dir(
