@@ -4,6 +4,8 @@ hand-written run directories, so the figures are checkable by hand."""
 
 import json
 import os
+import subprocess
+import sys
 
 from tfdsmlp import cli
 from tfdsmlp.report import epochs_table, report, run_table, runs_table
@@ -11,6 +13,7 @@ from tfdsmlp.run_dir import RunDir
 
 import pytest
 import yaml
+from tiny_data import REPO_ROOT
 
 
 def _run(root, name, seed, lr, auc, phase="teacher"):
@@ -184,10 +187,7 @@ def test_unfinished_runs_are_named_not_dropped(tmp_path):
 
 def test_a_reader_that_leaves_early_ends_it_without_a_traceback(tmp_path):
     # `report DIR | head`: the pipe is closed before report writes to it
-    import subprocess
-    import sys
-
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = str(REPO_ROOT)
     env = dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="2")
     _run(str(tmp_path), "a_2021", 2021, 1e-3, 0.70)
     proc = subprocess.Popen(
